@@ -1,7 +1,7 @@
 //! The `twinvault serve` process under test, started from a generated config.
 
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
 

@@ -130,6 +130,7 @@ impl SeaweedRegion {
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             child.kill();
+            self.remove_tmp_sockets();
         }
     }
 
@@ -295,8 +296,26 @@ impl SeaweedRegion {
         }
     }
 
+    /// Deletes the unix sockets weed leaves in /tmp after a SIGKILL. Only the filer and S3
+    /// sockets can be moved into our dir by flags; the gRPC ones are always `/tmp/seaweedfs-<kind>-<port>.sock`.
+    fn remove_tmp_sockets(&self) {
+        const KINDS: [&str; 6] = ["master-grpc", "volume-grpc", "filer", "filer-grpc", "s3", "s3-grpc"];
+        for port in self.base_port..self.base_port + PORTS_PER_REGION {
+            for kind in KINDS {
+                // Missing files are fine: not every kind listens on every port.
+                let _ = std::fs::remove_file(format!("/tmp/seaweedfs-{kind}-{port}.sock"));
+            }
+        }
+    }
+
     /// True when the log says a listener could not bind (another process took a probed port).
     fn lost_port_race(&self) -> bool {
         process::read_log(&self.log_path()).contains("address already in use")
+    }
+}
+
+impl Drop for SeaweedRegion {
+    fn drop(&mut self) {
+        self.kill();
     }
 }

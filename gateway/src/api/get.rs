@@ -1,0 +1,177 @@
+//! GetObject and HeadObject: read from the first region that answers, open the envelope on
+//! the way out, fetch only the segments a range needs.
+
+use futures::TryStreamExt;
+use http_body_util::BodyDataStream;
+use s3s::S3Request;
+use s3s::dto::{GetObjectInput, GetObjectOutput, HeadObjectInput, HeadObjectOutput, Range, StreamingBlob, Timestamp};
+
+use super::Gateway;
+use super::etag::ReadConditions;
+use super::object::ObjectView;
+use crate::envelope::{OpenStream, StreamLayout};
+use crate::error::{ApiError, ApiResult};
+use crate::upstream::{StoredBody, Upstream};
+
+/// The parts of GetObject's and HeadObject's inputs that shape the read.
+struct ReadRequest<'a> {
+    bucket: &'a str,
+    key: &'a str,
+    conditions: ReadConditions<'a>,
+}
+
+pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> ApiResult<GetObjectOutput> {
+    let input = &req.input;
+    reject_unsupported(input.part_number.is_some(), input.sse_customer_key.is_some())?;
+    let read = ReadRequest {
+        bucket: &input.bucket,
+        key: &input.key,
+        conditions: ReadConditions {
+            if_match: input.if_match.as_ref(),
+            if_none_match: input.if_none_match.as_ref(),
+            if_modified_since: input.if_modified_since.as_ref(),
+            if_unmodified_since: input.if_unmodified_since.as_ref(),
+        },
+    };
+    let (view, body, range) = match &input.range {
+        None => full_read(gw, &read).await?,
+        Some(range) => ranged_read(gw, &read, range).await?,
+    };
+    let (layout, content_range) = match range {
+        None => (StreamLayout::whole(0, view.plaintext_len), None),
+        Some((layout, start, end)) => (layout, Some(format!("bytes {start}-{end}/{}", view.plaintext_len))),
+    };
+    let content_length = layout.len;
+    let stored = BodyDataStream::new(body.body.into_inner());
+    let plain = OpenStream::new(stored, &view.dek, layout).inspect_err(|e| {
+        if e.is_integrity_failure() {
+            tracing::error!(error = %e, "stored object failed authentication while streaming");
+        }
+    });
+    let attrs = &view.attrs;
+    Ok(GetObjectOutput {
+        body: Some(StreamingBlob::wrap(plain)),
+        content_length: Some(content_length as i64),
+        content_range,
+        accept_ranges: Some("bytes".into()),
+        e_tag: Some(s3s::dto::ETag::Strong(view.etag.clone())),
+        last_modified: view.last_modified.clone(),
+        metadata: view.user_metadata(),
+        content_type: input
+            .response_content_type
+            .clone()
+            .or_else(|| attrs.content_type.clone()),
+        cache_control: input
+            .response_cache_control
+            .clone()
+            .or_else(|| attrs.cache_control.clone()),
+        content_disposition: input
+            .response_content_disposition
+            .clone()
+            .or_else(|| attrs.content_disposition.clone()),
+        content_encoding: input
+            .response_content_encoding
+            .clone()
+            .or_else(|| attrs.content_encoding.clone()),
+        content_language: input
+            .response_content_language
+            .clone()
+            .or_else(|| attrs.content_language.clone()),
+        expires: input.response_expires.clone().or_else(|| view.expires()),
+        ..Default::default()
+    })
+}
+
+pub async fn head_object(gw: &Gateway, req: S3Request<HeadObjectInput>) -> ApiResult<HeadObjectOutput> {
+    let input = &req.input;
+    reject_unsupported(input.part_number.is_some(), input.sse_customer_key.is_some())?;
+    let conditions = ReadConditions {
+        if_match: input.if_match.as_ref(),
+        if_none_match: input.if_none_match.as_ref(),
+        if_modified_since: input.if_modified_since.as_ref(),
+        if_unmodified_since: input.if_unmodified_since.as_ref(),
+    };
+    let stored = gw.regions.read(|up| up.head_object(&input.bucket, &input.key)).await?;
+    let view = ObjectView::open(&gw.keyring, &input.bucket, &input.key, &stored)?;
+    conditions.check(&view.etag, view.last_modified.as_ref())?;
+    let (content_length, content_range) = match &input.range {
+        None => (view.plaintext_len, None),
+        Some(range) => {
+            let r = range.check(view.plaintext_len).map_err(|_| ApiError::InvalidRange)?;
+            (
+                r.end - r.start,
+                Some(format!("bytes {}-{}/{}", r.start, r.end - 1, view.plaintext_len)),
+            )
+        }
+    };
+    let attrs = &view.attrs;
+    Ok(HeadObjectOutput {
+        content_length: Some(content_length as i64),
+        content_range,
+        accept_ranges: Some("bytes".into()),
+        e_tag: Some(s3s::dto::ETag::Strong(view.etag.clone())),
+        last_modified: view.last_modified.clone(),
+        metadata: view.user_metadata(),
+        content_type: attrs.content_type.clone(),
+        cache_control: attrs.cache_control.clone(),
+        content_disposition: attrs.content_disposition.clone(),
+        content_encoding: attrs.content_encoding.clone(),
+        content_language: attrs.content_language.clone(),
+        expires: view.expires(),
+        ..Default::default()
+    })
+}
+
+fn reject_unsupported(part_number: bool, sse_c: bool) -> ApiResult<()> {
+    if part_number {
+        return Err(ApiError::NotImplemented("partNumber on GetObject/HeadObject"));
+    }
+    if sse_c {
+        return Err(ApiError::NotImplemented("SSE-C (customer-provided keys)"));
+    }
+    Ok(())
+}
+
+type Opened = (ObjectView, StoredBody, Option<(StreamLayout, u64, u64)>);
+
+/// One upstream GET of the whole object; headers are checked before any body byte is used.
+async fn full_read(gw: &Gateway, read: &ReadRequest<'_>) -> ApiResult<Opened> {
+    let body = gw
+        .regions
+        .read(|up: &Upstream| up.get_object(read.bucket, read.key, None, None))
+        .await?;
+    let view = ObjectView::open(&gw.keyring, read.bucket, read.key, &body.object)?;
+    check_conditions(&read.conditions, &view)?;
+    Ok((view, body, None))
+}
+
+/// HEAD for the size, then a GET of just the covering segments, pinned to the same version.
+async fn ranged_read(gw: &Gateway, read: &ReadRequest<'_>, range: &Range) -> ApiResult<Opened> {
+    let (upstream, stored) = gw.regions.read(|up: &Upstream| head_on(up, read)).await?;
+    let view = ObjectView::open(&gw.keyring, read.bucket, read.key, &stored)?;
+    check_conditions(&read.conditions, &view)?;
+    let wanted = range.check(view.plaintext_len).map_err(|_| ApiError::InvalidRange)?;
+    let (start, end) = (wanted.start, wanted.end - 1);
+    let (layout, span) = StreamLayout::for_range(0, view.plaintext_len, start, end).ok_or(ApiError::InvalidRange)?;
+    let body = upstream
+        .get_object(
+            read.bucket,
+            read.key,
+            Some((span.stored_start, span.stored_end)),
+            Some(&view.upstream_etag),
+        )
+        .await?;
+    Ok((view, body, Some((layout, start, end))))
+}
+
+fn check_conditions(conditions: &ReadConditions<'_>, view: &ObjectView) -> ApiResult<()> {
+    let last_modified: Option<&Timestamp> = view.last_modified.as_ref();
+    conditions.check(&view.etag, last_modified)
+}
+
+async fn head_on<'a>(
+    up: &'a Upstream,
+    read: &ReadRequest<'_>,
+) -> Result<(&'a Upstream, crate::upstream::StoredObject), crate::upstream::UpstreamError> {
+    Ok((up, up.head_object(read.bucket, read.key).await?))
+}

@@ -1,0 +1,96 @@
+//! A stored object seen through the envelope: its data key, sealed attributes, plaintext size
+//! and client-facing ETag, decoded from what an upstream HEAD or GET returned.
+
+use std::collections::HashMap;
+
+use s3s::dto::{Timestamp, TimestampFormat};
+
+use super::etag::client_etag;
+use crate::envelope::format::plaintext_len;
+use crate::envelope::{DataKey, ObjectAttributes, ObjectHeader, ObjectIdentity};
+use crate::error::{ApiError, ApiResult};
+use crate::keyring::Keyring;
+use crate::upstream::StoredObject;
+
+/// Upstream metadata name of the sealed object header (`x-amz-meta-tv-header`).
+pub const META_HEADER: &str = "tv-header";
+/// Upstream metadata name of the sealed attributes (`x-amz-meta-tv-attrs`).
+pub const META_ATTRS: &str = "tv-attrs";
+
+/// An upstream object, opened.
+pub struct ObjectView {
+    /// The object's data key.
+    pub dek: DataKey,
+    /// The client's metadata and content headers.
+    pub attrs: ObjectAttributes,
+    /// Plaintext length.
+    pub plaintext_len: u64,
+    /// Client-facing ETag (no quotes).
+    pub etag: String,
+    /// Upstream ETag (no quotes), for upstream If-Match.
+    pub upstream_etag: String,
+    /// Modification time.
+    pub last_modified: Option<Timestamp>,
+}
+
+impl ObjectView {
+    /// Unwraps the data key and opens the attributes of `stored`, found under `bucket`/`key`.
+    pub fn open(keyring: &Keyring, bucket: &str, key: &str, stored: &StoredObject) -> ApiResult<Self> {
+        let header_value = stored.metadata.get(META_HEADER).ok_or(ApiError::NotAnEnvelope)?;
+        let header = ObjectHeader::from_metadata_value(header_value)?;
+        let dek = header
+            .unwrap(keyring, ObjectIdentity { bucket, key }, None)
+            .inspect_err(|e| {
+                if e.is_integrity_failure() {
+                    tracing::error!(error = %e, "object header failed authentication");
+                }
+            })?;
+        let attrs = match stored.metadata.get(META_ATTRS) {
+            Some(value) => ObjectAttributes::open(&dek, value)?,
+            None => ObjectAttributes::default(),
+        };
+        let plaintext_len = plaintext_len(stored.stored_len).ok_or(ApiError::Envelope(
+            crate::envelope::EnvelopeError::BadStoredLength(stored.stored_len),
+        ))?;
+        Ok(Self {
+            dek,
+            attrs,
+            plaintext_len,
+            etag: client_etag(&stored.etag),
+            upstream_etag: stored.etag.clone(),
+            last_modified: stored.last_modified.map(timestamp),
+        })
+    }
+
+    /// The client's user metadata as s3s wants it.
+    pub fn user_metadata(&self) -> Option<HashMap<String, String>> {
+        let map: HashMap<String, String> = self
+            .attrs
+            .user_metadata
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        (!map.is_empty()).then_some(map)
+    }
+
+    /// `Expires` as s3s wants it.
+    pub fn expires(&self) -> Option<Timestamp> {
+        let text = self.attrs.expires.as_deref()?;
+        Timestamp::parse(TimestampFormat::HttpDate, text).ok()
+    }
+}
+
+/// An upstream time as an s3s timestamp.
+pub fn timestamp(dt: aws_smithy_types::DateTime) -> Timestamp {
+    let nanos = dt.as_nanos();
+    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .map(Timestamp::from)
+        .unwrap_or_else(|_| Timestamp::from(std::time::SystemTime::UNIX_EPOCH))
+}
+
+/// An s3s timestamp as an HTTP date string (for sealing `Expires`).
+pub fn http_date(ts: &Timestamp) -> Option<String> {
+    let mut out = Vec::new();
+    ts.format(TimestampFormat::HttpDate, &mut out).ok()?;
+    String::from_utf8(out).ok()
+}

@@ -1,0 +1,71 @@
+//! Command-line interface.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// twinvault: an S3 gateway that encrypts with your keys and writes to two regions.
+#[derive(Debug, Parser)]
+#[command(name = "twinvault", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway.
+    Serve {
+        /// Configuration file.
+        #[arg(long, env = "TWINVAULT_CONFIG", default_value = "twinvault.toml")]
+        config: PathBuf,
+    },
+    /// Run a self-contained gateway with two embedded regions stored under DATA_DIR.
+    Quickstart {
+        /// Where the embedded regions, the keyring and the credentials live.
+        #[arg(long, default_value = "./twinvault-data")]
+        data_dir: PathBuf,
+        /// S3 listener.
+        #[arg(long, default_value = "127.0.0.1:9000")]
+        s3_listen: String,
+        /// Admin listener.
+        #[arg(long, default_value = "127.0.0.1:9090")]
+        admin_listen: String,
+    },
+    /// Validate a configuration and print it with secrets redacted.
+    CheckConfig {
+        /// Configuration file.
+        #[arg(long, env = "TWINVAULT_CONFIG", default_value = "twinvault.toml")]
+        config: PathBuf,
+    },
+    /// Print a new random key-encryption key for [[keyring.keys]].
+    Keygen {
+        /// Key id (default: k-<date>-<random>).
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// Decrypt one stored object offline, with the keyring alone.
+    Decrypt {
+        /// Configuration file holding the keyring.
+        #[arg(long, env = "TWINVAULT_CONFIG", default_value = "twinvault.toml")]
+        config: PathBuf,
+        /// Client bucket name the object was written to.
+        #[arg(long)]
+        bucket: String,
+        /// Object key.
+        #[arg(long)]
+        key: String,
+        /// The stored object's upstream metadata as JSON: `aws s3api head-object` output, or a
+        /// map of metadata names (`tv-header`, `tv-attrs`) to values.
+        #[arg(long)]
+        metadata: PathBuf,
+        /// The stored bytes (default: standard input).
+        #[arg(long = "in")]
+        input: Option<PathBuf>,
+        /// Where to write the plaintext (default: standard output).
+        #[arg(long = "out")]
+        output: Option<PathBuf>,
+    },
+}

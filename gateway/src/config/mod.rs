@@ -1,0 +1,444 @@
+//! Configuration: figment layering, then validation into the typed [`Config`] the program uses.
+
+mod raw;
+mod secret;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::Serialize;
+
+pub use raw::RawConfig;
+pub use secret::{REDACTED, Secret};
+
+use crate::keyring::{Kek, Keyring};
+
+/// Environment variable prefix for overrides; `__` separates nested keys.
+pub const ENV_PREFIX: &str = "TWINVAULT_";
+
+/// Top-level sections that environment overrides may touch. Other `TWINVAULT_*` variables
+/// (such as `TWINVAULT_CONFIG`) are not configuration keys and are ignored.
+const ENV_SECTIONS: &[&str] = &["server", "replication", "keyring", "regions"];
+
+/// Why the configuration could not be loaded: every problem found, not just the first.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+pub struct ConfigError(pub Vec<String>);
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// When a write is acknowledged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WritePolicy {
+    /// Both regions hold the object.
+    All,
+    /// One region holds it and the miss is recorded for repair.
+    One,
+}
+
+/// How reads choose a region.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReadMode {
+    /// Preferred region first, the other after an adaptive delay.
+    Hedged,
+    /// Both at once.
+    Race,
+    /// Preferred region, the other only on failure.
+    Primary,
+}
+
+/// `[server]`, validated.
+#[derive(Clone, Debug, Serialize)]
+pub struct ServerConfig {
+    /// S3 API listener.
+    pub s3_listen: SocketAddr,
+    /// Admin listener.
+    pub admin_listen: SocketAddr,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Base domain for virtual-host-style addressing.
+    pub domain: Option<String>,
+    /// Region reported to clients.
+    pub region: String,
+    /// Largest client user metadata in bytes.
+    pub max_metadata_bytes: usize,
+}
+
+/// One client identity.
+#[derive(Clone, Debug, Serialize)]
+pub struct UserConfig {
+    /// Access key id.
+    pub access_key_id: String,
+    /// Secret access key.
+    pub secret_access_key: Secret,
+}
+
+/// `[replication]`, validated.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReplicationConfig {
+    /// When writes are acknowledged.
+    pub write_policy: WritePolicy,
+    /// How reads pick a region.
+    pub read_mode: ReadMode,
+    /// Region tried first.
+    pub preferred_region: String,
+    /// Timeout for upstream calls without a streamed body.
+    #[serde(with = "millis")]
+    pub upstream_timeout: Duration,
+    /// Smallest hedge delay.
+    #[serde(with = "millis")]
+    pub hedge_delay_min: Duration,
+}
+
+/// One upstream region, validated.
+#[derive(Clone, Debug, Serialize)]
+pub struct RegionConfig {
+    /// The user's name for it.
+    pub name: String,
+    /// Endpoint URL.
+    pub endpoint: String,
+    /// SigV4 region for upstream requests.
+    pub signing_region: String,
+    /// Upstream access key id.
+    pub access_key_id: String,
+    /// Upstream secret.
+    pub secret_access_key: Secret,
+    /// Upstream bucket template containing `{bucket}`.
+    pub bucket_template: String,
+    /// Path-style addressing.
+    pub force_path_style: bool,
+}
+
+impl RegionConfig {
+    /// The upstream bucket holding client bucket `bucket`.
+    pub fn upstream_bucket(&self, bucket: &str) -> String {
+        self.bucket_template.replace("{bucket}", bucket)
+    }
+}
+
+/// The whole validated configuration.
+#[derive(Clone, Debug, Serialize)]
+pub struct Config {
+    /// Listeners and logging.
+    pub server: ServerConfig,
+    /// Client identities.
+    pub users: Vec<UserConfig>,
+    /// Key-encryption keys.
+    #[serde(serialize_with = "keyring_summary")]
+    pub keyring: Keyring,
+    /// Policies.
+    pub replication: ReplicationConfig,
+    /// The two regions, ordered by name.
+    pub regions: [RegionConfig; 2],
+}
+
+impl Config {
+    /// The layered figment: built-in defaults, then the TOML file at `path`, then `TWINVAULT_*`
+    /// environment variables (`TWINVAULT_SERVER__S3_LISTEN=...`), later layers winning.
+    pub fn figment(path: &Path) -> Figment {
+        let env = Env::prefixed(ENV_PREFIX).split("__").filter(|key| {
+            let section = key.as_str().split('.').next().unwrap_or_default();
+            ENV_SECTIONS.iter().any(|s| s.eq_ignore_ascii_case(section))
+        });
+        Figment::new().merge(Toml::file_exact(path)).merge(env)
+    }
+
+    /// Loads and validates the configuration file at `path` with environment overrides.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        if !path.exists() {
+            return Err(ConfigError(vec![format!(
+                "config file {} does not exist",
+                path.display()
+            )]));
+        }
+        Self::from_figment(Self::figment(path))
+    }
+
+    /// Validates whatever `figment` holds.
+    pub fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        let raw: RawConfig = figment
+            .extract()
+            .map_err(|e| ConfigError(e.into_iter().map(|e| e.to_string()).collect()))?;
+        Self::try_from(raw)
+    }
+
+    /// The effective configuration as TOML, secrets and keys redacted.
+    pub fn to_redacted_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))
+    }
+
+    /// The region with this name.
+    pub fn region(&self, name: &str) -> Option<&RegionConfig> {
+        self.regions.iter().find(|r| r.name == name)
+    }
+}
+
+impl TryFrom<RawConfig> for Config {
+    type Error = ConfigError;
+
+    fn try_from(raw: RawConfig) -> Result<Self, ConfigError> {
+        let mut problems = Vec::new();
+        let server = validate_server(raw.server, &mut problems);
+        let users = validate_users(raw.users, &mut problems);
+        let keyring = validate_keyring(raw.keyring, &mut problems);
+        let regions = validate_regions(raw.regions, &mut problems);
+        let replication = validate_replication(raw.replication, regions.as_ref(), &mut problems);
+        match (server, keyring, regions, replication) {
+            (Some(server), Some(keyring), Some(regions), Some(replication)) if problems.is_empty() => Ok(Self {
+                server,
+                users,
+                keyring,
+                replication,
+                regions,
+            }),
+            _ => Err(ConfigError(problems)),
+        }
+    }
+}
+
+fn parse_addr(name: &str, value: Option<String>, default: &str, problems: &mut Vec<String>) -> Option<SocketAddr> {
+    let text = value.unwrap_or_else(|| default.to_owned());
+    text.parse()
+        .map_err(|_| problems.push(format!("{name}: {text:?} is not an address like \"127.0.0.1:9000\"")))
+        .ok()
+}
+
+fn validate_server(raw: raw::RawServer, problems: &mut Vec<String>) -> Option<ServerConfig> {
+    let s3_listen = parse_addr("server.s3_listen", raw.s3_listen, "127.0.0.1:9000", problems);
+    let admin_listen = parse_addr("server.admin_listen", raw.admin_listen, "127.0.0.1:9090", problems);
+    let log_format = match raw.log_format.as_deref().unwrap_or("text") {
+        "text" => Some(LogFormat::Text),
+        "json" => Some(LogFormat::Json),
+        other => {
+            problems.push(format!("server.log_format: {other:?} is not \"text\" or \"json\""));
+            None
+        }
+    };
+    Some(ServerConfig {
+        s3_listen: s3_listen?,
+        admin_listen: admin_listen?,
+        log_format: log_format?,
+        domain: raw.domain.filter(|d| !d.is_empty()),
+        region: raw.region.unwrap_or_else(|| "us-east-1".to_owned()),
+        max_metadata_bytes: raw.max_metadata_bytes.unwrap_or(2048),
+    })
+}
+
+fn validate_users(raw: Vec<raw::RawUser>, problems: &mut Vec<String>) -> Vec<UserConfig> {
+    if raw.is_empty() {
+        problems.push("users: at least one [[users]] entry is required".to_owned());
+    }
+    let mut seen = BTreeSet::new();
+    let mut users = Vec::new();
+    for (i, user) in raw.into_iter().enumerate() {
+        let name = format!("users[{i}].secret_access_key");
+        let secret = secret::resolve(
+            &name,
+            user.secret_access_key.as_deref(),
+            user.secret_access_key_file.as_deref(),
+            problems,
+        );
+        let Some(access_key_id) = user.access_key_id.filter(|k| !k.is_empty()) else {
+            problems.push(format!("users[{i}].access_key_id: missing"));
+            continue;
+        };
+        if !seen.insert(access_key_id.clone()) {
+            problems.push(format!(
+                "users[{i}].access_key_id: duplicate access key id {access_key_id:?}"
+            ));
+        }
+        if let Some(secret_access_key) = secret {
+            users.push(UserConfig {
+                access_key_id,
+                secret_access_key,
+            });
+        }
+    }
+    users
+}
+
+/// Decodes a base64 key and checks it is exactly 32 bytes.
+pub fn decode_key(name: &str, text: &str) -> Result<[u8; 32], String> {
+    let bytes = STANDARD
+        .decode(text.trim())
+        .map_err(|_| format!("{name}: not valid base64"))?;
+    <[u8; 32]>::try_from(bytes.as_slice())
+        .map_err(|_| format!("{name}: must be 32 bytes after base64 decoding, got {}", bytes.len()))
+}
+
+fn validate_keyring(raw: raw::RawKeyring, problems: &mut Vec<String>) -> Option<Keyring> {
+    if raw.keys.is_empty() {
+        problems.push("keyring.keys: at least one [[keyring.keys]] entry is required".to_owned());
+    }
+    let mut keys = Vec::new();
+    let mut ids = BTreeSet::new();
+    for (i, key) in raw.keys.into_iter().enumerate() {
+        let name = format!("keyring.keys[{i}].key");
+        let secret = secret::resolve(&name, key.key.as_deref(), key.key_file.as_deref(), problems);
+        let Some(id) = key.id.filter(|id| !id.is_empty()) else {
+            problems.push(format!("keyring.keys[{i}].id: missing"));
+            continue;
+        };
+        if !ids.insert(id.clone()) {
+            problems.push(format!("keyring.keys[{i}].id: duplicate key id {id:?}"));
+            continue;
+        }
+        let bytes = match secret.map(|s| decode_key(&name, s.expose())) {
+            Some(Ok(bytes)) => bytes,
+            Some(Err(problem)) => {
+                problems.push(problem);
+                continue;
+            }
+            None => continue,
+        };
+        match Kek::new(id, bytes) {
+            Ok(kek) => keys.push(kek),
+            Err(e) => problems.push(format!("keyring.keys[{i}].id: {e}")),
+        }
+    }
+    let Some(current) = raw.current else {
+        problems.push("keyring.current: missing (the id of the key for new writes)".to_owned());
+        return None;
+    };
+    if !ids.contains(&current) {
+        problems.push(format!(
+            "keyring.current: {current:?} is not the id of a key in keyring.keys"
+        ));
+        return None;
+    }
+    Keyring::new(&current, keys).ok()
+}
+
+fn validate_regions(
+    raw: std::collections::BTreeMap<String, raw::RawRegion>,
+    problems: &mut Vec<String>,
+) -> Option<[RegionConfig; 2]> {
+    if raw.len() != 2 {
+        problems.push(format!(
+            "regions: exactly two regions are required ([regions.a] and [regions.b], any names), found {}",
+            raw.len()
+        ));
+    }
+    let mut regions = Vec::new();
+    for (name, region) in raw {
+        let secret = secret::resolve(
+            &format!("regions.{name}.secret_access_key"),
+            region.secret_access_key.as_deref(),
+            region.secret_access_key_file.as_deref(),
+            problems,
+        );
+        let endpoint = region.endpoint.unwrap_or_default();
+        if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+            problems.push(format!(
+                "regions.{name}.endpoint: {endpoint:?} is not an http:// or https:// URL"
+            ));
+        }
+        let access_key_id = region.access_key_id.unwrap_or_default();
+        if access_key_id.is_empty() {
+            problems.push(format!("regions.{name}.access_key_id: missing"));
+        }
+        let bucket_template = region.bucket_template.unwrap_or_else(|| "{bucket}".to_owned());
+        if !bucket_template.contains("{bucket}") {
+            problems.push(format!(
+                "regions.{name}.bucket_template: {bucket_template:?} must contain \"{{bucket}}\""
+            ));
+        }
+        if let Some(secret_access_key) = secret {
+            regions.push(RegionConfig {
+                name,
+                endpoint: endpoint.trim_end_matches('/').to_owned(),
+                signing_region: region.signing_region.unwrap_or_else(|| "us-east-1".to_owned()),
+                access_key_id,
+                secret_access_key,
+                bucket_template,
+                force_path_style: region.force_path_style.unwrap_or(true),
+            });
+        }
+    }
+    <[RegionConfig; 2]>::try_from(regions).ok()
+}
+
+fn validate_replication(
+    raw: raw::RawReplication,
+    regions: Option<&[RegionConfig; 2]>,
+    problems: &mut Vec<String>,
+) -> Option<ReplicationConfig> {
+    let write_policy = match raw.write_policy.as_deref().unwrap_or("all") {
+        "all" => Some(WritePolicy::All),
+        "one" => Some(WritePolicy::One),
+        other => {
+            problems.push(format!("replication.write_policy: {other:?} is not \"all\" or \"one\""));
+            None
+        }
+    };
+    let read_mode = match raw.read_mode.as_deref().unwrap_or("hedged") {
+        "hedged" => Some(ReadMode::Hedged),
+        "race" => Some(ReadMode::Race),
+        "primary" => Some(ReadMode::Primary),
+        other => {
+            problems.push(format!(
+                "replication.read_mode: {other:?} is not \"hedged\", \"race\" or \"primary\""
+            ));
+            None
+        }
+    };
+    let preferred_region = match (raw.preferred_region, regions) {
+        (Some(name), Some(regions)) if !regions.iter().any(|r| r.name == name) => {
+            problems.push(format!(
+                "replication.preferred_region: {name:?} is not a configured region"
+            ));
+            None
+        }
+        (Some(name), _) => Some(name),
+        (None, Some(regions)) => Some(regions[0].name.clone()),
+        (None, None) => None,
+    };
+    Some(ReplicationConfig {
+        write_policy: write_policy?,
+        read_mode: read_mode?,
+        preferred_region: preferred_region?,
+        upstream_timeout: Duration::from_millis(raw.upstream_timeout_ms.unwrap_or(30_000)),
+        hedge_delay_min: Duration::from_millis(raw.hedge_delay_min_ms.unwrap_or(20)),
+    })
+}
+
+fn keyring_summary<S: serde::Serializer>(keyring: &Keyring, serializer: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Summary<'a> {
+        current: &'a str,
+        key_ids: Vec<&'a str>,
+        keys: &'static str,
+    }
+    Summary {
+        current: keyring.current().id(),
+        key_ids: keyring.ids().collect(),
+        keys: REDACTED,
+    }
+    .serialize(serializer)
+}
+
+mod millis {
+    use std::time::Duration;
+
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis() as u64)
+    }
+}

@@ -1,0 +1,116 @@
+//! The configuration as written: plain serde shapes, before any validation.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Top level of `twinvault.toml`.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Listeners and logging.
+    #[serde(default)]
+    pub server: RawServer,
+    /// Clients' SigV4 credentials.
+    #[serde(default)]
+    pub users: Vec<RawUser>,
+    /// The customer's key-encryption keys.
+    #[serde(default)]
+    pub keyring: RawKeyring,
+    /// Write and read policies.
+    #[serde(default)]
+    pub replication: RawReplication,
+    /// Exactly two upstream stores, by the user's names.
+    #[serde(default)]
+    pub regions: BTreeMap<String, RawRegion>,
+}
+
+/// `[server]`.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    /// S3 API listener (default: "127.0.0.1:9000").
+    pub s3_listen: Option<String>,
+    /// Admin listener for /metrics, /livez, /readyz (default: "127.0.0.1:9090").
+    pub admin_listen: Option<String>,
+    /// "text" or "json" (default: "text").
+    pub log_format: Option<String>,
+    /// Base domain for virtual-host-style requests, e.g. "s3.example.com" (default: none, path style only).
+    pub domain: Option<String>,
+    /// Region name the gateway reports to clients (default: "us-east-1").
+    pub region: Option<String>,
+    /// Largest client user metadata, names and values together, in bytes (default: 2048, as AWS).
+    pub max_metadata_bytes: Option<usize>,
+}
+
+/// One `[[users]]` entry.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUser {
+    /// Access key id the client signs with.
+    pub access_key_id: Option<String>,
+    /// Secret access key, inline.
+    pub secret_access_key: Option<String>,
+    /// Secret access key, read from this file.
+    pub secret_access_key_file: Option<PathBuf>,
+}
+
+/// `[keyring]`.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKeyring {
+    /// Id of the key that wraps new data keys.
+    pub current: Option<String>,
+    /// All keys; old ones stay to read old objects.
+    #[serde(default)]
+    pub keys: Vec<RawKey>,
+}
+
+/// One `[[keyring.keys]]` entry.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKey {
+    /// Key id, stored in every object header it wraps.
+    pub id: Option<String>,
+    /// Base64 of 32 random bytes, inline.
+    pub key: Option<String>,
+    /// Base64 of 32 random bytes, read from this file.
+    pub key_file: Option<PathBuf>,
+}
+
+/// `[replication]`.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReplication {
+    /// "all" or "one" (default: "all").
+    pub write_policy: Option<String>,
+    /// "hedged", "race" or "primary" (default: "hedged").
+    pub read_mode: Option<String>,
+    /// Region tried first for reads (default: the first region by name).
+    pub preferred_region: Option<String>,
+    /// Per-request timeout for upstream calls that carry no body, in ms (default: 30000).
+    pub upstream_timeout_ms: Option<u64>,
+    /// Hedged reads: the smallest hedge delay, in ms (default: 20).
+    pub hedge_delay_min_ms: Option<u64>,
+}
+
+/// One `[regions.NAME]` entry.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRegion {
+    /// Upstream S3 endpoint URL.
+    pub endpoint: Option<String>,
+    /// Region used in upstream SigV4 signatures (default: "us-east-1").
+    pub signing_region: Option<String>,
+    /// Upstream access key id.
+    pub access_key_id: Option<String>,
+    /// Upstream secret, inline.
+    pub secret_access_key: Option<String>,
+    /// Upstream secret, read from this file.
+    pub secret_access_key_file: Option<PathBuf>,
+    /// Upstream bucket for a client bucket; must contain "{bucket}" (default: "{bucket}").
+    pub bucket_template: Option<String>,
+    /// Path-style upstream addressing (default: true).
+    pub force_path_style: Option<bool>,
+}

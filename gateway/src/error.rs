@@ -1,0 +1,139 @@
+//! Every failure the front door can answer with, and its S3 error code: the one mapping table.
+
+use s3s::{S3Error, S3ErrorCode};
+
+use crate::envelope::EnvelopeError;
+use crate::upstream::{UpstreamError, UpstreamErrorKind};
+
+/// A request failure, before it becomes an S3 error response.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// An upstream call failed; the kind decides the S3 code.
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+    /// The stored object did not open (or a body did not seal).
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeError),
+    /// A client checksum does not match the body received.
+    #[error("{algorithm} of the body does not match the value sent by the client")]
+    BadDigest {
+        /// Which checksum.
+        algorithm: &'static str,
+    },
+    /// A client checksum header that does not parse.
+    #[error("{0}")]
+    InvalidDigest(String),
+    /// The request lacks a Content-Length where one is needed.
+    #[error("a Content-Length is required for this request")]
+    MissingContentLength,
+    /// User metadata above the configured limit.
+    #[error("user metadata is {size} bytes, more than the {limit}-byte limit")]
+    MetadataTooLarge {
+        /// Bytes received.
+        size: usize,
+        /// Configured limit.
+        limit: usize,
+    },
+    /// A single PUT above S3's 5 GiB limit.
+    #[error("a single PUT may carry at most 5 GiB; use a multipart upload")]
+    EntityTooLarge,
+    /// A precondition header is not satisfied (412).
+    #[error("at least one of the preconditions you specified did not hold")]
+    PreconditionFailed,
+    /// A conditional read found the object unchanged (304).
+    #[error("not modified")]
+    NotModified,
+    /// The object does not exist.
+    #[error("the specified key does not exist")]
+    NoSuchKey,
+    /// The bucket does not exist.
+    #[error("the specified bucket does not exist")]
+    NoSuchBucket,
+    /// DeleteBucket on a bucket with objects.
+    #[error("the bucket you tried to delete is not empty")]
+    BucketNotEmpty,
+    /// Range outside the object.
+    #[error("the requested range is not satisfiable")]
+    InvalidRange,
+    /// A stored object that twinvault did not write.
+    #[error("the stored object has no twinvault envelope header; it was not written through the gateway")]
+    NotAnEnvelope,
+    /// An argument that is wrong in a way the message explains.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// A feature the gateway does not implement.
+    #[error("{0} is not implemented by twinvault")]
+    NotImplemented(&'static str),
+}
+
+/// Result of request handlers.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    /// The S3 error code for this failure.
+    pub fn code(&self) -> S3ErrorCode {
+        use S3ErrorCode as C;
+        match self {
+            Self::Upstream(e) => match e.kind {
+                UpstreamErrorKind::NoSuchKey | UpstreamErrorKind::NotFound => C::NoSuchKey,
+                UpstreamErrorKind::NoSuchBucket => C::NoSuchBucket,
+                UpstreamErrorKind::PreconditionFailed => C::PreconditionFailed,
+                UpstreamErrorKind::NotModified => C::NotModified,
+                UpstreamErrorKind::BucketNotEmpty => C::BucketNotEmpty,
+                UpstreamErrorKind::BucketAlreadyExists => C::BucketAlreadyExists,
+                UpstreamErrorKind::BucketAlreadyOwnedByYou => C::BucketAlreadyOwnedByYou,
+                UpstreamErrorKind::InvalidRange => C::InvalidRange,
+                UpstreamErrorKind::AccessDenied | UpstreamErrorKind::Unavailable | UpstreamErrorKind::Other => {
+                    C::ServiceUnavailable
+                }
+            },
+            Self::Envelope(EnvelopeError::CustomerKeyRequired | EnvelopeError::CustomerKeyNotExpected) => {
+                C::InvalidRequest
+            }
+            Self::Envelope(EnvelopeError::LengthMismatch { .. }) => C::IncompleteBody,
+            Self::Envelope(_) | Self::NotAnEnvelope => C::InternalError,
+            Self::BadDigest { .. } => C::BadDigest,
+            Self::InvalidDigest(_) => C::InvalidDigest,
+            Self::MissingContentLength => C::MissingContentLength,
+            Self::MetadataTooLarge { .. } => C::MetadataTooLarge,
+            Self::EntityTooLarge => C::EntityTooLarge,
+            Self::PreconditionFailed => C::PreconditionFailed,
+            Self::NotModified => C::NotModified,
+            Self::NoSuchKey => C::NoSuchKey,
+            Self::NoSuchBucket => C::NoSuchBucket,
+            Self::BucketNotEmpty => C::BucketNotEmpty,
+            Self::InvalidRange => C::InvalidRange,
+            Self::InvalidArgument(_) => C::InvalidArgument,
+            Self::NotImplemented(_) => C::NotImplemented,
+        }
+    }
+
+    /// The message clients see: what is wrong, never a secret. Upstream details stay in logs,
+    /// except the region name and the class of failure.
+    fn client_message(&self) -> String {
+        match self {
+            Self::Upstream(e) if e.kind.is_not_found() => self.code().as_str().to_owned(),
+            Self::Upstream(e) => match e.kind {
+                UpstreamErrorKind::Unavailable | UpstreamErrorKind::AccessDenied | UpstreamErrorKind::Other => {
+                    format!("region {} is unavailable ({})", e.region, e.kind.as_str())
+                }
+                _ => e.kind.as_str().replace('_', " "),
+            },
+            Self::Envelope(e) if e.is_integrity_failure() => {
+                format!("stored object failed integrity checks: {e}")
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+impl From<ApiError> for S3Error {
+    fn from(err: ApiError) -> Self {
+        let code = err.code();
+        if code == S3ErrorCode::InternalError || code == S3ErrorCode::ServiceUnavailable {
+            tracing::warn!(error = %err, code = code.as_str(), "request failed");
+        }
+        let message = err.client_message();
+        S3Error::with_message(code, message)
+    }
+}

@@ -1,0 +1,129 @@
+//! Streams one sealed body to both regions at once, the same bytes to each, with bounded buffers.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use tokio::sync::mpsc;
+
+use crate::envelope::EnvelopeError;
+use crate::upstream::{StoredObject, Upstream, UpstreamError};
+
+/// Sealed chunks buffered per region: the slower region sets the pace, memory stays bounded
+/// at about this many segments per region.
+const CHANNEL_SEGMENTS: usize = 4;
+
+type Frame = Result<http_body::Frame<Bytes>, std::io::Error>;
+
+/// What happened to one replicated PUT.
+#[derive(Debug)]
+pub struct FanoutOutcome {
+    /// The sealed input failed (client body error, checksum mismatch, wrong length).
+    pub input_error: Option<EnvelopeError>,
+    /// Per-region results, in configuration order.
+    pub results: [Result<StoredObject, UpstreamError>; 2],
+}
+
+/// Where and how one replicated PUT is stored.
+#[derive(Debug)]
+pub struct ReplicatedPut<'a> {
+    /// Client bucket.
+    pub bucket: &'a str,
+    /// Object key.
+    pub key: &'a str,
+    /// Exact stored length of the sealed body.
+    pub stored_len: u64,
+    /// Upstream metadata (header, sealed attributes).
+    pub metadata: &'a HashMap<String, String>,
+    /// `*` for create-only writes.
+    pub if_none_match: Option<&'a str>,
+    /// Fail the other region's body when one region fails (policy "all").
+    pub abort_on_region_failure: bool,
+}
+
+/// PUTs `sealed` (exactly `put.stored_len` bytes) to both `regions` concurrently.
+///
+/// If the input fails, both upstream bodies fail too, so neither region stores a partial
+/// object. If one region fails while `abort_on_region_failure` is set, the other region's body
+/// is failed as well, so a write that will be reported as failed is not stored on one side.
+pub async fn fan_out_put<S>(regions: &[Upstream; 2], put: &ReplicatedPut<'_>, sealed: S) -> FanoutOutcome
+where
+    S: Stream<Item = Result<Bytes, EnvelopeError>> + Unpin,
+{
+    let (tx_a, rx_a) = mpsc::channel::<Frame>(CHANNEL_SEGMENTS);
+    let (tx_b, rx_b) = mpsc::channel::<Frame>(CHANNEL_SEGMENTS);
+    let put_a = store(&regions[0], put, rx_a);
+    let put_b = store(&regions[1], put, rx_b);
+    let pump = pump(sealed, [tx_a, tx_b], put.abort_on_region_failure);
+    let (input_error, a, b) = tokio::join!(pump, put_a, put_b);
+    FanoutOutcome {
+        input_error,
+        results: [a, b],
+    }
+}
+
+fn receiver_stream(mut rx: mpsc::Receiver<Frame>) -> impl Stream<Item = Frame> + Send + Sync + 'static {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+/// Copies sealed chunks into both channels. Returns the input's error, if any.
+async fn pump<S>(
+    mut sealed: S,
+    senders: [mpsc::Sender<Frame>; 2],
+    abort_on_region_failure: bool,
+) -> Option<EnvelopeError>
+where
+    S: Stream<Item = Result<Bytes, EnvelopeError>> + Unpin,
+{
+    let mut open: Vec<&mpsc::Sender<Frame>> = senders.iter().collect();
+    while let Some(item) = sealed.next().await {
+        match item {
+            Ok(chunk) => {
+                let before = open.len();
+                let mut still_open = Vec::with_capacity(open.len());
+                for tx in open {
+                    if tx.send(Ok(http_body::Frame::data(chunk.clone()))).await.is_ok() {
+                        still_open.push(tx);
+                    }
+                }
+                open = still_open;
+                if open.is_empty() {
+                    return None;
+                }
+                if abort_on_region_failure && open.len() < before {
+                    fail_all(&open, "the other region failed").await;
+                    return None;
+                }
+            }
+            Err(e) => {
+                fail_all(&open, "request body failed").await;
+                return Some(e);
+            }
+        }
+    }
+    None
+}
+
+async fn fail_all(open: &[&mpsc::Sender<Frame>], why: &'static str) {
+    for tx in open {
+        let _ = tx.send(Err(std::io::Error::other(why))).await;
+    }
+}
+
+async fn store(
+    region: &Upstream,
+    put: &ReplicatedPut<'_>,
+    rx: mpsc::Receiver<Frame>,
+) -> Result<StoredObject, UpstreamError> {
+    let body = receiver_stream(rx);
+    region
+        .put_object(
+            put.bucket,
+            put.key,
+            put.stored_len,
+            put.metadata,
+            put.if_none_match,
+            body,
+        )
+        .await
+}

@@ -1,0 +1,128 @@
+//! The listeners: the S3 API (s3s behind hyper) and the admin endpoints, with graceful shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder as ConnBuilder;
+use hyper_util::server::graceful::GracefulShutdown;
+use s3s::auth::SimpleAuth;
+use s3s::host::SingleDomain;
+use s3s::service::{S3Service, S3ServiceBuilder};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::admin::{AdminState, serve_admin};
+use crate::api::Gateway;
+use crate::config::Config;
+use crate::replication::Regions;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// A listener could not bind.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// Address.
+        addr: SocketAddr,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The virtual-host domain is invalid.
+    #[error("server.domain: {0}")]
+    Domain(String),
+}
+
+/// The S3 service for `config`: SigV4 auth for every configured user, optional virtual hosts.
+pub fn build_s3_service(config: &Config, regions: Arc<Regions>) -> Result<S3Service, ServerError> {
+    let gateway = Gateway::new(config, regions);
+    let mut builder = S3ServiceBuilder::new(gateway);
+    let mut auth = SimpleAuth::new();
+    for user in &config.users {
+        auth.register(user.access_key_id.clone(), user.secret_access_key.expose().into());
+    }
+    builder.set_auth(auth);
+    if let Some(domain) = &config.server.domain {
+        builder.set_host(SingleDomain::new(domain).map_err(|e| ServerError::Domain(e.to_string()))?);
+    }
+    Ok(builder.build())
+}
+
+/// Binds both listeners; returns their bound addresses (useful with port 0) and a future that
+/// serves until `shutdown` flips to true, then drains in-flight requests.
+pub async fn bind_and_serve(
+    config: &Config,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(SocketAddr, SocketAddr, impl Future<Output = ()> + use<>), ServerError> {
+    let regions = Arc::new(Regions::from_config(config));
+    let service = build_s3_service(config, Arc::clone(&regions))?;
+    let s3_listener = bind(config.server.s3_listen).await?;
+    let admin_listener = bind(config.server.admin_listen).await?;
+    let s3_addr = s3_listener.local_addr().map_err(|source| ServerError::Bind {
+        addr: config.server.s3_listen,
+        source,
+    })?;
+    let admin_addr = admin_listener.local_addr().map_err(|source| ServerError::Bind {
+        addr: config.server.admin_listen,
+        source,
+    })?;
+    let admin = AdminState::new(regions);
+    let admin_shutdown = shutdown.clone();
+    let serving = async move {
+        let admin_task = tokio::spawn(serve_admin(admin_listener, admin, admin_shutdown));
+        serve_s3(s3_listener, service, shutdown).await;
+        admin_task.abort();
+    };
+    Ok((s3_addr, admin_addr, serving))
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind { addr, source })
+}
+
+async fn serve_s3(listener: TcpListener, service: S3Service, mut shutdown: watch::Receiver<bool>) {
+    let http = ConnBuilder::new(TokioExecutor::new());
+    let graceful = GracefulShutdown::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((socket, _peer)) = accepted else { continue };
+                let _ = socket.set_nodelay(true);
+                let conn = http.serve_connection(TokioIo::new(socket), service.clone()).into_owned();
+                tokio::spawn(graceful.watch(conn));
+            }
+            _ = shutdown.changed() => break,
+        }
+    }
+    drop(listener);
+    tracing::info!("s3 listener closed, draining in-flight requests");
+    graceful.shutdown().await;
+}
+
+/// A watch channel flipped by SIGTERM or Ctrl-C.
+pub fn shutdown_signal() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutdown requested");
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,0 +1,143 @@
+//! What went wrong talking to one upstream region, classified once for every caller.
+
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+
+/// The classes of upstream failure the gateway acts on differently.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpstreamErrorKind {
+    /// The object does not exist.
+    NoSuchKey,
+    /// The bucket does not exist.
+    NoSuchBucket,
+    /// A 404 without a more precise code (HEAD has no body).
+    NotFound,
+    /// A conditional request's precondition failed (412).
+    PreconditionFailed,
+    /// A conditional read found the object unchanged (304).
+    NotModified,
+    /// DeleteBucket on a bucket with objects.
+    BucketNotEmpty,
+    /// CreateBucket on a name owned by someone else.
+    BucketAlreadyExists,
+    /// CreateBucket on a name this account owns already.
+    BucketAlreadyOwnedByYou,
+    /// The upstream refused our credentials.
+    AccessDenied,
+    /// The requested range is outside the object.
+    InvalidRange,
+    /// Unreachable, timed out, or a 5xx: the region is (for now) unavailable.
+    Unavailable,
+    /// Anything else.
+    Other,
+}
+
+impl UpstreamErrorKind {
+    /// Label value for metrics and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NoSuchKey => "no_such_key",
+            Self::NoSuchBucket => "no_such_bucket",
+            Self::NotFound => "not_found",
+            Self::PreconditionFailed => "precondition_failed",
+            Self::NotModified => "not_modified",
+            Self::BucketNotEmpty => "bucket_not_empty",
+            Self::BucketAlreadyExists => "bucket_already_exists",
+            Self::BucketAlreadyOwnedByYou => "bucket_already_owned_by_you",
+            Self::AccessDenied => "access_denied",
+            Self::InvalidRange => "invalid_range",
+            Self::Unavailable => "unavailable",
+            Self::Other => "other",
+        }
+    }
+
+    /// Whether the object or bucket is absent here (so another region may still have it).
+    pub fn is_not_found(self) -> bool {
+        matches!(self, Self::NoSuchKey | Self::NoSuchBucket | Self::NotFound)
+    }
+}
+
+/// An upstream failure: which region, which operation, what class, and the upstream's words.
+#[derive(Debug, thiserror::Error)]
+#[error("region {region}: {operation} failed ({}): {message}", kind.as_str())]
+pub struct UpstreamError {
+    /// Region name.
+    pub region: String,
+    /// Upstream operation name.
+    pub operation: &'static str,
+    /// Classification.
+    pub kind: UpstreamErrorKind,
+    /// Upstream's error code or transport description; never contains credentials.
+    pub message: String,
+}
+
+impl UpstreamError {
+    /// An error of `kind` not coming from the SDK (timeouts, stream failures).
+    pub fn new(region: &str, operation: &'static str, kind: UpstreamErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            region: region.to_owned(),
+            operation,
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// Classifies an SDK error.
+    pub fn from_sdk<E, R>(region: &str, operation: &'static str, err: SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug + HasStatus,
+    {
+        let (kind, message) = match &err {
+            SdkError::ServiceError(ctx) => {
+                let status = ctx.raw().status_code();
+                let code = ctx.err().code().unwrap_or_default();
+                let message = ctx.err().message().unwrap_or_default();
+                (
+                    classify(status, code),
+                    format!("{status} {code} {message}").trim().to_owned(),
+                )
+            }
+            SdkError::TimeoutError(_) => (UpstreamErrorKind::Unavailable, "timed out".to_owned()),
+            SdkError::DispatchFailure(e) => (UpstreamErrorKind::Unavailable, format!("dispatch failure: {e:?}")),
+            SdkError::ResponseError(_) => (UpstreamErrorKind::Unavailable, "malformed response".to_owned()),
+            other => (UpstreamErrorKind::Other, format!("{other}")),
+        };
+        Self::new(region, operation, kind, message)
+    }
+}
+
+/// Access to a raw response's status without naming the SDK's response type everywhere.
+pub trait HasStatus {
+    /// HTTP status code.
+    fn status_code(&self) -> u16;
+}
+
+impl HasStatus for aws_sdk_s3::config::http::HttpResponse {
+    fn status_code(&self) -> u16 {
+        self.status().as_u16()
+    }
+}
+
+fn classify(status: u16, code: &str) -> UpstreamErrorKind {
+    use UpstreamErrorKind as K;
+    match code {
+        "NoSuchKey" => return K::NoSuchKey,
+        "NoSuchBucket" => return K::NoSuchBucket,
+        "PreconditionFailed" => return K::PreconditionFailed,
+        "BucketNotEmpty" => return K::BucketNotEmpty,
+        "BucketAlreadyExists" => return K::BucketAlreadyExists,
+        "BucketAlreadyOwnedByYou" => return K::BucketAlreadyOwnedByYou,
+        "AccessDenied" | "SignatureDoesNotMatch" | "InvalidAccessKeyId" => return K::AccessDenied,
+        "InvalidRange" => return K::InvalidRange,
+        _ => {}
+    }
+    match status {
+        304 => K::NotModified,
+        403 => K::AccessDenied,
+        404 => K::NotFound,
+        412 => K::PreconditionFailed,
+        416 => K::InvalidRange,
+        500..=599 => K::Unavailable,
+        _ => K::Other,
+    }
+}

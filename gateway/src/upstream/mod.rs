@@ -1,0 +1,331 @@
+//! One upstream S3 region: an aws-sdk-s3 client plus the bucket-name mapping and error
+//! classification. Everything here moves ciphertext; nothing here decrypts.
+
+mod error;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::{
+    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+    timeout::TimeoutConfig,
+};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+use bytes::Bytes;
+use futures::Stream;
+use http_body_util::StreamBody;
+
+pub use error::{UpstreamError, UpstreamErrorKind};
+
+use crate::config::RegionConfig;
+
+/// Result of upstream calls.
+pub type Result<T, E = UpstreamError> = std::result::Result<T, E>;
+
+/// What HEAD, GET and PUT tell about a stored object.
+#[derive(Clone, Debug, Default)]
+pub struct StoredObject {
+    /// Upstream ETag without quotes (over ciphertext).
+    pub etag: String,
+    /// Stored (ciphertext) length of the whole object.
+    pub stored_len: u64,
+    /// Upstream modification time.
+    pub last_modified: Option<aws_smithy_types::DateTime>,
+    /// Upstream user metadata (names lower-cased, without `x-amz-meta-`).
+    pub metadata: HashMap<String, String>,
+}
+
+/// A GET in progress: what is stored, and the requested stored bytes as a stream.
+pub struct StoredBody {
+    /// The object.
+    pub object: StoredObject,
+    /// The stored bytes requested.
+    pub body: ByteStream,
+}
+
+/// A listing page as the upstream returned it.
+pub type ListPage = aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
+
+/// A v1 listing page as the upstream returned it.
+pub type ListPageV1 = aws_sdk_s3::operation::list_objects::ListObjectsOutput;
+
+/// Parameters of a listing request, in upstream terms (bucket already mapped).
+#[derive(Clone, Debug, Default)]
+pub struct ListRequest {
+    /// Key prefix.
+    pub prefix: Option<String>,
+    /// Grouping delimiter.
+    pub delimiter: Option<String>,
+    /// Page size.
+    pub max_keys: Option<i32>,
+    /// v2 continuation token.
+    pub continuation_token: Option<String>,
+    /// v2 start-after.
+    pub start_after: Option<String>,
+    /// v1 marker.
+    pub marker: Option<String>,
+    /// `url` to have keys URL-encoded.
+    pub encoding_type: Option<String>,
+}
+
+/// One upstream region.
+#[derive(Clone, Debug)]
+pub struct Upstream {
+    name: String,
+    client: Client,
+    config: RegionConfig,
+    timeout: Duration,
+}
+
+macro_rules! timed {
+    ($self:ident, $op:literal, $fut:expr) => {
+        match tokio::time::timeout($self.timeout, $fut).await {
+            Ok(Ok(out)) => Ok(out),
+            Ok(Err(e)) => Err(UpstreamError::from_sdk(&$self.name, $op, e)),
+            Err(_) => Err(UpstreamError::new(
+                &$self.name,
+                $op,
+                UpstreamErrorKind::Unavailable,
+                "timed out",
+            )),
+        }
+    };
+}
+
+impl Upstream {
+    /// A client for `config`; `timeout` bounds each call that carries no streamed body.
+    pub fn new(config: &RegionConfig, timeout: Duration) -> Self {
+        let credentials = Credentials::new(
+            &config.access_key_id,
+            config.secret_access_key.expose(),
+            None,
+            None,
+            "twinvault-config",
+        );
+        let sdk_config = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .endpoint_url(&config.endpoint)
+            .region(Region::new(config.signing_region.clone()))
+            .credentials_provider(credentials)
+            .force_path_style(config.force_path_style)
+            // The gateway checks plaintext checksums itself; upstream checksums would cover
+            // ciphertext and force aws-chunked framing that some stores reject.
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+            .timeout_config(TimeoutConfig::builder().connect_timeout(Duration::from_secs(5)).build())
+            .build();
+        Self {
+            name: config.name.clone(),
+            client: Client::from_conf(sdk_config),
+            config: config.clone(),
+            timeout,
+        }
+    }
+
+    /// The region's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The upstream bucket for a client bucket.
+    pub fn bucket(&self, bucket: &str) -> String {
+        self.config.upstream_bucket(bucket)
+    }
+
+    /// The client bucket for an upstream bucket name, if it follows this region's template.
+    pub fn client_bucket(&self, upstream: &str) -> Option<String> {
+        let (prefix, suffix) = self.config.bucket_template.split_once("{bucket}")?;
+        let inner = upstream.strip_prefix(prefix)?.strip_suffix(suffix)?;
+        (!inner.is_empty()).then(|| inner.to_owned())
+    }
+
+    /// Stores `body` (exactly `stored_len` bytes) under `key`. Not retried: the body streams once.
+    pub async fn put_object<S>(
+        &self,
+        bucket: &str,
+        key: &str,
+        stored_len: u64,
+        metadata: &HashMap<String, String>,
+        if_none_match: Option<&str>,
+        body: S,
+    ) -> Result<StoredObject>
+    where
+        S: Stream<Item = std::result::Result<http_body::Frame<Bytes>, std::io::Error>> + Send + Sync + 'static,
+    {
+        let body = ByteStream::from_body_1_x(StreamBody::new(body));
+        let out = self
+            .client
+            .put_object()
+            .bucket(self.bucket(bucket))
+            .key(key)
+            .content_length(stored_len as i64)
+            .content_type("application/octet-stream")
+            .set_metadata(Some(metadata.clone()))
+            .set_if_none_match(if_none_match.map(str::to_owned))
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| UpstreamError::from_sdk(&self.name, "PutObject", e))?;
+        Ok(StoredObject {
+            etag: unquote(out.e_tag()),
+            stored_len,
+            last_modified: None,
+            metadata: metadata.clone(),
+        })
+    }
+
+    /// HEAD of one object.
+    pub async fn head_object(&self, bucket: &str, key: &str) -> Result<StoredObject> {
+        let req = self.client.head_object().bucket(self.bucket(bucket)).key(key);
+        let out = timed!(self, "HeadObject", req.send())?;
+        Ok(StoredObject {
+            etag: unquote(out.e_tag()),
+            stored_len: out.content_length().unwrap_or(0).max(0) as u64,
+            last_modified: out.last_modified().copied(),
+            metadata: out.metadata().cloned().unwrap_or_default(),
+        })
+    }
+
+    /// GET of one object, or of the stored bytes `range` (inclusive), optionally only if the
+    /// upstream ETag is still `if_match` (so a range read never mixes two versions).
+    pub async fn get_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        range: Option<(u64, u64)>,
+        if_match: Option<&str>,
+    ) -> Result<StoredBody> {
+        let req = self
+            .client
+            .get_object()
+            .bucket(self.bucket(bucket))
+            .key(key)
+            .set_range(range.map(|(a, b)| format!("bytes={a}-{b}")))
+            .set_if_match(if_match.map(|e| format!("\"{e}\"")));
+        let out = timed!(self, "GetObject", req.send())?;
+        let content_length = out.content_length().unwrap_or(0).max(0) as u64;
+        let stored_len = match out.content_range().and_then(total_from_content_range) {
+            Some(total) => total,
+            None => content_length,
+        };
+        let object = StoredObject {
+            etag: unquote(out.e_tag()),
+            stored_len,
+            last_modified: out.last_modified().copied(),
+            metadata: out.metadata().cloned().unwrap_or_default(),
+        };
+        Ok(StoredBody { object, body: out.body })
+    }
+
+    /// DELETE of one object; Ok when it did not exist.
+    pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
+        let req = self.client.delete_object().bucket(self.bucket(bucket)).key(key);
+        match timed!(self, "DeleteObject", req.send()) {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind == UpstreamErrorKind::NoSuchKey || e.kind == UpstreamErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Deletes up to 1000 keys; returns per-key failures as (key, code, message).
+    pub async fn delete_objects(&self, bucket: &str, keys: &[String]) -> Result<Vec<(String, String, String)>> {
+        let objects: Vec<ObjectIdentifier> = keys
+            .iter()
+            .filter_map(|k| ObjectIdentifier::builder().key(k).build().ok())
+            .collect();
+        let delete = Delete::builder()
+            .set_objects(Some(objects))
+            .quiet(true)
+            .build()
+            .map_err(|e| UpstreamError::new(&self.name, "DeleteObjects", UpstreamErrorKind::Other, e.to_string()))?;
+        let req = self.client.delete_objects().bucket(self.bucket(bucket)).delete(delete);
+        let out = timed!(self, "DeleteObjects", req.send())?;
+        Ok(out
+            .errors()
+            .iter()
+            .map(|e| {
+                (
+                    e.key().unwrap_or_default().to_owned(),
+                    e.code().unwrap_or("InternalError").to_owned(),
+                    e.message().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect())
+    }
+
+    /// ListObjectsV2 on the mapped bucket.
+    pub async fn list_objects_v2(&self, bucket: &str, req: &ListRequest) -> Result<ListPage> {
+        let call = self
+            .client
+            .list_objects_v2()
+            .bucket(self.bucket(bucket))
+            .set_prefix(req.prefix.clone())
+            .set_delimiter(req.delimiter.clone())
+            .set_max_keys(req.max_keys)
+            .set_continuation_token(req.continuation_token.clone())
+            .set_start_after(req.start_after.clone())
+            .set_encoding_type(req.encoding_type.as_deref().map(Into::into));
+        timed!(self, "ListObjectsV2", call.send())
+    }
+
+    /// ListObjects (v1) on the mapped bucket.
+    pub async fn list_objects_v1(&self, bucket: &str, req: &ListRequest) -> Result<ListPageV1> {
+        let call = self
+            .client
+            .list_objects()
+            .bucket(self.bucket(bucket))
+            .set_prefix(req.prefix.clone())
+            .set_delimiter(req.delimiter.clone())
+            .set_max_keys(req.max_keys)
+            .set_marker(req.marker.clone())
+            .set_encoding_type(req.encoding_type.as_deref().map(Into::into));
+        timed!(self, "ListObjects", call.send())
+    }
+
+    /// CreateBucket on the mapped bucket.
+    pub async fn create_bucket(&self, bucket: &str) -> Result<()> {
+        let req = self.client.create_bucket().bucket(self.bucket(bucket));
+        timed!(self, "CreateBucket", req.send()).map(|_| ())
+    }
+
+    /// DeleteBucket on the mapped bucket.
+    pub async fn delete_bucket(&self, bucket: &str) -> Result<()> {
+        let req = self.client.delete_bucket().bucket(self.bucket(bucket));
+        timed!(self, "DeleteBucket", req.send()).map(|_| ())
+    }
+
+    /// HeadBucket on the mapped bucket.
+    pub async fn head_bucket(&self, bucket: &str) -> Result<()> {
+        let req = self.client.head_bucket().bucket(self.bucket(bucket));
+        match timed!(self, "HeadBucket", req.send()) {
+            Ok(_) => Ok(()),
+            Err(mut e) if e.kind == UpstreamErrorKind::NotFound => {
+                e.kind = UpstreamErrorKind::NoSuchBucket;
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// ListBuckets: client bucket names (those following the template) with creation times.
+    pub async fn list_buckets(&self) -> Result<Vec<(String, Option<aws_smithy_types::DateTime>)>> {
+        let out = timed!(self, "ListBuckets", self.client.list_buckets().send())?;
+        Ok(out
+            .buckets()
+            .iter()
+            .filter_map(|b| Some((self.client_bucket(b.name()?)?, b.creation_date().copied())))
+            .collect())
+    }
+}
+
+/// An ETag without its quotes.
+pub fn unquote(etag: Option<&str>) -> String {
+    etag.unwrap_or_default().trim_matches('"').to_owned()
+}
+
+/// The total length from a `Content-Range: bytes a-b/total` header.
+fn total_from_content_range(value: &str) -> Option<u64> {
+    value.rsplit_once('/')?.1.parse().ok()
+}
