@@ -23,6 +23,7 @@
 //! Dependencies point downwards: `api` → `replication` → `upstream`; `api` → `envelope`.
 pub mod admin;
 pub mod api;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod decrypt;

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use hyper_util::server::graceful::GracefulShutdown;
-use s3s::auth::SimpleAuth;
 use s3s::host::SingleDomain;
 use s3s::service::{S3Service, S3ServiceBuilder};
 use tokio::net::TcpListener;
@@ -14,6 +13,7 @@ use tokio::sync::watch;
 
 use crate::admin::{AdminState, serve_admin};
 use crate::api::Gateway;
+use crate::auth::UserAuth;
 use crate::config::Config;
 use crate::replication::Regions;
 
@@ -37,11 +37,7 @@ pub enum ServerError {
 pub fn build_s3_service(config: &Config, regions: Arc<Regions>) -> Result<S3Service, ServerError> {
     let gateway = Gateway::new(config, regions);
     let mut builder = S3ServiceBuilder::new(gateway);
-    let mut auth = SimpleAuth::new();
-    for user in &config.users {
-        auth.register(user.access_key_id.clone(), user.secret_access_key.expose().into());
-    }
-    builder.set_auth(auth);
+    builder.set_auth(UserAuth::new(&config.users));
     if let Some(domain) = &config.server.domain {
         builder.set_host(SingleDomain::new(domain).map_err(|e| ServerError::Domain(e.to_string()))?);
     }

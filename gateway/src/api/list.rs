@@ -18,26 +18,26 @@ pub async fn list_objects_v2(gw: &Gateway, req: S3Request<ListObjectsV2Input>) -
         max_keys: input.max_keys,
         continuation_token: input.continuation_token.clone(),
         start_after: input.start_after.clone(),
-        encoding_type: input.encoding_type.as_ref().map(|e| e.as_str().to_owned()),
         ..Default::default()
     };
     let page = gw
         .regions
         .read(|up| up.list_objects_v2(&input.bucket, &request))
         .await?;
+    let enc = KeyEncoding::from(input.encoding_type.as_ref());
     Ok(ListObjectsV2Output {
         name: Some(input.bucket.clone()),
-        prefix: page.prefix().map(str::to_owned),
-        delimiter: page.delimiter().map(str::to_owned),
+        prefix: enc.apply(page.prefix()),
+        delimiter: enc.apply(page.delimiter()),
         max_keys: page.max_keys(),
         key_count: page.key_count(),
         is_truncated: page.is_truncated(),
         continuation_token: page.continuation_token().map(str::to_owned),
         next_continuation_token: page.next_continuation_token().map(str::to_owned),
-        start_after: page.start_after().map(str::to_owned),
+        start_after: enc.apply(page.start_after()),
         encoding_type: input.encoding_type.clone(),
-        contents: Some(page.contents().iter().map(object_entry).collect()),
-        common_prefixes: Some(common_prefixes(page.common_prefixes())),
+        contents: Some(page.contents().iter().map(|o| object_entry(o, enc)).collect()),
+        common_prefixes: Some(common_prefixes(page.common_prefixes(), enc)),
         ..Default::default()
     })
 }
@@ -49,34 +49,34 @@ pub async fn list_objects(gw: &Gateway, req: S3Request<ListObjectsInput>) -> Api
         delimiter: input.delimiter.clone(),
         max_keys: input.max_keys,
         marker: input.marker.clone(),
-        encoding_type: input.encoding_type.as_ref().map(|e| e.as_str().to_owned()),
         ..Default::default()
     };
     let page = gw
         .regions
         .read(|up| up.list_objects_v1(&input.bucket, &request))
         .await?;
+    let enc = KeyEncoding::from(input.encoding_type.as_ref());
     Ok(ListObjectsOutput {
         name: Some(input.bucket.clone()),
-        prefix: page.prefix().map(str::to_owned),
-        delimiter: page.delimiter().map(str::to_owned),
+        prefix: enc.apply(page.prefix()),
+        delimiter: enc.apply(page.delimiter()),
         max_keys: page.max_keys(),
         is_truncated: page.is_truncated(),
-        marker: page.marker().map(str::to_owned),
-        next_marker: page.next_marker().map(str::to_owned),
+        marker: enc.apply(page.marker()),
+        next_marker: enc.apply(page.next_marker()),
         encoding_type: input.encoding_type.clone(),
-        contents: Some(page.contents().iter().map(object_entry).collect()),
-        common_prefixes: Some(common_prefixes(page.common_prefixes())),
+        contents: Some(page.contents().iter().map(|o| object_entry(o, enc)).collect()),
+        common_prefixes: Some(common_prefixes(page.common_prefixes(), enc)),
         ..Default::default()
     })
 }
 
 /// One listed object: the plaintext size is pure arithmetic on the stored size.
-fn object_entry(o: &aws_sdk_s3::types::Object) -> Object {
+fn object_entry(o: &aws_sdk_s3::types::Object, enc: KeyEncoding) -> Object {
     let stored = o.size().unwrap_or(0).max(0) as u64;
     let size = plaintext_len(stored).unwrap_or(stored);
     Object {
-        key: o.key().map(str::to_owned),
+        key: enc.apply(o.key()),
         size: Some(size as i64),
         e_tag: Some(client_etag_dto(&unquote(o.e_tag()))),
         last_modified: o.last_modified().copied().map(timestamp),
@@ -85,11 +85,51 @@ fn object_entry(o: &aws_sdk_s3::types::Object) -> Object {
     }
 }
 
-fn common_prefixes(prefixes: &[aws_sdk_s3::types::CommonPrefix]) -> Vec<CommonPrefix> {
+fn common_prefixes(prefixes: &[aws_sdk_s3::types::CommonPrefix], enc: KeyEncoding) -> Vec<CommonPrefix> {
     prefixes
         .iter()
         .map(|p| CommonPrefix {
-            prefix: p.prefix().map(str::to_owned),
+            prefix: enc.apply(p.prefix()),
         })
         .collect()
+}
+
+/// `encoding-type=url`, applied here rather than upstream: upstreams differ in how they encode
+/// (some write spaces as `+`), and the client must see one consistent encoding.
+#[derive(Clone, Copy)]
+enum KeyEncoding {
+    None,
+    Url,
+}
+
+impl From<Option<&s3s::dto::EncodingType>> for KeyEncoding {
+    fn from(value: Option<&s3s::dto::EncodingType>) -> Self {
+        match value {
+            Some(e) if e.as_str().eq_ignore_ascii_case("url") => Self::Url,
+            _ => Self::None,
+        }
+    }
+}
+
+impl KeyEncoding {
+    fn apply(self, value: Option<&str>) -> Option<String> {
+        let value = value?;
+        Some(match self {
+            Self::None => value.to_owned(),
+            Self::Url => url_encode(value),
+        })
+    }
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters and `/`.
+fn url_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~' | b'/') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }

@@ -66,8 +66,6 @@ pub struct ListRequest {
     pub start_after: Option<String>,
     /// v1 marker.
     pub marker: Option<String>,
-    /// `url` to have keys URL-encoded.
-    pub encoding_type: Option<String>,
 }
 
 /// One upstream region.
@@ -265,8 +263,7 @@ impl Upstream {
             .set_delimiter(req.delimiter.clone())
             .set_max_keys(req.max_keys)
             .set_continuation_token(req.continuation_token.clone())
-            .set_start_after(req.start_after.clone())
-            .set_encoding_type(req.encoding_type.as_deref().map(Into::into));
+            .set_start_after(req.start_after.clone());
         timed!(self, "ListObjectsV2", call.send())
     }
 
@@ -279,8 +276,7 @@ impl Upstream {
             .set_prefix(req.prefix.clone())
             .set_delimiter(req.delimiter.clone())
             .set_max_keys(req.max_keys)
-            .set_marker(req.marker.clone())
-            .set_encoding_type(req.encoding_type.as_deref().map(Into::into));
+            .set_marker(req.marker.clone());
         timed!(self, "ListObjects", call.send())
     }
 
