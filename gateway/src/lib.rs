@@ -35,3 +35,4 @@ pub mod replication;
 pub mod server;
 pub mod telemetry;
 pub mod upstream;
+pub mod vhost;

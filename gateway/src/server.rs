@@ -6,7 +6,6 @@ use std::sync::Arc;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use hyper_util::server::graceful::GracefulShutdown;
-use s3s::host::SingleDomain;
 use s3s::service::{S3Service, S3ServiceBuilder};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -16,6 +15,7 @@ use crate::api::Gateway;
 use crate::auth::UserAuth;
 use crate::config::Config;
 use crate::replication::Regions;
+use crate::vhost::DomainHost;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -28,9 +28,6 @@ pub enum ServerError {
         /// Cause.
         source: std::io::Error,
     },
-    /// The virtual-host domain is invalid.
-    #[error("server.domain: {0}")]
-    Domain(String),
 }
 
 /// The S3 service for `config`: SigV4 auth for every configured user, optional virtual hosts.
@@ -39,7 +36,7 @@ pub fn build_s3_service(config: &Config, regions: Arc<Regions>) -> Result<S3Serv
     let mut builder = S3ServiceBuilder::new(gateway);
     builder.set_auth(UserAuth::new(&config.users));
     if let Some(domain) = &config.server.domain {
-        builder.set_host(SingleDomain::new(domain).map_err(|e| ServerError::Domain(e.to_string()))?);
+        builder.set_host(DomainHost::new(domain));
     }
     Ok(builder.build())
 }

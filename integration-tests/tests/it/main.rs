@@ -7,6 +7,7 @@ mod harness_smoke; // the harness itself: two regions, every client, restart, mi
 mod put_get; // gateway data path with every client: sync twice, check, ls, rm, ciphertext at rest
 mod quickstart; // the README's first command, driven with the credentials it prints
 mod s3_api; // boto3: every operation, conditions, metadata, ranges, presign, auth failures // one region down: failover reads, 503 on writes with policy "all"
+mod virtual_host; // bucket.domain addressing with server.domain set
 // mod multipart;       // multipart uploads through the gateway, ETags, abort, list parts
 // mod hedge;           // slow region: hedged reads answer from the fast one
 // mod repair;          // writes missed by a region are repaired once it is back
