@@ -47,9 +47,8 @@ mod tests {
     use super::*;
 
     fn bucket_of(host: &str) -> Option<String> {
-        let parsed = DomainHost::new("s3.example.com")
-            .parse_host_header(host)
-            .expect("parses");
+        let domain = DomainHost::new("s3.example.com");
+        let parsed = domain.parse_host_header(host).expect("parses");
         parsed.bucket().map(str::to_owned)
     }
 
