@@ -6,8 +6,10 @@ use std::path::Path;
 
 use bytes::BytesMut;
 
-use crate::api::object::{META_ATTRS, META_HEADER};
-use crate::envelope::{EnvelopeError, ObjectAttributes, ObjectHeader, ObjectIdentity, SegmentOpener, StreamLayout};
+use crate::api::object::{LAYOUT_PARTS, META_ATTRS, META_HEADER, META_LAYOUT};
+use crate::envelope::{
+    EnvelopeError, ObjectAttributes, ObjectHeader, ObjectIdentity, Opener, PartsOpener, SegmentOpener, StreamLayout,
+};
 use crate::keyring::Keyring;
 
 /// Why an offline decryption failed; the message names the failing check.
@@ -72,7 +74,11 @@ pub fn decrypt(
         None => ObjectAttributes::default(),
     };
     let layout = StreamLayout::from_stored_len(0, stored_len)?;
-    let mut opener = SegmentOpener::new(&dek, layout);
+    let mut opener: Box<dyn Opener> = if metadata.get(META_LAYOUT).is_some_and(|v| v == LAYOUT_PARTS) {
+        Box::new(PartsOpener::new(&dek, layout))
+    } else {
+        Box::new(SegmentOpener::new(&dek, layout))
+    };
     let io_in = |source| DecryptError::Io {
         what: "input".into(),
         source,

@@ -49,6 +49,18 @@ pub enum ApiError {
     /// The bucket does not exist.
     #[error("the specified bucket does not exist")]
     NoSuchBucket,
+    /// An upload id that is not ours, was tampered with, or is finished.
+    #[error("the specified multipart upload does not exist")]
+    NoSuchUpload,
+    /// Parts listed out of order in CompleteMultipartUpload.
+    #[error("the list of parts was not in ascending order")]
+    InvalidPartOrder,
+    /// A part in CompleteMultipartUpload that is missing or has another ETag.
+    #[error("{0}")]
+    InvalidPart(String),
+    /// A non-final part below the 5 MiB minimum.
+    #[error("part {0} is smaller than the minimum allowed size of 5 MiB")]
+    EntityTooSmall(i32),
     /// DeleteBucket on a bucket with objects.
     #[error("the bucket you tried to delete is not empty")]
     BucketNotEmpty,
@@ -77,6 +89,7 @@ impl ApiError {
             Self::Upstream(e) => match e.kind {
                 UpstreamErrorKind::NoSuchKey | UpstreamErrorKind::NotFound => C::NoSuchKey,
                 UpstreamErrorKind::NoSuchBucket => C::NoSuchBucket,
+                UpstreamErrorKind::NoSuchUpload => C::NoSuchUpload,
                 UpstreamErrorKind::PreconditionFailed => C::PreconditionFailed,
                 UpstreamErrorKind::NotModified => C::NotModified,
                 UpstreamErrorKind::BucketNotEmpty => C::BucketNotEmpty,
@@ -102,6 +115,10 @@ impl ApiError {
             Self::NoSuchKey => C::NoSuchKey,
             Self::NoSuchBucket => C::NoSuchBucket,
             Self::BucketNotEmpty => C::BucketNotEmpty,
+            Self::NoSuchUpload => C::NoSuchUpload,
+            Self::InvalidPartOrder => C::InvalidPartOrder,
+            Self::InvalidPart(_) => C::InvalidPart,
+            Self::EntityTooSmall(_) => C::EntityTooSmall,
             Self::InvalidRange => C::InvalidRange,
             Self::InvalidArgument(_) => C::InvalidArgument,
             Self::NotImplemented(_) => C::NotImplemented,

@@ -9,7 +9,10 @@ use s3s::dto::{GetObjectInput, GetObjectOutput, HeadObjectInput, HeadObjectOutpu
 use super::Gateway;
 use super::etag::ReadConditions;
 use super::object::ObjectView;
-use crate::envelope::{OpenStream, StreamLayout};
+use bytes::Bytes;
+use futures::Stream;
+
+use crate::envelope::{EnvelopeError, OpenStream, PartsOpener, StreamLayout};
 use crate::error::{ApiError, ApiResult};
 use crate::upstream::{StoredBody, Upstream};
 
@@ -43,7 +46,16 @@ pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> ApiResu
     };
     let content_length = layout.len;
     let stored = BodyDataStream::new(body.body.into_inner());
-    let plain = OpenStream::new(stored, &view.dek, layout).inspect_err(|e| {
+    let opened: Box<dyn Stream<Item = Result<Bytes, EnvelopeError>> + Send + Sync + Unpin> = if view.multipart {
+        Box::new(OpenStream::with_opener(
+            stored,
+            PartsOpener::new(&view.dek, layout),
+            layout,
+        ))
+    } else {
+        Box::new(OpenStream::new(stored, &view.dek, layout))
+    };
+    let plain = opened.inspect_err(|e| {
         if e.is_integrity_failure() {
             tracing::error!(error = %e, "stored object failed authentication while streaming");
         }

@@ -7,8 +7,10 @@ mod delete;
 mod etag;
 mod get;
 mod list;
+mod multipart;
 pub mod object;
 mod put;
+mod upload_id;
 
 use std::sync::Arc;
 
@@ -92,5 +94,39 @@ impl S3 for Gateway {
     #[tracing::instrument(level = "debug", skip_all)]
     async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
         Ok(S3Response::new(list::list_objects_v2(self, req).await?))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        Ok(S3Response::new(multipart::create(self, req).await?))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+        Ok(S3Response::new(multipart::upload_part(self, req).await?))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        Ok(S3Response::new(multipart::complete(self, req).await?))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        Ok(S3Response::new(multipart::abort(self, req).await?))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
+        Ok(S3Response::new(multipart::list_parts(self, req).await?))
     }
 }

@@ -16,6 +16,10 @@ use crate::upstream::StoredObject;
 pub const META_HEADER: &str = "tv-header";
 /// Upstream metadata name of the sealed attributes (`x-amz-meta-tv-attrs`).
 pub const META_ATTRS: &str = "tv-attrs";
+/// Upstream metadata name of the body layout (`x-amz-meta-tv-layout`); absent for single PUTs.
+pub const META_LAYOUT: &str = "tv-layout";
+/// [`META_LAYOUT`] of a multipart object: consecutive part streams.
+pub const LAYOUT_PARTS: &str = "parts";
 
 /// An upstream object, opened.
 pub struct ObjectView {
@@ -31,6 +35,8 @@ pub struct ObjectView {
     pub upstream_etag: String,
     /// Modification time.
     pub last_modified: Option<Timestamp>,
+    /// Whether the body is a run of multipart part streams.
+    pub multipart: bool,
 }
 
 impl ObjectView {
@@ -59,6 +65,7 @@ impl ObjectView {
             etag: client_etag(&stored.etag),
             upstream_etag: stored.etag.clone(),
             last_modified: stored.last_modified.map(timestamp),
+            multipart: stored.metadata.get(META_LAYOUT).is_some_and(|v| v == LAYOUT_PARTS),
         })
     }
 

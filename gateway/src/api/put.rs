@@ -4,17 +4,20 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use s3s::S3Request;
-use s3s::dto::{Checksum, ETagCondition, PutObjectInput, PutObjectOutput};
+use s3s::dto::{ETagCondition, PutObjectInput, PutObjectOutput, StreamingBlob};
 
 use super::Gateway;
 use super::checksum::{CheckedBody, ChecksumVerdict, ClientChecksums};
 use super::etag::client_etag_dto;
-use super::object::{META_ATTRS, META_HEADER, http_date};
+use super::object::{META_ATTRS, META_HEADER};
 use crate::config::WritePolicy;
 use crate::envelope::format::ciphertext_len;
-use crate::envelope::{EnvelopeError, ObjectAttributes, ObjectHeader, ObjectIdentity, SealStream, SegmentSealer};
+use crate::envelope::{
+    DataKey, EnvelopeError, ObjectAttributes, ObjectHeader, ObjectIdentity, SealStream, SegmentSealer,
+};
 use crate::error::{ApiError, ApiResult};
-use crate::replication::{ReplicatedPut, both_ok, fan_out_put};
+use crate::replication::{FanoutOutcome, ReplicatedPut, both_ok, fan_out_put};
+use crate::upstream::StoredObject;
 
 /// S3's limit for one PUT.
 const MAX_SINGLE_PUT: u64 = 5 * 1024 * 1024 * 1024;
@@ -41,7 +44,7 @@ pub async fn put_object(gw: &Gateway, mut req: S3Request<PutObjectInput>) -> Api
     if plain_len > MAX_SINGLE_PUT {
         return Err(ApiError::EntityTooLarge);
     }
-    let attrs = attributes_of(gw, input)?;
+    let attrs = attributes!(gw, input)?;
 
     let identity = ObjectIdentity {
         bucket: &input.bucket,
@@ -52,27 +55,8 @@ pub async fn put_object(gw: &Gateway, mut req: S3Request<PutObjectInput>) -> Api
     metadata.insert(META_HEADER.to_owned(), header.to_metadata_value());
     metadata.insert(META_ATTRS.to_owned(), attrs.seal(&dek)?);
 
-    let checks = ClientChecksums::new(
-        input.content_md5.as_deref(),
-        Checksum {
-            checksum_crc32: input.checksum_crc32.take(),
-            checksum_crc32c: input.checksum_crc32c.take(),
-            checksum_sha1: input.checksum_sha1.take(),
-            checksum_sha256: input.checksum_sha256.take(),
-            checksum_crc64nvme: input.checksum_crc64nvme.take(),
-            ..Default::default()
-        },
-        input.checksum_algorithm.as_ref(),
-        req.headers.get("x-amz-trailer").and_then(|v| v.to_str().ok()),
-        req.trailing_headers.clone(),
-    )?;
-    let verdict = ChecksumVerdict::default();
-    let body = input.body.take().unwrap_or_else(|| {
-        s3s::dto::StreamingBlob::wrap(futures::stream::empty::<Result<bytes::Bytes, std::io::Error>>())
-    });
-    let checked = CheckedBody::new(body, checks, Arc::clone(&verdict));
-    let sealed = SealStream::new(checked, SegmentSealer::new(&dek, 0), Some(plain_len));
-
+    let checks = client_checksums!(input, req)?;
+    let (sealed, verdict) = seal_body(input.body.take(), checks, &dek, 0, plain_len);
     let put = ReplicatedPut {
         bucket: &input.bucket,
         key: &input.key,
@@ -82,7 +66,76 @@ pub async fn put_object(gw: &Gateway, mut req: S3Request<PutObjectInput>) -> Api
         abort_on_region_failure: gw.regions.write_policy() == WritePolicy::All,
     };
     let outcome = fan_out_put(gw.regions.all(), &put, sealed).await;
+    let stored = settle(&verdict, outcome, &input.bucket)?;
+    let preferred = &stored[gw.regions.preferred_index()];
+    Ok(PutObjectOutput {
+        e_tag: Some(client_etag_dto(&preferred.etag)),
+        ..Default::default()
+    })
+}
 
+/// The client's checksums of a PutObject or UploadPart request (same field names in both).
+macro_rules! client_checksums {
+    ($input:expr, $req:expr) => {
+        $crate::api::checksum::ClientChecksums::new(
+            $input.content_md5.as_deref(),
+            s3s::dto::Checksum {
+                checksum_crc32: $input.checksum_crc32.take(),
+                checksum_crc32c: $input.checksum_crc32c.take(),
+                checksum_sha1: $input.checksum_sha1.take(),
+                checksum_sha256: $input.checksum_sha256.take(),
+                checksum_crc64nvme: $input.checksum_crc64nvme.take(),
+                ..Default::default()
+            },
+            $input.checksum_algorithm.as_ref(),
+            $req.headers.get("x-amz-trailer").and_then(|v| v.to_str().ok()),
+            $req.trailing_headers.clone(),
+        )
+    };
+}
+pub(super) use client_checksums;
+
+/// The sealed attributes of a PutObject or CreateMultipartUpload request.
+macro_rules! attributes {
+    ($gw:expr, $input:expr) => {
+        $crate::api::put::attributes_of(
+            $gw,
+            $crate::envelope::ObjectAttributes {
+                content_type: $input.content_type.clone(),
+                cache_control: $input.cache_control.clone(),
+                content_disposition: $input.content_disposition.clone(),
+                content_encoding: $input.content_encoding.clone(),
+                content_language: $input.content_language.clone(),
+                expires: $input.expires.as_ref().and_then($crate::api::object::http_date),
+                user_metadata: Default::default(),
+            },
+            $input.metadata.as_ref(),
+        )
+    };
+}
+pub(super) use attributes;
+
+/// The client body checked against its checksums and sealed as part `part` of `dek`'s object.
+pub(super) fn seal_body(
+    body: Option<StreamingBlob>,
+    checks: ClientChecksums,
+    dek: &DataKey,
+    part: u32,
+    plain_len: u64,
+) -> (SealStream<CheckedBody<StreamingBlob>>, ChecksumVerdict) {
+    let verdict = ChecksumVerdict::default();
+    let body =
+        body.unwrap_or_else(|| StreamingBlob::wrap(futures::stream::empty::<Result<bytes::Bytes, std::io::Error>>()));
+    let checked = CheckedBody::new(body, checks, Arc::clone(&verdict));
+    (
+        SealStream::new(checked, SegmentSealer::new(dek, part), Some(plain_len)),
+        verdict,
+    )
+}
+
+/// The result of a replicated body write: a client-side failure (checksum, body) first, then
+/// the regions' results under the write policy.
+pub(super) fn settle(verdict: &ChecksumVerdict, outcome: FanoutOutcome, bucket: &str) -> ApiResult<[StoredObject; 2]> {
     if let Some(e) = verdict.lock().ok().and_then(|mut slot| slot.take()) {
         return Err(e);
     }
@@ -94,38 +147,28 @@ pub async fn put_object(gw: &Gateway, mut req: S3Request<PutObjectInput>) -> Api
     }
     let [a, b] = outcome.results;
     if a.is_ok() != b.is_ok() {
-        tracing::warn!(bucket = %input.bucket, "a PUT reached only one region; the write is reported as failed");
+        tracing::warn!(bucket = %bucket, "a write reached only one region; it is reported as failed");
     }
-    let stored = both_ok([a, b])?;
-    let preferred = &stored[gw.regions.preferred_index()];
-    Ok(PutObjectOutput {
-        e_tag: Some(client_etag_dto(&preferred.etag)),
-        ..Default::default()
-    })
+    Ok(both_ok([a, b])?)
 }
 
 /// The client's metadata and content headers, checked against the metadata size limit.
-fn attributes_of(gw: &Gateway, input: &PutObjectInput) -> ApiResult<ObjectAttributes> {
-    let user_metadata: std::collections::BTreeMap<String, String> = input
-        .metadata
-        .iter()
+pub(super) fn attributes_of(
+    gw: &Gateway,
+    mut attrs: ObjectAttributes,
+    metadata: Option<&s3s::dto::Metadata>,
+) -> ApiResult<ObjectAttributes> {
+    attrs.user_metadata = metadata
+        .into_iter()
         .flatten()
         .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
         .collect();
-    let size: usize = user_metadata.iter().map(|(k, v)| k.len() + v.len()).sum();
+    let size: usize = attrs.user_metadata.iter().map(|(k, v)| k.len() + v.len()).sum();
     if size > gw.max_metadata_bytes {
         return Err(ApiError::MetadataTooLarge {
             size,
             limit: gw.max_metadata_bytes,
         });
     }
-    Ok(ObjectAttributes {
-        content_type: input.content_type.clone(),
-        cache_control: input.cache_control.clone(),
-        content_disposition: input.content_disposition.clone(),
-        content_encoding: input.content_encoding.clone(),
-        content_language: input.content_language.clone(),
-        expires: input.expires.as_ref().and_then(http_date),
-        user_metadata,
-    })
+    Ok(attrs)
 }

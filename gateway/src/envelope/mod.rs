@@ -12,14 +12,18 @@ mod attrs;
 pub mod format;
 mod header;
 mod open;
+mod parts;
 mod seal;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod vectors;
 
 pub use attrs::ObjectAttributes;
 pub use header::{CustomerKey, DataKey, ObjectHeader, ObjectIdentity};
-pub use open::{OpenStream, SegmentOpener, StreamLayout};
-pub use seal::{SealStream, SegmentSealer};
+pub use open::{OpenStream, Opener, SegmentOpener, StreamLayout};
+pub use parts::PartsOpener;
+pub use seal::{SealStream, SegmentSealer, stream_id_for};
 
 /// Why an object could not be sealed or opened. Each variant names the check that failed.
 #[derive(Debug, thiserror::Error)]

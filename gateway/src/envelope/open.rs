@@ -170,12 +170,36 @@ impl SegmentOpener {
     }
 }
 
+/// Opens stored segments one at a time, in order (one stream, or the parts of a multipart object).
+pub trait Opener {
+    /// Stored length of the next expected segment, or `None` when all were opened.
+    fn next_stored_len(&self) -> Option<usize>;
+    /// Opens the next segment, returning its plaintext.
+    fn open(&mut self, segment: BytesMut) -> Result<Bytes, EnvelopeError>;
+    /// Index (within the fetched span's object) of the next expected segment, for errors.
+    fn next_index(&self) -> u64;
+}
+
+impl Opener for SegmentOpener {
+    fn next_stored_len(&self) -> Option<usize> {
+        SegmentOpener::next_stored_len(self)
+    }
+
+    fn open(&mut self, segment: BytesMut) -> Result<Bytes, EnvelopeError> {
+        SegmentOpener::open(self, segment)
+    }
+
+    fn next_index(&self) -> u64 {
+        self.next_index
+    }
+}
+
 /// A stream of plaintext made from a stream of stored segments, trimmed to the layout's window.
 ///
 /// It never ends cleanly unless every expected segment authenticated and nothing followed.
-pub struct OpenStream<S> {
+pub struct OpenStream<S, O = SegmentOpener> {
     input: S,
-    opener: SegmentOpener,
+    opener: O,
     pending: BytesMut,
     skip: u64,
     remaining: u64,
@@ -186,9 +210,16 @@ pub struct OpenStream<S> {
 impl<S> OpenStream<S> {
     /// Opens `input` (exactly the stored bytes of `layout`'s segments) under `dek`.
     pub fn new(input: S, dek: &DataKey, layout: StreamLayout) -> Self {
+        Self::with_opener(input, SegmentOpener::new(dek, layout), layout)
+    }
+}
+
+impl<S, O> OpenStream<S, O> {
+    /// Opens `input` with `opener`, delivering `layout`'s plaintext window.
+    pub fn with_opener(input: S, opener: O, layout: StreamLayout) -> Self {
         Self {
             input,
-            opener: SegmentOpener::new(dek, layout),
+            opener,
             pending: BytesMut::new(),
             skip: layout.skip,
             remaining: layout.len,
@@ -214,9 +245,10 @@ impl<S> OpenStream<S> {
     }
 }
 
-impl<S, E> Stream for OpenStream<S>
+impl<S, E, O> Stream for OpenStream<S, O>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
+    O: Opener + Unpin,
     E: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     type Item = Result<Bytes, EnvelopeError>;
@@ -246,7 +278,7 @@ where
                     return Poll::Ready(None);
                 }
                 Some(_) if this.input_done => {
-                    let segment = this.opener.next_index;
+                    let segment = this.opener.next_index();
                     return this.fail(EnvelopeError::Truncated { segment });
                 }
                 _ => {}

@@ -20,9 +20,11 @@ pub struct SegmentSealer {
 }
 
 impl SegmentSealer {
-    /// A sealer for part `part` (0 for a single PUT) with a fresh random stream id.
+    /// A sealer for part `part` (0 for a single PUT, 1..=10000 for multipart parts) with a
+    /// fresh stream id: the part number (u16, big-endian) then 6 random bytes, so a reader of a
+    /// multipart object learns each segment's part from its (authenticated) nonce.
     pub fn new(dek: &DataKey, part: u32) -> Self {
-        Self::with_stream_id(dek, part, rand::random())
+        Self::with_stream_id(dek, part, stream_id_for(part))
     }
 
     /// A sealer with a chosen stream id; only test vectors should need this.
@@ -141,4 +143,12 @@ where
             }
         }
     }
+}
+
+/// The stream id of a new stream of `part`: part number (2 bytes) || 6 random bytes.
+pub fn stream_id_for(part: u32) -> [u8; 8] {
+    let mut id: [u8; 8] = rand::random();
+    let part16 = u16::try_from(part).unwrap_or(u16::MAX);
+    id[..2].copy_from_slice(&part16.to_be_bytes());
+    id
 }

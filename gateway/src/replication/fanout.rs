@@ -24,6 +24,20 @@ pub struct FanoutOutcome {
     pub results: [Result<StoredObject, UpstreamError>; 2],
 }
 
+/// One region's copy of the sealed body, as an upstream request body.
+pub struct RegionBody(mpsc::Receiver<Frame>);
+
+impl Stream for RegionBody {
+    type Item = Frame;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Frame>> {
+        self.0.poll_recv(cx)
+    }
+}
+
 /// Where and how one replicated PUT is stored.
 #[derive(Debug)]
 pub struct ReplicatedPut<'a> {
@@ -42,28 +56,49 @@ pub struct ReplicatedPut<'a> {
 }
 
 /// PUTs `sealed` (exactly `put.stored_len` bytes) to both `regions` concurrently.
-///
-/// If the input fails, both upstream bodies fail too, so neither region stores a partial
-/// object. If one region fails while `abort_on_region_failure` is set, the other region's body
-/// is failed as well, so a write that will be reported as failed is not stored on one side.
 pub async fn fan_out_put<S>(regions: &[Upstream; 2], put: &ReplicatedPut<'_>, sealed: S) -> FanoutOutcome
 where
     S: Stream<Item = Result<Bytes, EnvelopeError>> + Unpin,
 {
+    fan_out(regions, sealed, put.abort_on_region_failure, |_, region, body| {
+        region.put_object(
+            put.bucket,
+            put.key,
+            put.stored_len,
+            put.metadata,
+            put.if_none_match,
+            body,
+        )
+    })
+    .await
+}
+
+/// Streams `sealed` into `store` for both regions concurrently (region index, region, body).
+///
+/// If the input fails, both upstream bodies fail too, so neither region stores a partial
+/// object. If one region fails while `abort_on_region_failure` is set, the other region's body
+/// is failed as well, so a write that will be reported as failed is not stored on one side.
+pub async fn fan_out<'a, S, F, Fut>(
+    regions: &'a [Upstream; 2],
+    sealed: S,
+    abort_on_region_failure: bool,
+    store: F,
+) -> FanoutOutcome
+where
+    S: Stream<Item = Result<Bytes, EnvelopeError>> + Unpin,
+    F: Fn(usize, &'a Upstream, RegionBody) -> Fut,
+    Fut: Future<Output = Result<StoredObject, UpstreamError>>,
+{
     let (tx_a, rx_a) = mpsc::channel::<Frame>(CHANNEL_SEGMENTS);
     let (tx_b, rx_b) = mpsc::channel::<Frame>(CHANNEL_SEGMENTS);
-    let put_a = store(&regions[0], put, rx_a);
-    let put_b = store(&regions[1], put, rx_b);
-    let pump = pump(sealed, [tx_a, tx_b], put.abort_on_region_failure);
+    let put_a = store(0, &regions[0], RegionBody(rx_a));
+    let put_b = store(1, &regions[1], RegionBody(rx_b));
+    let pump = pump(sealed, [tx_a, tx_b], abort_on_region_failure);
     let (input_error, a, b) = tokio::join!(pump, put_a, put_b);
     FanoutOutcome {
         input_error,
         results: [a, b],
     }
-}
-
-fn receiver_stream(mut rx: mpsc::Receiver<Frame>) -> impl Stream<Item = Frame> + Send + Sync + 'static {
-    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
 /// Copies sealed chunks into both channels. Returns the input's error, if any.
@@ -108,22 +143,4 @@ async fn fail_all(open: &[&mpsc::Sender<Frame>], why: &'static str) {
     for tx in open {
         let _ = tx.send(Err(std::io::Error::other(why))).await;
     }
-}
-
-async fn store(
-    region: &Upstream,
-    put: &ReplicatedPut<'_>,
-    rx: mpsc::Receiver<Frame>,
-) -> Result<StoredObject, UpstreamError> {
-    let body = receiver_stream(rx);
-    region
-        .put_object(
-            put.bucket,
-            put.key,
-            put.stored_len,
-            put.metadata,
-            put.if_none_match,
-            body,
-        )
-        .await
 }

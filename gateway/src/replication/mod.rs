@@ -4,7 +4,7 @@ mod fanout;
 
 use std::future::Future;
 
-pub use fanout::{FanoutOutcome, ReplicatedPut, fan_out_put};
+pub use fanout::{FanoutOutcome, RegionBody, ReplicatedPut, fan_out, fan_out_put};
 
 use crate::config::{Config, WritePolicy};
 use crate::upstream::{Upstream, UpstreamError, UpstreamErrorKind};

@@ -11,6 +11,8 @@ pub enum UpstreamErrorKind {
     NoSuchBucket,
     /// A 404 without a more precise code (HEAD has no body).
     NotFound,
+    /// The multipart upload id is unknown (completed, aborted, or never existed).
+    NoSuchUpload,
     /// A conditional request's precondition failed (412).
     PreconditionFailed,
     /// A conditional read found the object unchanged (304).
@@ -38,6 +40,7 @@ impl UpstreamErrorKind {
             Self::NoSuchKey => "no_such_key",
             Self::NoSuchBucket => "no_such_bucket",
             Self::NotFound => "not_found",
+            Self::NoSuchUpload => "no_such_upload",
             Self::PreconditionFailed => "precondition_failed",
             Self::NotModified => "not_modified",
             Self::BucketNotEmpty => "bucket_not_empty",
@@ -52,7 +55,10 @@ impl UpstreamErrorKind {
 
     /// Whether the object or bucket is absent here (so another region may still have it).
     pub fn is_not_found(self) -> bool {
-        matches!(self, Self::NoSuchKey | Self::NoSuchBucket | Self::NotFound)
+        matches!(
+            self,
+            Self::NoSuchKey | Self::NoSuchBucket | Self::NotFound | Self::NoSuchUpload
+        )
     }
 }
 
@@ -123,6 +129,7 @@ fn classify(status: u16, code: &str) -> UpstreamErrorKind {
     match code {
         "NoSuchKey" => return K::NoSuchKey,
         "NoSuchBucket" => return K::NoSuchBucket,
+        "NoSuchUpload" => return K::NoSuchUpload,
         "PreconditionFailed" => return K::PreconditionFailed,
         "BucketNotEmpty" => return K::BucketNotEmpty,
         "BucketAlreadyExists" => return K::BucketAlreadyExists,

@@ -316,6 +316,162 @@ impl Upstream {
     }
 }
 
+/// One uploaded part as an upstream lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UploadedPart {
+    /// Part number.
+    pub number: i32,
+    /// Upstream ETag without quotes.
+    pub etag: String,
+    /// Stored (ciphertext) size.
+    pub stored_len: u64,
+}
+
+impl Upstream {
+    /// Starts a multipart upload; returns the upstream upload id.
+    pub async fn create_multipart_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        metadata: &HashMap<String, String>,
+    ) -> Result<String> {
+        let req = self
+            .client
+            .create_multipart_upload()
+            .bucket(self.bucket(bucket))
+            .key(key)
+            .content_type("application/octet-stream")
+            .set_metadata(Some(metadata.clone()));
+        let out = timed!(self, "CreateMultipartUpload", req.send())?;
+        out.upload_id().map(str::to_owned).ok_or_else(|| {
+            UpstreamError::new(
+                &self.name,
+                "CreateMultipartUpload",
+                UpstreamErrorKind::Other,
+                "no upload id returned",
+            )
+        })
+    }
+
+    /// Uploads one part's stored bytes (exactly `stored_len`). Not retried: the body streams once.
+    pub async fn upload_part<S>(
+        &self,
+        target: (&str, &str, &str),
+        part_number: i32,
+        stored_len: u64,
+        body: S,
+    ) -> Result<StoredObject>
+    where
+        S: Stream<Item = std::result::Result<http_body::Frame<Bytes>, std::io::Error>> + Send + Sync + 'static,
+    {
+        let (bucket, key, upload_id) = target;
+        let out = self
+            .client
+            .upload_part()
+            .bucket(self.bucket(bucket))
+            .key(key)
+            .upload_id(upload_id)
+            .part_number(part_number)
+            .content_length(stored_len as i64)
+            .body(ByteStream::from_body_1_x(StreamBody::new(body)))
+            .send()
+            .await
+            .map_err(|e| UpstreamError::from_sdk(&self.name, "UploadPart", e))?;
+        Ok(StoredObject {
+            etag: unquote(out.e_tag()),
+            stored_len,
+            ..Default::default()
+        })
+    }
+
+    /// Every part uploaded so far, in part-number order (all pages).
+    pub async fn list_parts(&self, bucket: &str, key: &str, upload_id: &str) -> Result<Vec<UploadedPart>> {
+        let mut parts = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let req = self
+                .client
+                .list_parts()
+                .bucket(self.bucket(bucket))
+                .key(key)
+                .upload_id(upload_id)
+                .set_part_number_marker(marker.clone());
+            let out = timed!(self, "ListParts", req.send())?;
+            for p in out.parts() {
+                parts.push((
+                    p.last_modified().copied(),
+                    UploadedPart {
+                        number: p.part_number().unwrap_or(0),
+                        etag: unquote(p.e_tag()),
+                        stored_len: p.size().unwrap_or(0).max(0) as u64,
+                    },
+                ));
+            }
+            match (out.is_truncated(), out.next_part_number_marker()) {
+                (Some(true), Some(next)) if Some(next) != marker.as_deref() => marker = Some(next.to_owned()),
+                _ => break,
+            }
+        }
+        // Some stores (SeaweedFS) list every upload of a re-uploaded part: the newest one counts.
+        parts.sort_by(|(ta, a), (tb, b)| a.number.cmp(&b.number).then(ta.cmp(tb)));
+        let mut latest: Vec<UploadedPart> = Vec::with_capacity(parts.len());
+        for (_, part) in parts {
+            match latest.last_mut() {
+                Some(last) if last.number == part.number => *last = part,
+                _ => latest.push(part),
+            }
+        }
+        Ok(latest)
+    }
+
+    /// Completes a multipart upload with `parts` (number, upstream ETag).
+    pub async fn complete_multipart_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        parts: &[(i32, String)],
+    ) -> Result<StoredObject> {
+        use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+        let completed: Vec<CompletedPart> = parts
+            .iter()
+            .map(|(n, etag)| {
+                CompletedPart::builder()
+                    .part_number(*n)
+                    .e_tag(format!("\"{etag}\""))
+                    .build()
+            })
+            .collect();
+        let req = self
+            .client
+            .complete_multipart_upload()
+            .bucket(self.bucket(bucket))
+            .key(key)
+            .upload_id(upload_id)
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(completed)).build());
+        let out = timed!(self, "CompleteMultipartUpload", req.send())?;
+        Ok(StoredObject {
+            etag: unquote(out.e_tag()),
+            ..Default::default()
+        })
+    }
+
+    /// Aborts a multipart upload; Ok when it is already gone.
+    pub async fn abort_multipart_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<()> {
+        let req = self
+            .client
+            .abort_multipart_upload()
+            .bucket(self.bucket(bucket))
+            .key(key)
+            .upload_id(upload_id);
+        match timed!(self, "AbortMultipartUpload", req.send()) {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind.is_not_found() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 /// An ETag without its quotes.
 pub fn unquote(etag: Option<&str>) -> String {
     etag.unwrap_or_default().trim_matches('"').to_owned()

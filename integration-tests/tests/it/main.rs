@@ -4,11 +4,11 @@
 mod cluster; // shared: two regions + gateway, at-rest checks (identical ciphertext, no plaintext, offline decrypt)
 mod degraded_region;
 mod harness_smoke; // the harness itself: two regions, every client, restart, missing buckets
+mod multipart;
 mod put_get; // gateway data path with every client: sync twice, check, ls, rm, ciphertext at rest
 mod quickstart; // the README's first command, driven with the credentials it prints
 mod s3_api; // boto3: every operation, conditions, metadata, ranges, presign, auth failures // one region down: failover reads, 503 on writes with policy "all"
-mod virtual_host; // bucket.domain addressing with server.domain set
-// mod multipart;       // multipart uploads through the gateway, ETags, abort, list parts
+mod virtual_host; // bucket.domain addressing with server.domain set // multipart uploads: boto3 edge cases, aws-cli/rclone/s5cmd multipart, at rest
 // mod hedge;           // slow region: hedged reads answer from the fast one
 // mod repair;          // writes missed by a region are repaired once it is back
 // mod sse_c;           // SSE-C keys: right key, wrong key, missing key

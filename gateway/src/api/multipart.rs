@@ -1,0 +1,285 @@
+//! Multipart uploads: every part sealed as it streams and written to both regions' upstream
+//! uploads at once; the upload id carries the state (see [`super::upload_id`]).
+//!
+//! Completion requires parts numbered 1..=N without gaps and every non-final part a whole
+//! number of 64 KiB segments (every common client's part size is: aws-cli and boto3 8 MiB,
+//! rclone 5 MiB, s5cmd 50 MiB). Then the stored object is a uniform run of segments, so its
+//! plaintext size and ranges are pure arithmetic, exactly as for a single PUT.
+
+use std::collections::HashMap;
+
+use s3s::S3Request;
+use s3s::dto::{
+    AbortMultipartUploadInput, AbortMultipartUploadOutput, CompleteMultipartUploadInput, CompleteMultipartUploadOutput,
+    CreateMultipartUploadInput, CreateMultipartUploadOutput, ListPartsInput, ListPartsOutput, Part, UploadPartInput,
+    UploadPartOutput,
+};
+
+use super::Gateway;
+use super::etag::client_etag_dto;
+use super::object::{LAYOUT_PARTS, META_ATTRS, META_HEADER, META_LAYOUT};
+use super::put::{attributes, client_checksums, seal_body, settle};
+use super::upload_id::UploadState;
+use crate::config::WritePolicy;
+use crate::envelope::format::{SEGMENT_PLAINTEXT_LEN, ciphertext_len, plaintext_len};
+use crate::envelope::{DataKey, ObjectHeader, ObjectIdentity};
+use crate::error::{ApiError, ApiResult};
+use crate::replication::{both_ok, fan_out};
+use crate::upstream::UploadedPart;
+
+/// S3's part-number range.
+const MAX_PART_NUMBER: i32 = 10_000;
+/// S3's smallest non-final part.
+const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+/// S3's largest part.
+const MAX_PART_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+
+pub async fn create(
+    gw: &Gateway,
+    req: S3Request<CreateMultipartUploadInput>,
+) -> ApiResult<CreateMultipartUploadOutput> {
+    let input = &req.input;
+    if input.sse_customer_key.is_some() {
+        return Err(ApiError::NotImplemented("SSE-C (customer-provided keys)"));
+    }
+    let attrs = attributes!(gw, input)?;
+    let identity = ObjectIdentity {
+        bucket: &input.bucket,
+        key: &input.key,
+    };
+    let (header, dek) = ObjectHeader::create(&gw.keyring, identity, None)?;
+    let header_value = header.to_metadata_value();
+    let mut metadata = HashMap::new();
+    metadata.insert(META_HEADER.to_owned(), header_value.clone());
+    metadata.insert(META_ATTRS.to_owned(), attrs.seal(&dek)?);
+    metadata.insert(META_LAYOUT.to_owned(), LAYOUT_PARTS.to_owned());
+    let results = gw
+        .regions
+        .on_both(|up| up.create_multipart_upload(&input.bucket, &input.key, &metadata))
+        .await;
+    let ids = match results {
+        [Ok(a), Ok(b)] => [a, b],
+        [Ok(id), Err(e)] | [Err(e), Ok(id)] => {
+            // Do not leave the other region's upload dangling.
+            let created = if gw.regions.all()[0].name() == e.region { 1 } else { 0 };
+            let _ = gw.regions.all()[created]
+                .abort_multipart_upload(&input.bucket, &input.key, &id)
+                .await;
+            return Err(e.into());
+        }
+        [Err(e), Err(_)] => return Err(e.into()),
+    };
+    let state = UploadState {
+        upstream_ids: ids,
+        header: header_value,
+    };
+    Ok(CreateMultipartUploadOutput {
+        bucket: Some(input.bucket.clone()),
+        key: Some(input.key.clone()),
+        upload_id: Some(state.seal(&gw.keyring, &input.bucket, &input.key)?),
+        ..Default::default()
+    })
+}
+
+fn open_upload(gw: &Gateway, bucket: &str, key: &str, upload_id: &str) -> ApiResult<(UploadState, DataKey)> {
+    let state = UploadState::open(&gw.keyring, bucket, key, upload_id)?;
+    let header = ObjectHeader::from_metadata_value(&state.header)?;
+    let dek = header.unwrap(&gw.keyring, ObjectIdentity { bucket, key }, None)?;
+    Ok((state, dek))
+}
+
+pub async fn upload_part(gw: &Gateway, mut req: S3Request<UploadPartInput>) -> ApiResult<UploadPartOutput> {
+    let input = &mut req.input;
+    if input.sse_customer_key.is_some() {
+        return Err(ApiError::NotImplemented("SSE-C (customer-provided keys)"));
+    }
+    let (state, dek) = open_upload(gw, &input.bucket, &input.key, &input.upload_id)?;
+    let part = input.part_number;
+    if !(1..=MAX_PART_NUMBER).contains(&part) {
+        return Err(ApiError::InvalidArgument(format!(
+            "part number must be 1 to {MAX_PART_NUMBER}, got {part}"
+        )));
+    }
+    let plain_len = u64::try_from(input.content_length.ok_or(ApiError::MissingContentLength)?)
+        .map_err(|_| ApiError::InvalidArgument("negative Content-Length".into()))?;
+    if plain_len > MAX_PART_SIZE {
+        return Err(ApiError::EntityTooLarge);
+    }
+    let checks = client_checksums!(input, req)?;
+    let (sealed, verdict) = seal_body(input.body.take(), checks, &dek, part as u32, plain_len);
+    let stored_len = ciphertext_len(plain_len);
+    let (bucket, key) = (input.bucket.as_str(), input.key.as_str());
+    let abort = gw.regions.write_policy() == WritePolicy::All;
+    let outcome = fan_out(gw.regions.all(), sealed, abort, |i, region, body| {
+        region.upload_part((bucket, key, state.upstream_ids[i].as_str()), part, stored_len, body)
+    })
+    .await;
+    let stored = settle(&verdict, outcome, bucket)?;
+    Ok(UploadPartOutput {
+        e_tag: Some(client_etag_dto(&stored[gw.regions.preferred_index()].etag)),
+        ..Default::default()
+    })
+}
+
+pub async fn complete(
+    gw: &Gateway,
+    req: S3Request<CompleteMultipartUploadInput>,
+) -> ApiResult<CompleteMultipartUploadOutput> {
+    let input = &req.input;
+    let (state, _dek) = open_upload(gw, &input.bucket, &input.key, &input.upload_id)?;
+    let requested: Vec<(i32, String)> = input
+        .multipart_upload
+        .as_ref()
+        .and_then(|m| m.parts.as_ref())
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            (
+                p.part_number.unwrap_or(0),
+                p.e_tag
+                    .as_ref()
+                    .map(|e| e.value().trim_matches('"').to_owned())
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+    if requested.is_empty() {
+        return Err(ApiError::InvalidArgument(
+            "CompleteMultipartUpload needs at least one part".into(),
+        ));
+    }
+    if requested.windows(2).any(|w| w[0].0 >= w[1].0) {
+        return Err(ApiError::InvalidPartOrder);
+    }
+    let (bucket, key) = (input.bucket.as_str(), input.key.as_str());
+    let listings = gw.regions.on_both(|up| {
+        let id = if up.name() == gw.regions.all()[0].name() {
+            &state.upstream_ids[0]
+        } else {
+            &state.upstream_ids[1]
+        };
+        up.list_parts(bucket, key, id)
+    });
+    let [parts_a, parts_b] = both_ok(listings.await)?;
+    let upstream_parts = check_parts(&requested, &parts_a, &parts_b)?;
+    let results = gw
+        .regions
+        .on_both(|up| {
+            let i = usize::from(up.name() != gw.regions.all()[0].name());
+            up.complete_multipart_upload(bucket, key, &state.upstream_ids[i], &upstream_parts)
+        })
+        .await;
+    let stored = both_ok(results)?;
+    Ok(CompleteMultipartUploadOutput {
+        bucket: Some(bucket.to_owned()),
+        key: Some(key.to_owned()),
+        e_tag: Some(client_etag_dto(&stored[gw.regions.preferred_index()].etag)),
+        location: Some(format!("/{bucket}/{key}")),
+        ..Default::default()
+    })
+}
+
+/// Non-final parts: at least 5 MiB and whole segments; the last part is not empty.
+fn check_part_size(number: i32, stored_len: u64, is_last: bool, count: usize) -> ApiResult<()> {
+    let plain = plaintext_len(stored_len)
+        .ok_or_else(|| ApiError::InvalidPart(format!("part {number} has an invalid stored size")))?;
+    if !is_last && plain < MIN_PART_SIZE {
+        return Err(ApiError::EntityTooSmall(number));
+    }
+    if !is_last && plain % SEGMENT_PLAINTEXT_LEN != 0 {
+        return Err(ApiError::InvalidPart(format!(
+            "part {number} is {plain} bytes; twinvault needs every part but the last to be a multiple of 64 KiB"
+        )));
+    }
+    if is_last && plain == 0 && count > 1 {
+        return Err(ApiError::InvalidPart(
+            "the last part of a multipart upload may not be empty".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the client's part list against what both regions hold and returns the upstream
+/// part list to complete with.
+fn check_parts(requested: &[(i32, String)], a: &[UploadedPart], b: &[UploadedPart]) -> ApiResult<Vec<(i32, String)>> {
+    let find = |parts: &[UploadedPart], n: i32| parts.iter().find(|p| p.number == n).cloned();
+    let mut upstream = Vec::with_capacity(requested.len());
+    for (position, (number, etag)) in requested.iter().enumerate() {
+        let expected = i32::try_from(position + 1).unwrap_or(i32::MAX);
+        if *number != expected {
+            return Err(ApiError::InvalidPart(format!(
+                "twinvault requires parts numbered 1, 2, 3... without gaps; part {expected} is missing"
+            )));
+        }
+        let (Some(pa), Some(pb)) = (find(a, *number), find(b, *number)) else {
+            return Err(ApiError::InvalidPart(format!("part {number} was not uploaded")));
+        };
+        if pa.etag != pb.etag || pa.stored_len != pb.stored_len {
+            return Err(ApiError::InvalidPart(format!(
+                "part {number} differs between regions; upload it again"
+            )));
+        }
+        if super::etag::client_etag(&pa.etag) != *etag {
+            return Err(ApiError::InvalidPart(format!(
+                "part {number}: ETag {etag:?} does not match the uploaded part"
+            )));
+        }
+        upstream.push((*number, pa.etag, pa.stored_len));
+    }
+    // Sizes are checked once every listed part is known to exist, as S3 does.
+    let count = upstream.len();
+    for (position, (number, _, stored_len)) in upstream.iter().enumerate() {
+        let is_last = position + 1 == count;
+        check_part_size(*number, *stored_len, is_last, count)?;
+    }
+    Ok(upstream.into_iter().map(|(n, etag, _)| (n, etag)).collect())
+}
+
+pub async fn abort(gw: &Gateway, req: S3Request<AbortMultipartUploadInput>) -> ApiResult<AbortMultipartUploadOutput> {
+    let input = &req.input;
+    let state = UploadState::open(&gw.keyring, &input.bucket, &input.key, &input.upload_id)?;
+    let results = gw
+        .regions
+        .on_both(|up| {
+            let i = usize::from(up.name() != gw.regions.all()[0].name());
+            up.abort_multipart_upload(&input.bucket, &input.key, &state.upstream_ids[i])
+        })
+        .await;
+    both_ok(results)?;
+    Ok(AbortMultipartUploadOutput::default())
+}
+
+pub async fn list_parts(gw: &Gateway, req: S3Request<ListPartsInput>) -> ApiResult<ListPartsOutput> {
+    let input = &req.input;
+    let state = UploadState::open(&gw.keyring, &input.bucket, &input.key, &input.upload_id)?;
+    let [first, _] = gw.regions.read_order();
+    let i = usize::from(first.name() != gw.regions.all()[0].name());
+    let all = first
+        .list_parts(&input.bucket, &input.key, &state.upstream_ids[i])
+        .await?;
+    let marker = input.part_number_marker.unwrap_or(0);
+    let max = usize::try_from(input.max_parts.unwrap_or(1000).clamp(1, 1000)).unwrap_or(1000);
+    let after: Vec<&UploadedPart> = all.iter().filter(|p| p.number > marker).collect();
+    let page: Vec<Part> = after
+        .iter()
+        .take(max)
+        .map(|p| Part {
+            part_number: Some(p.number),
+            e_tag: Some(client_etag_dto(&p.etag)),
+            size: plaintext_len(p.stored_len).map(|n| n as i64),
+            ..Default::default()
+        })
+        .collect();
+    let truncated = after.len() > max;
+    Ok(ListPartsOutput {
+        bucket: Some(input.bucket.clone()),
+        key: Some(input.key.clone()),
+        upload_id: Some(input.upload_id.clone()),
+        part_number_marker: input.part_number_marker,
+        next_part_number_marker: page.last().and_then(|p| p.part_number).filter(|_| truncated),
+        max_parts: Some(max as i32),
+        is_truncated: Some(truncated),
+        parts: Some(page),
+        ..Default::default()
+    })
+}

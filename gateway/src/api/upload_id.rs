@@ -1,0 +1,128 @@
+//! Multipart upload ids: the gateway is stateless, so what it must remember between calls (both
+//! regions' upstream upload ids and the object header with the wrapped data key) travels inside
+//! the upload id, sealed under a key derived from the keyring so clients can neither read nor
+//! forge it. A foreign, altered or re-targeted (other bucket/key) id opens as `NoSuchUpload`.
+
+use aes_gcm::Aes256Gcm;
+use aes_gcm::aead::{AeadInOut, KeyInit, Nonce, Tag};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hkdf::Hkdf;
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use crate::error::ApiError;
+use crate::keyring::{Kek, Keyring};
+
+const PREFIX: &str = "tv1.";
+const INFO: &[u8] = b"twinvault/upload-id/v1";
+
+/// What an upload id carries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadState {
+    /// Upstream upload id in each region, in configuration order.
+    #[serde(rename = "u")]
+    pub upstream_ids: [String; 2],
+    /// The object header (metadata value form) holding the wrapped data key.
+    #[serde(rename = "h")]
+    pub header: String,
+}
+
+fn cipher(kek: &Kek) -> Aes256Gcm {
+    let mut key = [0u8; 32];
+    // 32 bytes is far below HKDF-SHA256's output limit, so expand cannot fail.
+    let _ = Hkdf::<Sha256>::new(None, kek.key_bytes()).expand(INFO, &mut key);
+    Aes256Gcm::new(&key.into())
+}
+
+fn aad(bucket: &str, key: &str) -> Vec<u8> {
+    let mut aad = INFO.to_vec();
+    for field in [bucket, key] {
+        aad.extend_from_slice(&(field.len() as u32).to_be_bytes());
+        aad.extend_from_slice(field.as_bytes());
+    }
+    aad
+}
+
+impl UploadState {
+    /// The upload id for this state, sealed under the keyring's current key.
+    pub fn seal(&self, keyring: &Keyring, bucket: &str, key: &str) -> Result<String, ApiError> {
+        let kek = keyring.current();
+        let json = serde_json::to_vec(self).map_err(|_| ApiError::InvalidArgument("upload state".into()))?;
+        let nonce: [u8; 12] = rand::random();
+        let mut out = vec![kek.id().len() as u8];
+        out.extend_from_slice(kek.id().as_bytes());
+        out.extend_from_slice(&nonce);
+        let start = out.len();
+        out.extend_from_slice(&json);
+        let tag = cipher(kek)
+            .encrypt_inout_detached(
+                &Nonce::<Aes256Gcm>::from(nonce),
+                &aad(bucket, key),
+                (&mut out[start..]).into(),
+            )
+            .map_err(|_| ApiError::InvalidArgument("upload id sealing failed".into()))?;
+        out.extend_from_slice(&tag);
+        Ok(format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(out)))
+    }
+
+    /// Opens an upload id for `bucket`/`key`; anything not sealed by us for them is `NoSuchUpload`.
+    pub fn open(keyring: &Keyring, bucket: &str, key: &str, upload_id: &str) -> Result<Self, ApiError> {
+        Self::try_open(keyring, bucket, key, upload_id).ok_or(ApiError::NoSuchUpload)
+    }
+
+    fn try_open(keyring: &Keyring, bucket: &str, key: &str, upload_id: &str) -> Option<Self> {
+        let mut bytes = URL_SAFE_NO_PAD.decode(upload_id.strip_prefix(PREFIX)?).ok()?;
+        let (&id_len, rest) = bytes.split_first()?;
+        let id_len = usize::from(id_len);
+        if rest.len() < id_len + 12 + 16 {
+            return None;
+        }
+        let kek = keyring.get(std::str::from_utf8(&rest[..id_len]).ok()?)?;
+        let body = &mut bytes[1 + id_len..];
+        let (nonce, rest) = body.split_at_mut(12);
+        let nonce = Nonce::<Aes256Gcm>::try_from(&nonce[..]).ok()?;
+        let split = rest.len() - 16;
+        let (json, tag) = rest.split_at_mut(split);
+        let tag = Tag::<Aes256Gcm>::try_from(&tag[..]).ok()?;
+        cipher(kek)
+            .decrypt_inout_detached(&nonce, &aad(bucket, key), (&mut *json).into(), &tag)
+            .ok()?;
+        serde_json::from_slice(json).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ring() -> Keyring {
+        Keyring::new("k1", vec![Kek::new("k1", [3u8; 32]).expect("id")]).expect("ring")
+    }
+
+    #[test]
+    fn upload_ids_round_trip_and_reject_forgeries() {
+        let state = UploadState {
+            upstream_ids: ["up-a".into(), "up-b".into()],
+            header: "hdr".into(),
+        };
+        let id = state.seal(&ring(), "bkt", "obj").expect("seal");
+        assert!(
+            !id.contains("up-a") && !id.contains("hdr"),
+            "upload id leaks its content: {id}"
+        );
+        assert_eq!(UploadState::open(&ring(), "bkt", "obj", &id).expect("opens"), state);
+        assert!(
+            UploadState::open(&ring(), "bkt", "other", &id).is_err(),
+            "moved to another key"
+        );
+        assert!(UploadState::open(&ring(), "bkt", "obj", "2~abc").is_err(), "foreign id");
+        let mut chars: Vec<char> = id.chars().collect();
+        let last = chars.len() - 3;
+        chars[last] = if chars[last] == 'A' { 'B' } else { 'A' };
+        let forged: String = chars.into_iter().collect();
+        assert!(UploadState::open(&ring(), "bkt", "obj", &forged).is_err(), "altered id");
+        let other = Keyring::new("k1", vec![Kek::new("k1", [4u8; 32]).expect("id")]).expect("ring");
+        assert!(UploadState::open(&other, "bkt", "obj", &id).is_err(), "other keyring");
+    }
+}
