@@ -70,6 +70,9 @@ pub enum ApiError {
     /// A stored object that twinvault did not write.
     #[error("the stored object has no twinvault envelope header; it was not written through the gateway")]
     NotAnEnvelope,
+    /// A request that is invalid as a whole, as the message explains.
+    #[error("{0}")]
+    InvalidRequest(String),
     /// An argument that is wrong in a way the message explains.
     #[error("{0}")]
     InvalidArgument(String),
@@ -121,6 +124,7 @@ impl ApiError {
             Self::EntityTooSmall(_) => C::EntityTooSmall,
             Self::InvalidRange => C::InvalidRange,
             Self::InvalidArgument(_) => C::InvalidArgument,
+            Self::InvalidRequest(_) => C::InvalidRequest,
             Self::NotImplemented(_) => C::NotImplemented,
         }
     }

@@ -8,7 +8,7 @@ use super::etag::client_etag_dto;
 use super::object::timestamp;
 use crate::envelope::format::plaintext_len;
 use crate::error::ApiResult;
-use crate::upstream::{ListRequest, unquote};
+use crate::upstream::{ListRequest, unquote, url_encode};
 
 pub async fn list_objects_v2(gw: &Gateway, req: S3Request<ListObjectsV2Input>) -> ApiResult<ListObjectsV2Output> {
     let input = &req.input;
@@ -119,17 +119,4 @@ impl KeyEncoding {
             Self::Url => url_encode(value),
         })
     }
-}
-
-/// Percent-encodes everything but RFC 3986 unreserved characters and `/`.
-fn url_encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~' | b'/') {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }

@@ -3,6 +3,7 @@
 
 mod bucket;
 mod checksum;
+mod copy;
 mod delete;
 mod etag;
 mod get;
@@ -128,5 +129,10 @@ impl S3 for Gateway {
     #[tracing::instrument(level = "debug", skip_all)]
     async fn list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
         Ok(S3Response::new(multipart::list_parts(self, req).await?))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
+        Ok(S3Response::new(copy::copy_object(self, req).await?))
     }
 }

@@ -472,6 +472,52 @@ impl Upstream {
     }
 }
 
+impl Upstream {
+    /// Server-side copy within this region, replacing the metadata; only if the source still
+    /// has upstream ETag `if_match`, so the header written belongs to the bytes copied.
+    pub async fn copy_object(
+        &self,
+        source: (&str, &str),
+        target: (&str, &str),
+        metadata: &HashMap<String, String>,
+        if_match: &str,
+    ) -> Result<StoredObject> {
+        let copy_source = format!("{}/{}", self.bucket(source.0), url_encode(source.1));
+        let req = self
+            .client
+            .copy_object()
+            .copy_source(copy_source)
+            .copy_source_if_match(format!("\"{if_match}\""))
+            .bucket(self.bucket(target.0))
+            .key(target.1)
+            .metadata_directive(aws_sdk_s3::types::MetadataDirective::Replace)
+            .content_type("application/octet-stream")
+            .set_metadata(Some(metadata.clone()));
+        let out = timed!(self, "CopyObject", req.send())?;
+        let result = out.copy_object_result();
+        Ok(StoredObject {
+            etag: unquote(result.and_then(|r| r.e_tag())),
+            last_modified: result.and_then(|r| r.last_modified()).copied(),
+            metadata: metadata.clone(),
+            ..Default::default()
+        })
+    }
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters and `/` (object keys in
+/// `x-amz-copy-source`, and listings with `encoding-type=url`).
+pub fn url_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~' | b'/') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
 /// An ETag without its quotes.
 pub fn unquote(etag: Option<&str>) -> String {
     etag.unwrap_or_default().trim_matches('"').to_owned()

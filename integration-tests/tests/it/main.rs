@@ -2,6 +2,7 @@
 //! and real S3 CLIs (run `scripts/install-test-deps.sh` first).
 
 mod cluster; // shared: two regions + gateway, at-rest checks (identical ciphertext, no plaintext, offline decrypt)
+mod copy; // CopyObject: server-side, rebound to the new name, conditions, aws s3 cp between buckets
 mod degraded_region;
 mod harness_smoke; // the harness itself: two regions, every client, restart, missing buckets
 mod multipart;
