@@ -27,11 +27,11 @@ pub struct AdminState {
 
 impl AdminState {
     /// State for `regions`, ready from the start.
-    pub fn new(regions: Arc<Regions>) -> Self {
+    pub fn new(regions: Arc<Regions>, registry: Registry) -> Self {
         let (tx, rx) = watch::channel(true);
         Self {
             regions,
-            registry: Registry::new(),
+            registry,
             ready: rx,
             _ready_tx: Arc::new(tx),
         }

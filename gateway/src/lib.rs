@@ -30,6 +30,7 @@ pub mod decrypt;
 pub mod envelope;
 pub mod error;
 pub mod keyring;
+pub mod metrics;
 pub mod quickstart;
 pub mod replication;
 pub mod server;

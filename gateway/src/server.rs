@@ -14,6 +14,7 @@ use crate::admin::{AdminState, serve_admin};
 use crate::api::Gateway;
 use crate::auth::UserAuth;
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::replication::Regions;
 use crate::vhost::DomainHost;
 
@@ -28,11 +29,18 @@ pub enum ServerError {
         /// Cause.
         source: std::io::Error,
     },
+    /// Metric registration failed (a duplicate name: a programming error).
+    #[error("metrics: {0}")]
+    Metrics(String),
 }
 
 /// The S3 service for `config`: SigV4 auth for every configured user, optional virtual hosts.
-pub fn build_s3_service(config: &Config, regions: Arc<Regions>) -> Result<S3Service, ServerError> {
-    let gateway = Gateway::new(config, regions);
+pub fn build_s3_service(
+    config: &Config,
+    regions: Arc<Regions>,
+    metrics: Arc<Metrics>,
+) -> Result<S3Service, ServerError> {
+    let gateway = Gateway::new(config, regions, metrics);
     let mut builder = S3ServiceBuilder::new(gateway);
     builder.set_auth(UserAuth::new(&config.users));
     if let Some(domain) = &config.server.domain {
@@ -47,8 +55,11 @@ pub async fn bind_and_serve(
     config: &Config,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(SocketAddr, SocketAddr, impl Future<Output = ()> + use<>), ServerError> {
-    let regions = Arc::new(Regions::from_config(config));
-    let service = build_s3_service(config, Arc::clone(&regions))?;
+    let metrics = Arc::new(Metrics::new().map_err(|e| ServerError::Metrics(e.to_string()))?);
+    let names: Vec<&str> = config.regions.iter().map(|r| r.name.as_str()).collect();
+    metrics.prime(&names);
+    let regions = Arc::new(Regions::from_config(config, Arc::clone(&metrics)));
+    let service = build_s3_service(config, Arc::clone(&regions), Arc::clone(&metrics))?;
     let s3_listener = bind(config.server.s3_listen).await?;
     let admin_listener = bind(config.server.admin_listen).await?;
     let s3_addr = s3_listener.local_addr().map_err(|source| ServerError::Bind {
@@ -59,7 +70,7 @@ pub async fn bind_and_serve(
         addr: config.server.admin_listen,
         source,
     })?;
-    let admin = AdminState::new(regions);
+    let admin = AdminState::new(regions, metrics.registry().clone());
     let admin_shutdown = shutdown.clone();
     let serving = async move {
         let admin_task = tokio::spawn(serve_admin(admin_listener, admin, admin_shutdown));

@@ -9,7 +9,7 @@ use s3s::dto::{CopyObjectInput, CopyObjectOutput, CopyObjectResult, CopySource};
 
 use super::Gateway;
 use super::etag::{ReadConditions, client_etag_dto};
-use super::object::{META_ATTRS, META_HEADER, META_LAYOUT, ObjectView};
+use super::object::{META_ATTRS, META_HEADER, META_LAYOUT};
 use super::put::attributes;
 use crate::envelope::{ObjectHeader, ObjectIdentity};
 use crate::error::{ApiError, ApiResult};
@@ -41,7 +41,7 @@ pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> ApiRe
         ));
     }
     let stored = gw.regions.read(|up| up.head_object(src_bucket, src_key)).await?;
-    let source = ObjectView::open(&gw.keyring, src_bucket, src_key, &stored)?;
+    let source = gw.open_view(src_bucket, src_key, &stored)?;
     let conditions = ReadConditions {
         if_match: input.copy_source_if_match.as_ref(),
         if_none_match: input.copy_source_if_none_match.as_ref(),

@@ -55,8 +55,13 @@ pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> ApiResu
     } else {
         Box::new(OpenStream::new(stored, &view.dek, layout))
     };
-    let plain = opened.inspect_err(|e| {
+    let metrics = std::sync::Arc::clone(&gw.metrics);
+    let plain = opened.inspect_err(move |e| {
         if e.is_integrity_failure() {
+            metrics
+                .envelope_integrity_failures
+                .with_label_values(&["segment"])
+                .inc();
             tracing::error!(error = %e, "stored object failed authentication while streaming");
         }
     });
@@ -104,7 +109,7 @@ pub async fn head_object(gw: &Gateway, req: S3Request<HeadObjectInput>) -> ApiRe
         if_unmodified_since: input.if_unmodified_since.as_ref(),
     };
     let stored = gw.regions.read(|up| up.head_object(&input.bucket, &input.key)).await?;
-    let view = ObjectView::open(&gw.keyring, &input.bucket, &input.key, &stored)?;
+    let view = gw.open_view(&input.bucket, &input.key, &stored)?;
     conditions.check(&view.etag, view.last_modified.as_ref())?;
     let (content_length, content_range) = match &input.range {
         None => (view.plaintext_len, None),
@@ -152,7 +157,7 @@ async fn full_read(gw: &Gateway, read: &ReadRequest<'_>) -> ApiResult<Opened> {
         .regions
         .read(|up: &Upstream| up.get_object(read.bucket, read.key, None, None))
         .await?;
-    let view = ObjectView::open(&gw.keyring, read.bucket, read.key, &body.object)?;
+    let view = gw.open_view(read.bucket, read.key, &body.object)?;
     check_conditions(&read.conditions, &view)?;
     Ok((view, body, None))
 }
@@ -160,7 +165,7 @@ async fn full_read(gw: &Gateway, read: &ReadRequest<'_>) -> ApiResult<Opened> {
 /// HEAD for the size, then a GET of just the covering segments, pinned to the same version.
 async fn ranged_read(gw: &Gateway, read: &ReadRequest<'_>, range: &Range) -> ApiResult<Opened> {
     let (upstream, stored) = gw.regions.read(|up: &Upstream| head_on(up, read)).await?;
-    let view = ObjectView::open(&gw.keyring, read.bucket, read.key, &stored)?;
+    let view = gw.open_view(read.bucket, read.key, &stored)?;
     check_conditions(&read.conditions, &view)?;
     let wanted = range.check(view.plaintext_len).map_err(|_| ApiError::InvalidRange)?;
     let (start, end) = (wanted.start, wanted.end - 1);

@@ -19,13 +19,16 @@ use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result};
 
 use crate::config::Config;
+use crate::error::ApiResult;
 use crate::keyring::Keyring;
+use crate::metrics::{Metrics, status_class};
 use crate::replication::Regions;
 
 /// What request handlers need: the regions, the keyring and a few limits.
 #[derive(Clone, Debug)]
 pub struct Gateway {
     regions: Arc<Regions>,
+    metrics: Arc<Metrics>,
     keyring: Arc<Keyring>,
     max_metadata_bytes: usize,
     region_name: String,
@@ -33,9 +36,10 @@ pub struct Gateway {
 
 impl Gateway {
     /// A gateway over `regions` for `config`.
-    pub fn new(config: &Config, regions: Arc<Regions>) -> Self {
+    pub fn new(config: &Config, regions: Arc<Regions>, metrics: Arc<Metrics>) -> Self {
         Self {
             regions,
+            metrics,
             keyring: Arc::new(config.keyring.clone()),
             max_metadata_bytes: config.server.max_metadata_bytes,
             region_name: config.server.region.clone(),
@@ -43,58 +47,104 @@ impl Gateway {
     }
 }
 
+impl Gateway {
+    /// Runs one request handler, recording the front-door metrics around it.
+    async fn observe<T>(
+        &self,
+        operation: &'static str,
+        handler: impl Future<Output = ApiResult<T>>,
+    ) -> S3Result<S3Response<T>> {
+        let m = &self.metrics;
+        m.s3_in_flight.inc();
+        let started = std::time::Instant::now();
+        let result = handler.await.map_err(s3s::S3Error::from);
+        m.s3_in_flight.dec();
+        let status = match &result {
+            Ok(_) => 200,
+            Err(e) => e.status_code().map_or(500, |s| s.as_u16()),
+        };
+        m.s3_requests
+            .with_label_values(&[operation, status_class(status)])
+            .inc();
+        m.s3_request_duration
+            .with_label_values(&[operation])
+            .observe(started.elapsed().as_secs_f64());
+        result.map(S3Response::new)
+    }
+
+    /// Opens a stored object's envelope, counting integrity failures (corruption, tampering).
+    fn open_view(
+        &self,
+        bucket: &str,
+        key: &str,
+        stored: &crate::upstream::StoredObject,
+    ) -> ApiResult<object::ObjectView> {
+        object::ObjectView::open(&self.keyring, bucket, key, stored).inspect_err(|e| {
+            if let crate::error::ApiError::Envelope(e) = e
+                && e.is_integrity_failure()
+            {
+                self.metrics
+                    .envelope_integrity_failures
+                    .with_label_values(&["header"])
+                    .inc();
+            }
+        })
+    }
+}
+
 #[async_trait::async_trait]
 impl S3 for Gateway {
     #[tracing::instrument(level = "debug", skip_all)]
     async fn create_bucket(&self, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
-        Ok(S3Response::new(bucket::create_bucket(self, req).await?))
+        self.observe("CreateBucket", bucket::create_bucket(self, req)).await
     }
     #[tracing::instrument(level = "debug", skip_all)]
     async fn delete_bucket(&self, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
-        Ok(S3Response::new(bucket::delete_bucket(self, req).await?))
+        self.observe("DeleteBucket", bucket::delete_bucket(self, req)).await
     }
     #[tracing::instrument(level = "debug", skip_all)]
     async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
-        Ok(S3Response::new(bucket::head_bucket(self, req).await?))
+        self.observe("HeadBucket", bucket::head_bucket(self, req)).await
     }
     #[tracing::instrument(level = "debug", skip_all)]
     async fn list_buckets(&self, req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
-        Ok(S3Response::new(bucket::list_buckets(self, req).await?))
+        self.observe("ListBuckets", bucket::list_buckets(self, req)).await
     }
     #[tracing::instrument(level = "debug", skip_all)]
     async fn get_bucket_location(
         &self,
         req: S3Request<GetBucketLocationInput>,
     ) -> S3Result<S3Response<GetBucketLocationOutput>> {
-        Ok(S3Response::new(bucket::get_bucket_location(self, req).await?))
+        self.observe("ListBuckets", bucket::get_bucket_location(self, req))
+            .await
     }
     #[tracing::instrument(level = "debug", skip_all)]
     async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
-        Ok(S3Response::new(put::put_object(self, req).await?))
+        self.observe("PutObject", put::put_object(self, req)).await
     }
     #[tracing::instrument(level = "debug", skip_all)]
     async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
-        Ok(S3Response::new(get::get_object(self, req).await?))
+        self.observe("GetObject", get::get_object(self, req)).await
     }
     #[tracing::instrument(level = "debug", skip_all)]
     async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
-        Ok(S3Response::new(get::head_object(self, req).await?))
+        self.observe("HeadObject", get::head_object(self, req)).await
     }
     #[tracing::instrument(level = "debug", skip_all)]
     async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
-        Ok(S3Response::new(delete::delete_object(self, req).await?))
+        self.observe("DeleteObject", delete::delete_object(self, req)).await
     }
     #[tracing::instrument(level = "debug", skip_all)]
     async fn delete_objects(&self, req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
-        Ok(S3Response::new(delete::delete_objects(self, req).await?))
+        self.observe("DeleteObjects", delete::delete_objects(self, req)).await
     }
     #[tracing::instrument(level = "debug", skip_all)]
     async fn list_objects(&self, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
-        Ok(S3Response::new(list::list_objects(self, req).await?))
+        self.observe("ListObjects", list::list_objects(self, req)).await
     }
     #[tracing::instrument(level = "debug", skip_all)]
     async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
-        Ok(S3Response::new(list::list_objects_v2(self, req).await?))
+        self.observe("ListObjectsV2", list::list_objects_v2(self, req)).await
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
@@ -102,12 +152,12 @@ impl S3 for Gateway {
         &self,
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
-        Ok(S3Response::new(multipart::create(self, req).await?))
+        self.observe("ListObjectsV2", multipart::create(self, req)).await
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
     async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
-        Ok(S3Response::new(multipart::upload_part(self, req).await?))
+        self.observe("UploadPart", multipart::upload_part(self, req)).await
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
@@ -115,7 +165,7 @@ impl S3 for Gateway {
         &self,
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
-        Ok(S3Response::new(multipart::complete(self, req).await?))
+        self.observe("UploadPart", multipart::complete(self, req)).await
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
@@ -123,16 +173,16 @@ impl S3 for Gateway {
         &self,
         req: S3Request<AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
-        Ok(S3Response::new(multipart::abort(self, req).await?))
+        self.observe("UploadPart", multipart::abort(self, req)).await
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
     async fn list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
-        Ok(S3Response::new(multipart::list_parts(self, req).await?))
+        self.observe("ListParts", multipart::list_parts(self, req)).await
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
     async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
-        Ok(S3Response::new(copy::copy_object(self, req).await?))
+        self.observe("CopyObject", copy::copy_object(self, req)).await
     }
 }

@@ -114,7 +114,7 @@ pub async fn upload_part(gw: &Gateway, mut req: S3Request<UploadPartInput>) -> A
         region.upload_part((bucket, key, state.upstream_ids[i].as_str()), part, stored_len, body)
     })
     .await;
-    let stored = settle(&verdict, outcome, bucket)?;
+    let stored = settle(gw, &verdict, outcome, bucket)?;
     Ok(UploadPartOutput {
         e_tag: Some(client_etag_dto(&stored[gw.regions.preferred_index()].etag)),
         ..Default::default()

@@ -66,7 +66,7 @@ pub async fn put_object(gw: &Gateway, mut req: S3Request<PutObjectInput>) -> Api
         abort_on_region_failure: gw.regions.write_policy() == WritePolicy::All,
     };
     let outcome = fan_out_put(gw.regions.all(), &put, sealed).await;
-    let stored = settle(&verdict, outcome, &input.bucket)?;
+    let stored = settle(gw, &verdict, outcome, &input.bucket)?;
     let preferred = &stored[gw.regions.preferred_index()];
     Ok(PutObjectOutput {
         e_tag: Some(client_etag_dto(&preferred.etag)),
@@ -135,7 +135,12 @@ pub(super) fn seal_body(
 
 /// The result of a replicated body write: a client-side failure (checksum, body) first, then
 /// the regions' results under the write policy.
-pub(super) fn settle(verdict: &ChecksumVerdict, outcome: FanoutOutcome, bucket: &str) -> ApiResult<[StoredObject; 2]> {
+pub(super) fn settle(
+    gw: &Gateway,
+    verdict: &ChecksumVerdict,
+    outcome: FanoutOutcome,
+    bucket: &str,
+) -> ApiResult<[StoredObject; 2]> {
     if let Some(e) = verdict.lock().ok().and_then(|mut slot| slot.take()) {
         return Err(e);
     }
@@ -146,6 +151,12 @@ pub(super) fn settle(verdict: &ChecksumVerdict, outcome: FanoutOutcome, bucket: 
         });
     }
     let [a, b] = outcome.results;
+    let counted = match (a.is_ok(), b.is_ok()) {
+        (true, true) => "both",
+        (false, false) => "failed",
+        _ => "degraded",
+    };
+    gw.metrics.replication_writes.with_label_values(&[counted]).inc();
     if a.is_ok() != b.is_ok() {
         tracing::warn!(bucket = %bucket, "a write reached only one region; it is reported as failed");
     }

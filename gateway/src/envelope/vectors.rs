@@ -27,6 +27,9 @@ const VECTOR_FIELDS: &[&str] = &[
     "wrap_nonce",
     "stream_id",
     "part",
+    "layout",
+    "part_lens",
+    "stream_ids",
     "bucket",
     "key",
     "plaintext_len",
@@ -131,6 +134,43 @@ fn plaintext(vector: &Block) -> Vec<u8> {
     data
 }
 
+/// One sealed stream of a vector's body: a single PUT, or one part of a multipart object.
+struct StreamSpec {
+    part: u32,
+    stream_id: [u8; 8],
+    len: usize,
+}
+
+/// The streams of the vector's body, in stored order.
+fn streams(vector: &Block) -> Vec<StreamSpec> {
+    let specs = if vector.0.get("layout").map(String::as_str) == Some("parts") {
+        let lens = vector.text("part_lens").split(',');
+        let ids = vector.text("stream_ids").split(',');
+        let mut specs = Vec::new();
+        for (number, (len, id)) in (1u32..).zip(lens.zip(ids)) {
+            let stream_id = hex::decode(id.trim()).expect("hex stream id");
+            specs.push(StreamSpec {
+                part: number,
+                stream_id: stream_id.try_into().expect("8-byte stream id"),
+                len: len.trim().parse().expect("part length"),
+            });
+        }
+        specs
+    } else {
+        vec![StreamSpec {
+            part: u32::try_from(vector.number("part")).expect("part fits u32"),
+            stream_id: vector.array("stream_id"),
+            len: vector.number("plaintext_len") as usize,
+        }]
+    };
+    for spec in &specs {
+        // The writer's convention (`stream_id_for`): the part number leads the stream id.
+        let prefix = u16::try_from(spec.part).expect("part fits u16").to_be_bytes();
+        assert_eq!(spec.stream_id[..2], prefix, "stream id of part {}", spec.part);
+    }
+    specs
+}
+
 async fn seal(dek: &DataKey, part: u32, stream_id: [u8; 8], data: &[u8]) -> Vec<u8> {
     // Uneven input chunks, so the vectors also pin down that chunking does not change the bytes.
     let chunks: Vec<Result<Bytes, std::io::Error>> = data.chunks(1000).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
@@ -140,14 +180,20 @@ async fn seal(dek: &DataKey, part: u32, stream_id: [u8; 8], data: &[u8]) -> Vec<
     segments.concat()
 }
 
-async fn open(dek: &DataKey, part: u32, stored: &[u8]) -> Vec<u8> {
-    let layout = StreamLayout::from_stored_len(part, stored.len() as u64).expect("valid stored length");
+async fn open(dek: &DataKey, streams: &[StreamSpec], stored: &[u8]) -> Vec<u8> {
     let input = stream::iter(vec![Ok::<_, std::io::Error>(Bytes::copy_from_slice(stored))]);
-    let opened: Vec<Bytes> = OpenStream::new(input, dek, layout)
-        .try_collect()
-        .await
-        .expect("vector opens");
-    opened.concat()
+    let opened: Result<Vec<Bytes>, _> = match streams {
+        [single] => {
+            let layout = StreamLayout::from_stored_len(single.part, stored.len() as u64).expect("valid stored length");
+            OpenStream::new(input, dek, layout).try_collect().await
+        }
+        _ => {
+            let layout = StreamLayout::from_stored_len(0, stored.len() as u64).expect("valid stored length");
+            let opener = PartsOpener::new(dek, layout);
+            OpenStream::with_opener(input, opener, layout).try_collect().await
+        }
+    };
+    opened.expect("vector opens").concat()
 }
 
 fn check_header(vector: &Block, kek: &Kek, dek: &DataKey, identity: ObjectIdentity<'_>, ck: Option<&CustomerKey>) {
@@ -172,9 +218,16 @@ fn check_header(vector: &Block, kek: &Kek, dek: &DataKey, identity: ObjectIdenti
 
 async fn check_body(vector: &Block, dek: &DataKey) {
     let name = vector.text("vector");
-    let part = u32::try_from(vector.number("part")).expect("part fits u32");
     let data = plaintext(vector);
-    let stored = seal(dek, part, vector.array("stream_id"), &data).await;
+    let streams = streams(vector);
+    let mut stored = Vec::new();
+    let mut at = 0;
+    for spec in &streams {
+        let part_data = &data[at..at + spec.len];
+        stored.extend_from_slice(&seal(dek, spec.part, spec.stream_id, part_data).await);
+        at += spec.len;
+    }
+    assert_eq!(at, data.len(), "{name}: stream lengths add up to plaintext_len");
 
     assert_eq!(stored.len() as u64, vector.number("stored_len"), "{name}: stored_len");
     assert_eq!(
@@ -205,7 +258,7 @@ async fn check_body(vector: &Block, dek: &DataKey) {
         );
     }
     assert_eq!(
-        open(dek, part, &stored).await,
+        open(dek, &streams, &stored).await,
         data,
         "{name}: opens back to its plaintext"
     );

@@ -3,10 +3,12 @@
 mod fanout;
 
 use std::future::Future;
+use std::sync::Arc;
 
 pub use fanout::{FanoutOutcome, RegionBody, ReplicatedPut, fan_out, fan_out_put};
 
 use crate::config::{Config, WritePolicy};
+use crate::metrics::Metrics;
 use crate::upstream::{Upstream, UpstreamError, UpstreamErrorKind};
 
 /// Both upstream regions and the policies that govern them.
@@ -15,21 +17,32 @@ pub struct Regions {
     upstreams: [Upstream; 2],
     preferred: usize,
     write_policy: WritePolicy,
+    metrics: Arc<Metrics>,
 }
 
 impl Regions {
     /// Clients for the configured regions.
-    pub fn from_config(config: &Config) -> Self {
+    pub fn from_config(config: &Config, metrics: Arc<Metrics>) -> Self {
+        let timeout = config.replication.upstream_timeout;
         let upstreams = [
-            Upstream::new(&config.regions[0], config.replication.upstream_timeout),
-            Upstream::new(&config.regions[1], config.replication.upstream_timeout),
+            Upstream::new(&config.regions[0], timeout, Arc::clone(&metrics)),
+            Upstream::new(&config.regions[1], timeout, Arc::clone(&metrics)),
         ];
         let preferred = usize::from(config.regions[1].name == config.replication.preferred_region);
+        let write_policy = config.replication.write_policy;
         Self {
             upstreams,
             preferred,
-            write_policy: config.replication.write_policy,
+            write_policy,
+            metrics,
         }
+    }
+
+    fn served(&self, region: &Upstream, outcome: &str) {
+        self.metrics
+            .reads_served
+            .with_label_values(&[region.name(), outcome])
+            .inc();
     }
 
     /// Both regions, in configuration order.
@@ -61,7 +74,10 @@ impl Regions {
     {
         let [first, second] = self.read_order();
         let first_err = match op(first).await {
-            Ok(out) => return Ok(out),
+            Ok(out) => {
+                self.served(first, "first");
+                return Ok(out);
+            }
             Err(e) if !fails_over(e.kind) => return Err(e),
             Err(e) => e,
         };
@@ -71,7 +87,10 @@ impl Regions {
             "read failing over"
         );
         match op(second).await {
-            Ok(out) => Ok(out),
+            Ok(out) => {
+                self.served(second, "failover");
+                Ok(out)
+            }
             // A definite "absent" from one side beats "unreachable" from the other.
             Err(e) if first_err.kind.is_not_found() && !e.kind.is_not_found() => Err(first_err),
             Err(e) => Err(e),

@@ -4,6 +4,7 @@
 mod error;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_s3::Client;
@@ -20,6 +21,7 @@ use http_body_util::StreamBody;
 pub use error::{UpstreamError, UpstreamErrorKind};
 
 use crate::config::RegionConfig;
+use crate::metrics::Metrics;
 
 /// Result of upstream calls.
 pub type Result<T, E = UpstreamError> = std::result::Result<T, E>;
@@ -75,6 +77,7 @@ pub struct Upstream {
     client: Client,
     config: RegionConfig,
     timeout: Duration,
+    metrics: Arc<Metrics>,
 }
 
 macro_rules! timed {
@@ -94,7 +97,7 @@ macro_rules! timed {
 
 impl Upstream {
     /// A client for `config`; `timeout` bounds each call that carries no streamed body.
-    pub fn new(config: &RegionConfig, timeout: Duration) -> Self {
+    pub fn new(config: &RegionConfig, timeout: Duration, metrics: Arc<Metrics>) -> Self {
         let credentials = Credentials::new(
             &config.access_key_id,
             config.secret_access_key.expose(),
@@ -114,11 +117,32 @@ impl Upstream {
             .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
             .timeout_config(TimeoutConfig::builder().connect_timeout(Duration::from_secs(5)).build())
             .build();
+        let name = config.name.clone();
         Self {
-            name: config.name.clone(),
+            name,
             client: Client::from_conf(sdk_config),
             config: config.clone(),
             timeout,
+            metrics,
+        }
+    }
+
+    /// Records one upstream call's outcome and duration.
+    fn observe<T>(&self, operation: &'static str, started: std::time::Instant, result: &Result<T>) {
+        let outcome = if result.is_ok() { "ok" } else { "error" };
+        let m = &self.metrics;
+        m.upstream_requests
+            .with_label_values(&[self.name.as_str(), operation, outcome])
+            .inc();
+        m.upstream_request_duration
+            .with_label_values(&[self.name.as_str(), operation])
+            .observe(started.elapsed().as_secs_f64());
+        if let Err(e) = result
+            && !e.kind.is_not_found()
+        {
+            m.upstream_errors
+                .with_label_values(&[self.name.as_str(), e.kind.as_str()])
+                .inc();
         }
     }
 
@@ -152,8 +176,9 @@ impl Upstream {
     where
         S: Stream<Item = std::result::Result<http_body::Frame<Bytes>, std::io::Error>> + Send + Sync + 'static,
     {
+        let started = std::time::Instant::now();
         let body = ByteStream::from_body_1_x(StreamBody::new(body));
-        let out = self
+        let result = self
             .client
             .put_object()
             .bucket(self.bucket(bucket))
@@ -165,7 +190,9 @@ impl Upstream {
             .body(body)
             .send()
             .await
-            .map_err(|e| UpstreamError::from_sdk(&self.name, "PutObject", e))?;
+            .map_err(|e| UpstreamError::from_sdk(&self.name, "PutObject", e));
+        self.observe("PutObject", started, &result);
+        let out = result?;
         Ok(StoredObject {
             etag: unquote(out.e_tag()),
             stored_len,
@@ -365,7 +392,8 @@ impl Upstream {
         S: Stream<Item = std::result::Result<http_body::Frame<Bytes>, std::io::Error>> + Send + Sync + 'static,
     {
         let (bucket, key, upload_id) = target;
-        let out = self
+        let started = std::time::Instant::now();
+        let result = self
             .client
             .upload_part()
             .bucket(self.bucket(bucket))
@@ -376,7 +404,9 @@ impl Upstream {
             .body(ByteStream::from_body_1_x(StreamBody::new(body)))
             .send()
             .await
-            .map_err(|e| UpstreamError::from_sdk(&self.name, "UploadPart", e))?;
+            .map_err(|e| UpstreamError::from_sdk(&self.name, "UploadPart", e));
+        self.observe("UploadPart", started, &result);
+        let out = result?;
         Ok(StoredObject {
             etag: unquote(out.e_tag()),
             stored_len,

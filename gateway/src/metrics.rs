@@ -1,0 +1,130 @@
+//! Every Prometheus metric twinvault exports, registered in one place into a registry owned by
+//! the server (no global registry). Names follow `twinvault_<subsystem>_<name>_<unit>`; label
+//! values come from closed sets (operation names, region names from the config, outcomes).
+
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+
+/// Request and upstream-call latency buckets: 1 ms to ~60 s. Local upstreams answer in
+/// milliseconds; cross-country regions in tens to hundreds; large bodies take seconds.
+const DURATION_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+/// The gateway's metrics.
+#[derive(Clone, Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// `twinvault_s3_requests_total{operation,status_class}`.
+    pub s3_requests: IntCounterVec,
+    /// `twinvault_s3_request_duration_seconds{operation}`: until the response head is ready.
+    pub s3_request_duration: HistogramVec,
+    /// `twinvault_s3_in_flight_requests`.
+    pub s3_in_flight: IntGauge,
+    /// `twinvault_upstream_requests_total{region,operation,outcome}`.
+    pub upstream_requests: IntCounterVec,
+    /// `twinvault_upstream_request_duration_seconds{region,operation}`.
+    pub upstream_request_duration: HistogramVec,
+    /// `twinvault_upstream_errors_total{region,kind}`.
+    pub upstream_errors: IntCounterVec,
+    /// `twinvault_replication_writes_total{outcome}`: both, degraded (one region only), failed.
+    pub replication_writes: IntCounterVec,
+    /// `twinvault_reads_served_total{region,outcome}`: first choice or failover.
+    pub reads_served: IntCounterVec,
+    /// `twinvault_envelope_integrity_failures_total{kind}`: corruption or tampering. Alert on any.
+    pub envelope_integrity_failures: IntCounterVec,
+}
+
+impl Metrics {
+    /// Registers every metric into a fresh registry.
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new_custom(Some("twinvault".into()), None)?;
+        let counter = |name: &str, help: &str, labels: &[&str]| -> Result<IntCounterVec, prometheus::Error> {
+            let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+            registry.register(Box::new(c.clone()))?;
+            Ok(c)
+        };
+        let histogram = |name: &str, help: &str, labels: &[&str]| -> Result<HistogramVec, prometheus::Error> {
+            let h = HistogramVec::new(
+                HistogramOpts::new(name, help).buckets(DURATION_BUCKETS.to_vec()),
+                labels,
+            )?;
+            registry.register(Box::new(h.clone()))?;
+            Ok(h)
+        };
+        let s3_in_flight = IntGauge::new("s3_in_flight_requests", "S3 requests being handled")?;
+        registry.register(Box::new(s3_in_flight.clone()))?;
+        let build_info = IntGaugeVec::new(Opts::new("build_info", "Build information"), &["version"])?;
+        registry.register(Box::new(build_info.clone()))?;
+        build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        Ok(Self {
+            s3_requests: counter(
+                "s3_requests_total",
+                "S3 requests by operation and status class",
+                &["operation", "status_class"],
+            )?,
+            s3_request_duration: histogram(
+                "s3_request_duration_seconds",
+                "Time to the response head",
+                &["operation"],
+            )?,
+            s3_in_flight,
+            upstream_requests: counter(
+                "upstream_requests_total",
+                "Upstream calls",
+                &["region", "operation", "outcome"],
+            )?,
+            upstream_request_duration: histogram(
+                "upstream_request_duration_seconds",
+                "Upstream call time",
+                &["region", "operation"],
+            )?,
+            upstream_errors: counter(
+                "upstream_errors_total",
+                "Upstream failures by kind",
+                &["region", "kind"],
+            )?,
+            replication_writes: counter("replication_writes_total", "Replicated writes by outcome", &["outcome"])?,
+            reads_served: counter(
+                "reads_served_total",
+                "Reads by serving region and outcome",
+                &["region", "outcome"],
+            )?,
+            envelope_integrity_failures: counter(
+                "envelope_integrity_failures_total",
+                "Stored objects that failed authentication (corruption or tampering)",
+                &["kind"],
+            )?,
+            registry,
+        })
+    }
+
+    /// The registry to scrape.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Pre-creates the label sets a dashboard expects to see at zero.
+    pub fn prime(&self, regions: &[&str]) {
+        for outcome in ["both", "degraded", "failed"] {
+            self.replication_writes.with_label_values(&[outcome]).inc_by(0);
+        }
+        for region in regions {
+            for outcome in ["first", "failover"] {
+                self.reads_served.with_label_values(&[region, outcome]).inc_by(0);
+            }
+        }
+        self.envelope_integrity_failures
+            .with_label_values(&["segment"])
+            .inc_by(0);
+    }
+}
+
+/// `2xx`, `3xx`, `4xx` or `5xx`.
+pub fn status_class(status: u16) -> &'static str {
+    match status {
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
+}

@@ -1,0 +1,191 @@
+//! `tvbench`: twinvault versus one SeaweedFS, same workload, same client.
+//!
+//! Starts two SeaweedFS regions and the gateway (`write_policy = "all"`, `read_mode = "primary"`)
+//! with the integration-test harness, then runs each workload straight against region `a`
+//! ("direct") and through the gateway ("twinvault"):
+//!
+//! - `put_64m` / `get_64m`: N large objects one after another (GET reads each 4 times), MiB/s;
+//! - `put_4k` / `get_4k`: small objects from C concurrent tasks, ops/s.
+//!
+//! Every phase runs in rounds that alternate direct and twinvault, and each side's figure is
+//! the median of its rounds, so drift of the (shared, small) machine hits both sides alike.
+//! Both sides use the same aws-sdk-s3 client setup (path style, SigV4, checksums only when
+//! required), so the ratio `twinvault ÷ direct` isolates the gateway's cost.
+//!
+//! Output: a table, `ratio NAME VALUE` lines, `raw NAME SIDE VALUE UNIT` lines, CPU seconds per
+//! process and phase (`cpu ...`), and the targets. Run it with `scripts/bench.sh`
+//! (release builds; see docs/BENCHMARKS.md).
+
+mod cpu;
+mod report;
+mod side;
+
+use anyhow::{Context, ensure};
+use bytes::Bytes;
+use clap::Parser;
+use integration_tests::{Gateway, GatewayConfig, S3Target, SeaweedRegion, random_bytes};
+
+use crate::cpu::CpuProbe;
+use crate::report::{Figure, Measurement};
+use crate::side::{Phase, Side};
+
+pub const MIB: usize = 1024 * 1024;
+
+#[derive(Debug, Parser)]
+#[command(about = "Throughput of twinvault versus one SeaweedFS, same workload and client")]
+struct Args {
+    /// Smoke run: 8 MiB objects, 2 of them, 400 small ops, one round.
+    #[arg(long)]
+    quick: bool,
+    /// Size of each large object in MiB.
+    #[arg(long)]
+    size_mb: Option<usize>,
+    /// Large objects written and read per side and round.
+    #[arg(long)]
+    objects: Option<usize>,
+    /// Small-object operations per side and round (PUT, then GET of the same keys).
+    #[arg(long)]
+    ops: Option<usize>,
+    /// Rounds per phase; each side reports the median of its rounds.
+    #[arg(long)]
+    rounds: Option<usize>,
+    /// Size of each small object in KiB.
+    #[arg(long, default_value_t = 4)]
+    small_kb: usize,
+    /// Concurrent tasks for the small-object phases.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+}
+
+/// The effective workload after applying `--quick` and the overrides.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    pub large_bytes: usize,
+    pub large_objects: usize,
+    pub small_bytes: usize,
+    pub small_ops: usize,
+    pub concurrency: usize,
+    pub rounds: usize,
+}
+
+impl Plan {
+    fn from_args(args: &Args) -> anyhow::Result<Self> {
+        let (size_mb, objects, ops, rounds) = if args.quick { (8, 2, 400, 1) } else { (64, 4, 4000, 3) };
+        let plan = Plan {
+            large_bytes: args.size_mb.unwrap_or(size_mb) * MIB,
+            large_objects: args.objects.unwrap_or(objects),
+            small_bytes: args.small_kb * 1024,
+            small_ops: args.ops.unwrap_or(ops),
+            concurrency: args.concurrency,
+            rounds: args.rounds.unwrap_or(rounds),
+        };
+        ensure!(
+            plan.large_bytes > 0 && plan.large_objects > 0 && plan.small_bytes > 0,
+            "--size-mb, --objects and --small-kb must be positive"
+        );
+        ensure!(
+            plan.small_ops > 0 && plan.concurrency > 0 && plan.rounds > 0,
+            "--ops, --concurrency and --rounds must be positive"
+        );
+        Ok(plan)
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let plan = Plan::from_args(&args)?;
+    eprintln!("tvbench: starting two SeaweedFS regions and the gateway ({plan:?})");
+    let (region_a, region_b) = start_regions()?;
+    let gateway = GatewayConfig::new(&region_a.target(), &region_b.target())
+        .write_policy("all")
+        .read_mode("primary")
+        .start()
+        .context("start the gateway (scripts/bench.sh builds it first)")?;
+    eprintln!(
+        "tvbench: gateway pid {} binary {}",
+        gateway.pid().unwrap_or_default(),
+        Gateway::binary().display()
+    );
+    let cpu = CpuProbe::new([
+        ("client", Some(std::process::id())),
+        ("gateway", gateway.pid()),
+        ("weed_a", region_a.pid()),
+        ("weed_b", region_b.pid()),
+    ]);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("build the tokio runtime")?;
+    let figures = runtime.block_on(run(plan, &cpu, &region_a.target(), &gateway.target()))?;
+    report::print(&plan, &figures);
+    Ok(())
+}
+
+/// Starts regions `a` and `b` in parallel (each takes ~3.5 s to become writable).
+fn start_regions() -> anyhow::Result<(SeaweedRegion, SeaweedRegion)> {
+    std::thread::scope(|scope| {
+        let a = scope.spawn(|| SeaweedRegion::start("a"));
+        let b = scope.spawn(|| SeaweedRegion::start("b"));
+        let a = a.join().map_err(|_| anyhow::anyhow!("starting region a panicked"))?;
+        let b = b.join().map_err(|_| anyhow::anyhow!("starting region b panicked"))?;
+        Ok((a.context("start region a")?, b.context("start region b")?))
+    })
+}
+
+/// Warms both sides up, then runs every phase and returns the figures in report order.
+async fn run(plan: Plan, cpu: &CpuProbe, direct: &S3Target, gateway: &S3Target) -> anyhow::Result<Vec<Figure>> {
+    let sides = [
+        Side::create("direct", direct).await?,
+        Side::create("twinvault", gateway).await?,
+    ];
+    let large = Bytes::from(random_bytes(plan.large_bytes));
+    let small = Bytes::from(random_bytes(plan.small_bytes));
+    for side in &sides {
+        side.warm_up(&large, &small, plan).await?;
+    }
+    let mut figures = Vec::new();
+    for phase in Phase::ALL {
+        let body = if phase.is_large() { &large } else { &small };
+        figures.push(run_phase(plan, cpu, phase, &sides, body).await?);
+    }
+    Ok(figures)
+}
+
+/// `plan.rounds` rounds of `phase`, each running direct then twinvault; median per side.
+async fn run_phase(
+    plan: Plan,
+    cpu: &CpuProbe,
+    phase: Phase,
+    sides: &[Side; 2],
+    body: &Bytes,
+) -> anyhow::Result<Figure> {
+    let mut rounds: [Vec<Measurement>; 2] = [Vec::new(), Vec::new()];
+    let mut cpu_seconds = [cpu.zero(), cpu.zero()];
+    for round in 0..plan.rounds {
+        for (index, side) in sides.iter().enumerate() {
+            // The start/done lines let a wrapper (e.g. a profiler) act on exactly one phase.
+            eprintln!("tvbench: start {} {} round {round}", phase.name(plan), side.label());
+            let before = cpu.sample();
+            let measurement = side.measure(phase, round, body, plan).await?;
+            cpu.accumulate(&mut cpu_seconds[index], &before);
+            eprintln!(
+                "tvbench: done {} {} round {round}: {:.1} {}",
+                phase.name(plan),
+                side.label(),
+                measurement.rate,
+                phase.unit()
+            );
+            rounds[index].push(measurement);
+        }
+    }
+    let [direct, twinvault] = rounds.map(Measurement::median);
+    Ok(Figure {
+        name: phase.name(plan),
+        unit: phase.unit(),
+        direct,
+        twinvault,
+        cpu_seconds,
+        cpu_labels: cpu.labels(),
+    })
+}
