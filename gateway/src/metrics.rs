@@ -109,7 +109,7 @@ impl Metrics {
             self.replication_writes.with_label_values(&[outcome]).inc_by(0);
         }
         for region in regions {
-            for outcome in ["first", "failover"] {
+            for outcome in ["first", "hedge", "failover"] {
                 self.reads_served.with_label_values(&[region, outcome]).inc_by(0);
             }
         }

@@ -11,6 +11,7 @@
 //! - [`venv`]: where the tools live
 //! - [`ports`]: process-wide allocator of free loopback ports in 18000-18999
 //! - [`process`]: child processes in their own process group, log files, signals
+//! - [`proxy`]: a latency-adding TCP proxy in front of a region
 //! - [`seaweed`]: one SeaweedFS instance = one region
 //! - [`gateway_config`]: builder for the gateway's TOML config
 //! - [`gateway`]: the `twinvault serve` process
@@ -29,6 +30,7 @@ pub mod gateway_config;
 mod http;
 pub mod ports;
 pub mod process;
+pub mod proxy;
 pub mod seaweed;
 pub mod target;
 pub mod venv;
@@ -39,6 +41,7 @@ pub use eventually::eventually;
 pub use fixtures::{md5_hex, random_bytes, random_token, unique_bucket};
 pub use gateway::Gateway;
 pub use gateway_config::GatewayConfig;
+pub use proxy::DelayProxy;
 pub use seaweed::SeaweedRegion;
 pub use target::S3Target;
 pub use venv::{Venv, workspace_root};

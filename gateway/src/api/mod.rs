@@ -115,7 +115,7 @@ impl S3 for Gateway {
         &self,
         req: S3Request<GetBucketLocationInput>,
     ) -> S3Result<S3Response<GetBucketLocationOutput>> {
-        self.observe("ListBuckets", bucket::get_bucket_location(self, req))
+        self.observe("GetBucketLocation", bucket::get_bucket_location(self, req))
             .await
     }
     #[tracing::instrument(level = "debug", skip_all)]
@@ -152,7 +152,8 @@ impl S3 for Gateway {
         &self,
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
-        self.observe("ListObjectsV2", multipart::create(self, req)).await
+        self.observe("CreateMultipartUpload", multipart::create(self, req))
+            .await
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
@@ -165,7 +166,8 @@ impl S3 for Gateway {
         &self,
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
-        self.observe("UploadPart", multipart::complete(self, req)).await
+        self.observe("CompleteMultipartUpload", multipart::complete(self, req))
+            .await
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
@@ -173,7 +175,7 @@ impl S3 for Gateway {
         &self,
         req: S3Request<AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
-        self.observe("UploadPart", multipart::abort(self, req)).await
+        self.observe("AbortMultipartUpload", multipart::abort(self, req)).await
     }
 
     #[tracing::instrument(level = "debug", skip_all)]

@@ -129,7 +129,11 @@ fn plaintext(vector: &Block) -> Vec<u8> {
     };
     assert_eq!(data.len(), len, "plaintext_len");
     if vector.0.contains_key("plaintext_sha256") {
-        assert_eq!(hex::encode(Sha256::digest(&data)), vector.text("plaintext_sha256"));
+        assert_eq!(
+            hex::encode(Sha256::digest(&data)),
+            vector.text("plaintext_sha256"),
+            "plaintext_sha256"
+        );
     }
     data
 }
@@ -267,7 +271,7 @@ async fn check_body(vector: &Block, dek: &DataKey) {
 #[tokio::test]
 async fn every_published_vector_reproduces_and_opens() {
     let vectors = vectors();
-    for required in ["empty", "hello", "pattern-65537"] {
+    for required in ["empty", "hello", "pattern-65537", "multipart-2-parts"] {
         assert!(
             vectors.iter().any(|v| v.text("vector") == required),
             "FORMAT.md lacks vector {required}"

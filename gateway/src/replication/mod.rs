@@ -1,24 +1,40 @@
 //! The two regions as one: which to read first, and writing the same ciphertext to both.
 
 mod fanout;
+mod latency;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 pub use fanout::{FanoutOutcome, RegionBody, ReplicatedPut, fan_out, fan_out_put};
 
-use crate::config::{Config, WritePolicy};
+use crate::config::{Config, ReadMode, WritePolicy};
 use crate::metrics::Metrics;
 use crate::upstream::{Upstream, UpstreamError, UpstreamErrorKind};
+use latency::{LatencyWindow, MIN_SAMPLES};
 
 /// Both upstream regions and the policies that govern them.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Regions {
     upstreams: [Upstream; 2],
     preferred: usize,
     write_policy: WritePolicy,
     metrics: Arc<Metrics>,
+    read_mode: ReadMode,
+    hedge_delay_min: Duration,
+    latency: [LatencyWindow; 2],
+    reads: AtomicU64,
+    hedges: AtomicU64,
 }
+
+/// Hedge only after the first region took longer than this quantile of its recent answers.
+const HEDGE_QUANTILE: f64 = 0.95;
+/// The longest a hedge waits, whatever the first region's history says.
+const HEDGE_DELAY_MAX: Duration = Duration::from_secs(2);
+/// Hedges may add at most this share of extra upstream reads (plus a small allowance).
+const HEDGE_BUDGET_PERCENT: u64 = 10;
 
 impl Regions {
     /// Clients for the configured regions.
@@ -35,6 +51,11 @@ impl Regions {
             preferred,
             write_policy,
             metrics,
+            read_mode: config.replication.read_mode,
+            hedge_delay_min: config.replication.hedge_delay_min,
+            latency: Default::default(),
+            reads: AtomicU64::new(0),
+            hedges: AtomicU64::new(0),
         }
     }
 
@@ -65,36 +86,100 @@ impl Regions {
         self.write_policy
     }
 
-    /// Runs a read on the preferred region, and on the other if the first fails or does not
-    /// have the object (its copy may still be on its way).
+    /// Index of the region to ask first: the one answering faster lately (once both have
+    /// history), else the preferred one.
+    fn first_index(&self) -> usize {
+        let other = 1 - self.preferred;
+        match (
+            self.latency[self.preferred].quantile(0.5),
+            self.latency[other].quantile(0.5),
+        ) {
+            (Some(p), Some(o)) if o * 2 < p => other,
+            (None, Some(_)) if self.read_mode == ReadMode::Hedged => other,
+            _ => self.preferred,
+        }
+    }
+
+    /// Runs a read (anything answering with headers: HEAD, GET, listings) by the configured
+    /// read mode, falling over to the other region on errors, timeouts and "not found" (its copy
+    /// may still be on its way). The losing attempt of a hedge or race is dropped, which cancels
+    /// its request and releases its connection; its bytes never reach the client.
     pub async fn read<'a, T, F, Fut>(&'a self, op: F) -> Result<T, UpstreamError>
     where
         F: Fn(&'a Upstream) -> Fut,
         Fut: Future<Output = Result<T, UpstreamError>>,
     {
-        let [first, second] = self.read_order();
-        let first_err = match op(first).await {
-            Ok(out) => {
-                self.served(first, "first");
-                return Ok(out);
-            }
-            Err(e) if !fails_over(e.kind) => return Err(e),
-            Err(e) => e,
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        let first = self.first_index();
+        let hedge_after = match self.read_mode {
+            ReadMode::Primary => None,
+            ReadMode::Race => Some(Duration::ZERO),
+            ReadMode::Hedged => Some(self.hedge_delay(first)),
         };
-        tracing::debug!(
-            region = first.name(),
-            kind = first_err.kind.as_str(),
-            "read failing over"
-        );
-        match op(second).await {
-            Ok(out) => {
-                self.served(second, "failover");
-                Ok(out)
+        let attempt = |i: usize| {
+            let started = Instant::now();
+            let fut = op(&self.upstreams[i]);
+            async move { (i, fut.await, started.elapsed()) }
+        };
+        let mut pending = vec![Box::pin(attempt(first))];
+        let mut started_second = false;
+        let mut first_error: Option<UpstreamError> = None;
+        loop {
+            let hedge_timer = async {
+                match hedge_after {
+                    Some(delay) if !started_second && self.hedge_allowed() => tokio::time::sleep(delay).await,
+                    _ => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                (done, index) = next_done(&mut pending) => {
+                    let (i, result, elapsed) = done;
+                    drop(pending.remove(index));
+                    match result {
+                        Ok(out) => {
+                            self.latency[i].record(elapsed);
+                            let outcome = if i == first { "first" } else if first_error.is_some() { "failover" } else { "hedge" };
+                            self.served(&self.upstreams[i], outcome);
+                            return Ok(out);
+                        }
+                        Err(e) if !fails_over(e.kind) => return Err(e),
+                        Err(e) => {
+                            tracing::debug!(region = self.upstreams[i].name(), kind = e.kind.as_str(), "read failing over");
+                            if !started_second {
+                                started_second = true;
+                                pending.push(Box::pin(attempt(1 - first)));
+                                first_error = Some(e);
+                            } else if pending.is_empty() {
+                                return Err(pick_error(first_error, e));
+                            } else {
+                                first_error = Some(pick_error(first_error, e));
+                            }
+                        }
+                    }
+                }
+                () = hedge_timer => {
+                    started_second = true;
+                    self.hedges.fetch_add(1, Ordering::Relaxed);
+                    pending.push(Box::pin(attempt(1 - first)));
+                }
             }
-            // A definite "absent" from one side beats "unreachable" from the other.
-            Err(e) if first_err.kind.is_not_found() && !e.kind.is_not_found() => Err(first_err),
-            Err(e) => Err(e),
         }
+    }
+
+    /// How long to wait for the first region before asking the other too.
+    fn hedge_delay(&self, first: usize) -> Duration {
+        match self.latency[first].quantile(HEDGE_QUANTILE) {
+            Some(p) => p.clamp(self.hedge_delay_min, HEDGE_DELAY_MAX.max(self.hedge_delay_min)),
+            // No history yet: hedge early, so both regions get measured.
+            None => self.hedge_delay_min,
+        }
+    }
+
+    /// Whether another hedge stays within the extra-request budget.
+    fn hedge_allowed(&self) -> bool {
+        let reads = self.reads.load(Ordering::Relaxed);
+        self.read_mode == ReadMode::Race
+            || self.hedges.load(Ordering::Relaxed) < reads * HEDGE_BUDGET_PERCENT / 100 + MIN_SAMPLES as u64
     }
 
     /// Runs `op` on both regions concurrently and returns both results, in configuration order.
@@ -105,6 +190,27 @@ impl Regions {
     {
         let (a, b) = tokio::join!(op(&self.upstreams[0]), op(&self.upstreams[1]));
         [a, b]
+    }
+}
+
+/// The first attempt among `pending` to finish, and its position.
+async fn next_done<F: Future + Unpin>(pending: &mut [F]) -> (F::Output, usize) {
+    std::future::poll_fn(|cx| {
+        for (index, fut) in pending.iter_mut().enumerate() {
+            if let std::task::Poll::Ready(out) = std::pin::Pin::new(fut).poll(cx) {
+                return std::task::Poll::Ready((out, index));
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
+}
+
+/// A definite "absent" from one side beats "unreachable" from the other.
+fn pick_error(earlier: Option<UpstreamError>, later: UpstreamError) -> UpstreamError {
+    match earlier {
+        Some(e) if e.kind.is_not_found() && !later.kind.is_not_found() => e,
+        _ => later,
     }
 }
 

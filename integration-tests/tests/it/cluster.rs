@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use integration_tests::{Gateway, GatewayConfig, S3Target, SeaweedRegion, aws};
+use integration_tests::{DelayProxy, Gateway, GatewayConfig, S3Target, SeaweedRegion, aws};
 
 /// Region b maps client buckets to `<bucket>-b`, so the mapping is exercised everywhere.
 pub const REGION_B_TEMPLATE: &str = "{bucket}-b";
@@ -35,6 +35,31 @@ impl Cluster {
             gw,
             work: tempfile::tempdir().expect("work dir"),
         }
+    }
+
+    /// Like [`Self::start`], with region a reached through a [`DelayProxy`].
+    pub fn start_with_slow_a(configure: impl FnOnce(GatewayConfig) -> GatewayConfig) -> (Self, DelayProxy) {
+        let (a, b) = std::thread::scope(|scope| {
+            let a = scope.spawn(|| SeaweedRegion::start("a"));
+            let b = scope.spawn(|| SeaweedRegion::start("b"));
+            (
+                a.join().expect("thread a").expect("start region a"),
+                b.join().expect("thread b").expect("start region b"),
+            )
+        });
+        let proxy = DelayProxy::start(a.target().host_port()).expect("start proxy");
+        let config = GatewayConfig::new(&proxy.target(&a.target()), &b.target())
+            .set("regions.b.bucket_template", REGION_B_TEMPLATE);
+        let gw = configure(config).start().expect("start gateway");
+        (
+            Self {
+                a,
+                b,
+                gw,
+                work: tempfile::tempdir().expect("work dir"),
+            },
+            proxy,
+        )
     }
 
     pub fn target(&self) -> S3Target {

@@ -13,4 +13,5 @@ mod virtual_host; // bucket.domain addressing with server.domain set // multipar
 // mod hedge;           // slow region: hedged reads answer from the fast one
 // mod repair;          // writes missed by a region are repaired once it is back
 // mod sse_c;           // SSE-C keys: right key, wrong key, missing key
+mod hedge; // hedged reads: a slow region loses to the fast one; a missing copy fails over
 mod metrics; // /metrics series move for requests, upstream calls, replication, reads
