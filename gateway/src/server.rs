@@ -55,6 +55,11 @@ pub async fn bind_and_serve(
     config: &Config,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(SocketAddr, SocketAddr, impl Future<Output = ()> + use<>), ServerError> {
+    if config.replication.write_policy == crate::config::WritePolicy::One {
+        tracing::warn!(
+            "write_policy \"one\" is not implemented yet (no repair journal): writes still need both regions"
+        );
+    }
     let metrics = Arc::new(Metrics::new().map_err(|e| ServerError::Metrics(e.to_string()))?);
     let names: Vec<&str> = config.regions.iter().map(|r| r.name.as_str()).collect();
     metrics.prime(&names);

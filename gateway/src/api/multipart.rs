@@ -20,7 +20,6 @@ use super::etag::client_etag_dto;
 use super::object::{LAYOUT_PARTS, META_ATTRS, META_HEADER, META_LAYOUT};
 use super::put::{attributes, client_checksums, seal_body, settle};
 use super::upload_id::UploadState;
-use crate::config::WritePolicy;
 use crate::envelope::format::{SEGMENT_PLAINTEXT_LEN, ciphertext_len, plaintext_len};
 use crate::envelope::{DataKey, ObjectHeader, ObjectIdentity};
 use crate::error::{ApiError, ApiResult};
@@ -109,7 +108,8 @@ pub async fn upload_part(gw: &Gateway, mut req: S3Request<UploadPartInput>) -> A
     let (sealed, verdict) = seal_body(input.body.take(), checks, &dek, part as u32, plain_len);
     let stored_len = ciphertext_len(plain_len);
     let (bucket, key) = (input.bucket.as_str(), input.key.as_str());
-    let abort = gw.regions.write_policy() == WritePolicy::All;
+    // See put.rs: both regions are required under either policy until repair exists.
+    let abort = true;
     let outcome = fan_out(gw.regions.all(), sealed, abort, |i, region, body| {
         region.upload_part((bucket, key, state.upstream_ids[i].as_str()), part, stored_len, body)
     })

@@ -10,7 +10,6 @@ use super::Gateway;
 use super::checksum::{CheckedBody, ChecksumVerdict, ClientChecksums};
 use super::etag::client_etag_dto;
 use super::object::{META_ATTRS, META_HEADER};
-use crate::config::WritePolicy;
 use crate::envelope::format::ciphertext_len;
 use crate::envelope::{
     DataKey, EnvelopeError, ObjectAttributes, ObjectHeader, ObjectIdentity, SealStream, SegmentSealer,
@@ -63,7 +62,9 @@ pub async fn put_object(gw: &Gateway, mut req: S3Request<PutObjectInput>) -> Api
         stored_len: ciphertext_len(plain_len),
         metadata: &metadata,
         if_none_match,
-        abort_on_region_failure: gw.regions.write_policy() == WritePolicy::All,
+        // Until the repair journal exists, "one" cannot be honoured safely: every write needs
+        // both regions, and a region failure fails the other region's body too.
+        abort_on_region_failure: true,
     };
     let outcome = fan_out_put(gw.regions.all(), &put, sealed).await;
     let stored = settle(gw, &verdict, outcome, &input.bucket)?;

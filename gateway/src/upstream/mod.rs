@@ -10,7 +10,7 @@ use std::time::Duration;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{
     BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
-    timeout::TimeoutConfig,
+    StalledStreamProtectionConfig, timeout::TimeoutConfig,
 };
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
@@ -116,6 +116,9 @@ impl Upstream {
             .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
             .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
             .timeout_config(TimeoutConfig::builder().connect_timeout(Duration::from_secs(5)).build())
+            // A request body that waits on a slow client would look "stalled" to the SDK and be
+            // cut after a few seconds; liveness is bounded by our own timeouts instead.
+            .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
             .build();
         let name = config.name.clone();
         Self {

@@ -4,6 +4,7 @@
 mod cluster; // shared: two regions + gateway, at-rest checks (identical ciphertext, no plaintext, offline decrypt)
 mod copy; // CopyObject: server-side, rebound to the new name, conditions, aws s3 cp between buckets
 mod degraded_region;
+mod format_vectors; // docs/FORMAT.md's vectors, opened by an independent Python decryptor
 mod harness_smoke; // the harness itself: two regions, every client, restart, missing buckets
 mod multipart;
 mod put_get; // gateway data path with every client: sync twice, check, ls, rm, ciphertext at rest
