@@ -50,32 +50,58 @@ pub async fn serve_admin(listener: TcpListener, state: AdminState, shutdown: wat
         let service = service_fn(move |req| {
             let state = state.clone();
             let shutting_down = *shutdown.borrow();
-            async move { Ok::<_, Infallible>(route(&state, shutting_down, &req)) }
+            async move {
+                let response = if req.uri().path() == "/readyz" {
+                    readiness(&state, shutting_down).await
+                } else {
+                    route(&state, &req)
+                };
+                Ok::<_, Infallible>(response)
+            }
         });
         let conn = http.serve_connection(TokioIo::new(socket), service).into_owned();
         tokio::spawn(conn);
     }
 }
 
-fn route(state: &AdminState, shutting_down: bool, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+/// How long a readiness probe waits for each region.
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// `/readyz`: ready while not shutting down and at least one region answers (a gateway with one
+/// region down still serves reads, and the write error tells clients the truth). The body says
+/// which region is down.
+async fn readiness(state: &AdminState, shutting_down: bool) -> Response<Full<Bytes>> {
+    let probes = state.regions.all().iter().map(|region| async move {
+        let reachable = matches!(
+            tokio::time::timeout(PROBE_TIMEOUT, region.list_buckets()).await,
+            Ok(Ok(_))
+        );
+        (region.name().to_owned(), reachable)
+    });
+    let regions = futures::future::join_all(probes).await;
+    let any_region = regions.iter().any(|(_, up)| *up);
+    let ready = *state.ready.borrow() && !shutting_down && any_region;
+    let listed: Vec<String> = regions
+        .iter()
+        .map(|(name, up)| format!("{{\"name\":{name:?},\"reachable\":{up}}}"))
+        .collect();
+    let body = format!(
+        "{{\"ready\":{ready},\"shutting_down\":{shutting_down},\"regions\":[{}]}}\n",
+        listed.join(",")
+    );
+    json(
+        if ready {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        },
+        body,
+    )
+}
+
+fn route(state: &AdminState, req: &Request<Incoming>) -> Response<Full<Bytes>> {
     match (req.method(), req.uri().path()) {
         (&Method::GET, "/livez") => text(StatusCode::OK, "ok\n"),
-        (&Method::GET, "/readyz") => {
-            let ready = *state.ready.borrow() && !shutting_down;
-            let regions: Vec<String> = state
-                .regions
-                .all()
-                .iter()
-                .map(|r| format!("{{\"name\":{:?}}}", r.name()))
-                .collect();
-            let body = format!("{{\"ready\":{ready},\"regions\":[{}]}}\n", regions.join(","));
-            let status = if ready {
-                StatusCode::OK
-            } else {
-                StatusCode::SERVICE_UNAVAILABLE
-            };
-            json(status, body)
-        }
         (&Method::GET, "/metrics") => {
             let mut out = Vec::new();
             let _ = TextEncoder::new().encode(&state.registry.gather(), &mut out);

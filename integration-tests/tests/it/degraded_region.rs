@@ -27,6 +27,14 @@ fn reads_fail_over_and_writes_fail_cleanly_when_the_preferred_region_is_down() {
 
     cluster.b.kill();
 
+    // Still ready (reads are served), and /readyz says which region is down.
+    let (status, body) = cluster.gw.admin_get("/readyz").expect("readyz");
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains(r#"{"name":"b","reachable":false}"#) && body.contains(r#"{"name":"a","reachable":true}"#),
+        "{body}"
+    );
+
     // GET, ranged GET, HEAD and LIST are served by region a.
     let back = cluster.path("back.bin");
     aws(
