@@ -77,9 +77,10 @@ pub async fn bind_and_serve(
     })?;
     let admin = AdminState::new(regions, metrics.registry().clone());
     let admin_shutdown = shutdown.clone();
+    let drain_timeout = config.server.drain_timeout;
     let serving = async move {
         let admin_task = tokio::spawn(serve_admin(admin_listener, admin, admin_shutdown));
-        serve_s3(s3_listener, service, shutdown).await;
+        serve_s3(s3_listener, service, shutdown, drain_timeout).await;
         admin_task.abort();
     };
     Ok((s3_addr, admin_addr, serving))
@@ -91,7 +92,12 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {
         .map_err(|source| ServerError::Bind { addr, source })
 }
 
-async fn serve_s3(listener: TcpListener, service: S3Service, mut shutdown: watch::Receiver<bool>) {
+async fn serve_s3(
+    listener: TcpListener,
+    service: S3Service,
+    mut shutdown: watch::Receiver<bool>,
+    drain_timeout: std::time::Duration,
+) {
     let http = ConnBuilder::new(TokioExecutor::new());
     let graceful = GracefulShutdown::new();
     loop {
@@ -107,7 +113,12 @@ async fn serve_s3(listener: TcpListener, service: S3Service, mut shutdown: watch
     }
     drop(listener);
     tracing::info!("s3 listener closed, draining in-flight requests");
-    graceful.shutdown().await;
+    if tokio::time::timeout(drain_timeout, graceful.shutdown()).await.is_err() {
+        tracing::warn!(
+            timeout_ms = drain_timeout.as_millis() as u64,
+            "drain timeout reached, closing remaining connections"
+        );
+    }
 }
 
 /// A watch channel flipped by SIGTERM or Ctrl-C.

@@ -80,6 +80,9 @@ pub struct ServerConfig {
     pub region: String,
     /// Largest client user metadata in bytes.
     pub max_metadata_bytes: usize,
+    /// How long in-flight requests may take to finish after SIGTERM.
+    #[serde(with = "millis")]
+    pub drain_timeout: Duration,
 }
 
 /// One client identity.
@@ -239,6 +242,7 @@ fn validate_server(raw: raw::RawServer, problems: &mut Vec<String>) -> Option<Se
         domain: raw.domain.filter(|d| !d.is_empty()),
         region: raw.region.unwrap_or_else(|| "us-east-1".to_owned()),
         max_metadata_bytes: raw.max_metadata_bytes.unwrap_or(2048),
+        drain_timeout: Duration::from_millis(raw.drain_timeout_ms.unwrap_or(30_000)),
     })
 }
 

@@ -42,6 +42,8 @@ pub struct RawServer {
     pub region: Option<String>,
     /// Largest client user metadata, names and values together, in bytes (default: 2048, as AWS).
     pub max_metadata_bytes: Option<usize>,
+    /// On SIGTERM, how long in-flight requests may take to finish, in ms (default: 30000).
+    pub drain_timeout_ms: Option<u64>,
 }
 
 /// One `[[users]]` entry.

@@ -5,7 +5,9 @@
 //! ("direct") and through the gateway ("twinvault"):
 //!
 //! - `put_64m` / `get_64m`: N large objects one after another (GET reads each 4 times), MiB/s;
-//! - `put_4k` / `get_4k`: small objects from C concurrent tasks, ops/s.
+//! - `put_4k` / `get_4k`: small objects from C concurrent tasks, ops/s;
+//! - `list_1000`: sequential ListObjectsV2 calls, each returning a full page of 1000 keys (1 KiB
+//!   objects written once per side beforehand), listings/s.
 //!
 //! Every phase runs in rounds that alternate direct and twinvault, and each side's figure is
 //! the median of its rounds, so drift of the (shared, small) machine hits both sides alike.
@@ -17,6 +19,8 @@
 //! (release builds; see docs/BENCHMARKS.md).
 
 mod cpu;
+mod list;
+mod phase;
 mod report;
 mod side;
 
@@ -26,15 +30,16 @@ use clap::Parser;
 use integration_tests::{Gateway, GatewayConfig, S3Target, SeaweedRegion, random_bytes};
 
 use crate::cpu::CpuProbe;
+use crate::phase::Phase;
 use crate::report::{Figure, Measurement};
-use crate::side::{Phase, Side};
+use crate::side::Side;
 
 pub const MIB: usize = 1024 * 1024;
 
 #[derive(Debug, Parser)]
 #[command(about = "Throughput of twinvault versus one SeaweedFS, same workload and client")]
 struct Args {
-    /// Smoke run: 8 MiB objects, 2 of them, 400 small ops, one round.
+    /// Smoke run: 8 MiB objects, 2 of them, 400 small ops, 10 listings, one round.
     #[arg(long)]
     quick: bool,
     /// Size of each large object in MiB.
@@ -52,9 +57,15 @@ struct Args {
     /// Size of each small object in KiB.
     #[arg(long, default_value_t = 4)]
     small_kb: usize,
-    /// Concurrent tasks for the small-object phases.
+    /// Concurrent tasks for the small-object phases (and for writing the objects to list).
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
+    /// Objects of 1 KiB listed per ListObjectsV2 page (at most 1000, one page).
+    #[arg(long, default_value_t = list::MAX_PAGE_KEYS)]
+    list_keys: usize,
+    /// Sequential listings per side and round.
+    #[arg(long)]
+    lists: Option<usize>,
 }
 
 /// The effective workload after applying `--quick` and the overrides.
@@ -66,11 +77,17 @@ pub struct Plan {
     pub small_ops: usize,
     pub concurrency: usize,
     pub rounds: usize,
+    pub list_keys: usize,
+    pub lists: usize,
 }
 
 impl Plan {
     fn from_args(args: &Args) -> anyhow::Result<Self> {
-        let (size_mb, objects, ops, rounds) = if args.quick { (8, 2, 400, 1) } else { (64, 4, 4000, 3) };
+        let (size_mb, objects, ops, rounds, lists) = if args.quick {
+            (8, 2, 400, 1, 10)
+        } else {
+            (64, 4, 4000, 3, 50)
+        };
         let plan = Plan {
             large_bytes: args.size_mb.unwrap_or(size_mb) * MIB,
             large_objects: args.objects.unwrap_or(objects),
@@ -78,6 +95,8 @@ impl Plan {
             small_ops: args.ops.unwrap_or(ops),
             concurrency: args.concurrency,
             rounds: args.rounds.unwrap_or(rounds),
+            list_keys: args.list_keys,
+            lists: args.lists.unwrap_or(lists),
         };
         ensure!(
             plan.large_bytes > 0 && plan.large_objects > 0 && plan.small_bytes > 0,
@@ -86,6 +105,11 @@ impl Plan {
         ensure!(
             plan.small_ops > 0 && plan.concurrency > 0 && plan.rounds > 0,
             "--ops, --concurrency and --rounds must be positive"
+        );
+        ensure!(
+            (1..=list::MAX_PAGE_KEYS).contains(&plan.list_keys) && plan.lists > 0,
+            "--list-keys must be 1..={} (one page) and --lists positive",
+            list::MAX_PAGE_KEYS
         );
         Ok(plan)
     }
@@ -133,7 +157,7 @@ fn start_regions() -> anyhow::Result<(SeaweedRegion, SeaweedRegion)> {
     })
 }
 
-/// Warms both sides up, then runs every phase and returns the figures in report order.
+/// Warms both sides up and writes the objects to list, then runs every phase and returns the figures in report order.
 async fn run(plan: Plan, cpu: &CpuProbe, direct: &S3Target, gateway: &S3Target) -> anyhow::Result<Vec<Figure>> {
     let sides = [
         Side::create("direct", direct).await?,
@@ -143,6 +167,7 @@ async fn run(plan: Plan, cpu: &CpuProbe, direct: &S3Target, gateway: &S3Target) 
     let small = Bytes::from(random_bytes(plan.small_bytes));
     for side in &sides {
         side.warm_up(&large, &small, plan).await?;
+        list::populate(side, plan).await?;
     }
     let mut figures = Vec::new();
     for phase in Phase::ALL {

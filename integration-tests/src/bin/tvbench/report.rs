@@ -48,13 +48,17 @@ impl Figure {
 
 pub fn print(plan: &Plan, figures: &[Figure]) {
     println!(
-        "workload: {} x {} MiB sequential (GET: {} passes); {} x {} KiB at {} concurrent tasks; median of {} rounds",
+        "workload: {} x {} MiB sequential (GET: {} passes); {} x {} KiB at {} concurrent tasks; \
+         {} sequential listings of {} x {} KiB keys; median of {} rounds",
         plan.large_objects,
         plan.large_bytes / MIB,
         crate::side::LARGE_GET_PASSES,
         plan.small_ops,
         plan.small_bytes / 1024,
         plan.concurrency,
+        plan.lists,
+        plan.list_keys,
+        crate::list::LIST_OBJECT_BYTES / 1024,
         plan.rounds
     );
     print_table(figures);
@@ -74,12 +78,12 @@ pub fn print(plan: &Plan, figures: &[Figure]) {
 
 fn print_table(figures: &[Figure]) {
     println!(
-        "{:<8} {:>10} {:>10} {:>6} {:>6}  {:>15}  {:>15}",
+        "{:<9} {:>10} {:>10} {:>7} {:>6}  {:>15}  {:>15}",
         "figure", "direct", "twinvault", "unit", "ratio", "p50 ms dir/tv", "p99 ms dir/tv"
     );
     for figure in figures {
         println!(
-            "{:<8} {:>10.1} {:>10.1} {:>6} {:>6.3}  {:>15}  {:>15}",
+            "{:<9} {:>10.1} {:>10.1} {:>7} {:>6.3}  {:>15}  {:>15}",
             figure.name,
             figure.direct.rate,
             figure.twinvault.rate,

@@ -14,6 +14,7 @@ use bytes::Bytes;
 use integration_tests::clients::SIGNING_REGION;
 use integration_tests::{S3Target, unique_bucket};
 
+use crate::phase::Phase;
 use crate::report::Measurement;
 use crate::{MIB, Plan};
 
@@ -22,41 +23,6 @@ const SMALL_WARMUP_OPS: usize = 64;
 /// Times each large object is read in a GET round: GETs run ~7x faster than PUTs, and a
 /// 4 x 64 MiB GET alone lasts ~0.4 s, too short for a stable figure on a shared machine.
 pub const LARGE_GET_PASSES: usize = 4;
-
-/// What one timed phase does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    PutLarge,
-    GetLarge,
-    PutSmall,
-    GetSmall,
-}
-
-impl Phase {
-    /// Report order; each GET phase reads what the PUT phase of the same round wrote.
-    pub const ALL: [Phase; 4] = [Phase::PutLarge, Phase::GetLarge, Phase::PutSmall, Phase::GetSmall];
-
-    pub fn is_large(self) -> bool {
-        matches!(self, Phase::PutLarge | Phase::GetLarge)
-    }
-
-    /// `put_64m`, `get_4k`, ...
-    pub fn name(self, plan: Plan) -> String {
-        let op = match self {
-            Phase::PutLarge | Phase::PutSmall => "put",
-            Phase::GetLarge | Phase::GetSmall => "get",
-        };
-        if self.is_large() {
-            format!("{op}_{}m", plan.large_bytes / MIB)
-        } else {
-            format!("{op}_{}k", plan.small_bytes / 1024)
-        }
-    }
-
-    pub fn unit(self) -> &'static str {
-        if self.is_large() { "MiB/s" } else { "ops/s" }
-    }
-}
 
 /// An S3 client for one endpoint and the bucket the workloads use there.
 #[derive(Clone)]
@@ -87,6 +53,14 @@ impl Side {
         self.label
     }
 
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
     /// One large PUT and GET plus a few small ones, so SeaweedFS volume growth, connection
     /// set-up and first-use costs stay out of the timed phases.
     pub async fn warm_up(&self, large: &Bytes, small: &Bytes, plan: Plan) -> anyhow::Result<()> {
@@ -108,6 +82,7 @@ impl Side {
             Phase::GetLarge => self.large_phase(plan, body, round, Op::Get).await,
             Phase::PutSmall => self.small_phase(plan, body, &format!("small/{round}"), Op::Put).await,
             Phase::GetSmall => self.small_phase(plan, body, &format!("small/{round}"), Op::Get).await,
+            Phase::List => crate::list::measure(self, plan).await,
         }
     }
 
@@ -135,7 +110,7 @@ impl Side {
 
     /// `plan.small_ops` operations on keys `PREFIX/0..ops`, spread over `plan.concurrency`
     /// tasks that each take the next index until none is left; ops/s.
-    async fn small_phase(&self, plan: Plan, body: &Bytes, prefix: &str, op: Op) -> anyhow::Result<Measurement> {
+    pub async fn small_phase(&self, plan: Plan, body: &Bytes, prefix: &str, op: Op) -> anyhow::Result<Measurement> {
         let next = Arc::new(AtomicUsize::new(0));
         let started = Instant::now();
         let mut tasks = tokio::task::JoinSet::new();
@@ -219,7 +194,7 @@ impl Side {
 }
 
 #[derive(Debug, Clone, Copy)]
-enum Op {
+pub enum Op {
     Put,
     Get,
 }
@@ -251,7 +226,7 @@ impl SmallWorker {
     }
 }
 
-fn percentile(sorted: &[Duration], quantile: f64) -> Option<Duration> {
+pub fn percentile(sorted: &[Duration], quantile: f64) -> Option<Duration> {
     let last = sorted.len().checked_sub(1)?;
     let index = ((last as f64) * quantile).round() as usize;
     sorted.get(index).copied()
@@ -283,19 +258,5 @@ mod tests {
         assert_eq!(percentile(&ms, 0.5), Some(Duration::from_millis(51)));
         assert_eq!(percentile(&ms, 0.99), Some(Duration::from_millis(99)));
         assert_eq!(percentile(&[], 0.5), None);
-    }
-
-    #[test]
-    fn phase_names_follow_the_sizes() {
-        let plan = Plan {
-            large_bytes: 64 * MIB,
-            large_objects: 1,
-            small_bytes: 4096,
-            small_ops: 1,
-            concurrency: 1,
-            rounds: 1,
-        };
-        let names: Vec<String> = Phase::ALL.iter().map(|phase| phase.name(plan)).collect();
-        assert_eq!(names, ["put_64m", "get_64m", "put_4k", "get_4k"]);
     }
 }
