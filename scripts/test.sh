@@ -10,5 +10,7 @@ rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup compon
 cargo fmt --all --check
 cargo clippy --all-targets -- -D warnings
 cargo build -p twinvault --bin twinvault
+bash scripts/check-dashboards.sh
+bash scripts/check-deploy.sh
 cargo test --workspace -- --test-threads "${TWINVAULT_TEST_THREADS:-2}"
 echo "test.sh: all checks passed in $(( $(date +%s) - start )) s"

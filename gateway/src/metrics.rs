@@ -28,7 +28,7 @@ pub struct Metrics {
     pub upstream_errors: IntCounterVec,
     /// `twinvault_replication_writes_total{outcome}`: both, degraded (one region only), failed.
     pub replication_writes: IntCounterVec,
-    /// `twinvault_reads_served_total{region,outcome}`: first choice or failover.
+    /// `twinvault_reads_served_total{region,outcome}`: first choice, hedge or failover.
     pub reads_served: IntCounterVec,
     /// `twinvault_envelope_integrity_failures_total{kind}`: corruption or tampering. Alert on any.
     pub envelope_integrity_failures: IntCounterVec,
@@ -113,9 +113,9 @@ impl Metrics {
                 self.reads_served.with_label_values(&[region, outcome]).inc_by(0);
             }
         }
-        self.envelope_integrity_failures
-            .with_label_values(&["segment"])
-            .inc_by(0);
+        for kind in ["header", "segment"] {
+            self.envelope_integrity_failures.with_label_values(&[kind]).inc_by(0);
+        }
     }
 }
 
