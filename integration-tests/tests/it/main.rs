@@ -17,4 +17,5 @@ mod virtual_host; // bucket.domain addressing with server.domain set // multipar
 // mod repair;          // writes missed by a region are repaired once it is back
 // mod sse_c;           // SSE-C keys: right key, wrong key, missing key
 mod hedge; // hedged reads: a slow region loses to the fast one; a missing copy fails over
+mod large_objects; // 8 concurrent 1 GiB PUTs and GETs, generated on the fly; gateway peak RSS < 256 MiB
 mod metrics; // /metrics series move for requests, upstream calls, replication, reads
