@@ -67,7 +67,7 @@ pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> ApiResu
     });
     let attrs = &view.attrs;
     Ok(GetObjectOutput {
-        body: Some(StreamingBlob::wrap(plain)),
+        body: Some(StreamingBlob::wrap(read_ahead(plain))),
         content_length: Some(content_length as i64),
         content_range,
         accept_ranges: Some("bytes".into()),
@@ -191,4 +191,27 @@ async fn head_on<'a>(
     read: &ReadRequest<'_>,
 ) -> Result<(&'a Upstream, crate::upstream::StoredObject), crate::upstream::UpstreamError> {
     Ok((up, up.head_object(read.bucket, read.key).await?))
+}
+
+/// Segments opened ahead of the client: enough to keep both cores busy, few enough to bound memory.
+const READ_AHEAD_SEGMENTS: usize = 4;
+
+/// Runs the upstream read and decryption in their own task, so they overlap with writing to
+/// the client (hyper's task) instead of alternating with it. When the client goes away the
+/// channel closes, the task ends and the upstream request is dropped (its connection released).
+fn read_ahead<S>(mut opened: S) -> impl Stream<Item = Result<Bytes, EnvelopeError>> + Send + Sync + 'static
+where
+    S: Stream<Item = Result<Bytes, EnvelopeError>> + Send + Unpin + 'static,
+{
+    let (tx, mut rx) = tokio::sync::mpsc::channel(READ_AHEAD_SEGMENTS);
+    tokio::spawn(async move {
+        use futures::StreamExt;
+        while let Some(item) = opened.next().await {
+            let failed = item.is_err();
+            if tx.send(item).await.is_err() || failed {
+                break;
+            }
+        }
+    });
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
