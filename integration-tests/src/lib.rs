@@ -12,6 +12,7 @@
 //! - [`ports`]: process-wide allocator of free loopback ports in 18000-18999
 //! - [`process`]: child processes in their own process group, log files, signals
 //! - [`proxy`]: a latency-adding TCP proxy in front of a region
+//! - [`sdk`]: an aws-sdk-s3 client for tests that stream generated bodies
 //! - [`seaweed`]: one SeaweedFS instance = one region
 //! - [`gateway_config`]: builder for the gateway's TOML config
 //! - [`gateway`]: the `twinvault serve` process
@@ -31,6 +32,7 @@ mod http;
 pub mod ports;
 pub mod process;
 pub mod proxy;
+pub mod sdk;
 pub mod seaweed;
 pub mod target;
 pub mod venv;
@@ -42,6 +44,7 @@ pub use fixtures::{md5_hex, random_bytes, random_token, unique_bucket};
 pub use gateway::Gateway;
 pub use gateway_config::GatewayConfig;
 pub use proxy::DelayProxy;
+pub use sdk::sdk_client;
 pub use seaweed::SeaweedRegion;
 pub use target::S3Target;
 pub use venv::{Venv, workspace_root};

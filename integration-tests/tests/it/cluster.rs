@@ -62,6 +62,24 @@ impl Cluster {
         )
     }
 
+    /// Runs `integration-tests/py/<script>` with boto3 against the gateway, with `TV_BUCKET`
+    /// set, and checks it reached its final "all checks passed" line.
+    pub fn run_boto3_script(&self, script: &str, bucket: &str) {
+        let path = integration_tests::workspace_root()
+            .join("integration-tests/py")
+            .join(script);
+        let out = integration_tests::Cli::python(Some(&self.target()))
+            .arg(&path)
+            .env("TV_BUCKET", bucket)
+            .run()
+            .expect_success();
+        assert!(
+            out.stdout_str().contains("all checks passed"),
+            "{script}:\n{}",
+            out.combined()
+        );
+    }
+
     pub fn target(&self) -> S3Target {
         self.gw.target()
     }

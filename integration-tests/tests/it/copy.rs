@@ -1,7 +1,7 @@
 //! CopyObject: server-side in each region, rebound to the new name; aws-cli `s3 cp` between
 //! buckets; the copied ciphertext opens only under its new bucket/key.
 
-use integration_tests::{Cli, aws, unique_bucket, workspace_root};
+use integration_tests::{aws, unique_bucket};
 
 use crate::cluster::Cluster;
 
@@ -9,13 +9,7 @@ use crate::cluster::Cluster;
 fn copies_are_server_side_rebound_to_their_new_name_and_honour_conditions() {
     let cluster = Cluster::start(|c| c);
     let bucket = unique_bucket("cp");
-    let script = workspace_root().join("integration-tests/py/copy_object.py");
-    let out = Cli::python(Some(&cluster.target()))
-        .arg(&script)
-        .env("TV_BUCKET", &bucket)
-        .run()
-        .expect_success();
-    assert!(out.stdout_str().contains("all checks passed"), "{}", out.combined());
+    cluster.run_boto3_script("copy_object.py", &bucket);
 
     let gw = cluster.target();
     let dst = format!("{bucket}-dst");

@@ -6,15 +6,10 @@
 //! its CI time on 2 cores; 8 x 256 MiB is already 8x the RSS limit, so any whole-object
 //! buffering fails it). `TWINVAULT_LARGE_OBJECT_MIB=1024` runs the full 8 x 1 GiB case.
 
-use aws_sdk_s3::Client;
-use aws_sdk_s3::config::{
-    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
-    StalledStreamProtectionConfig,
-};
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 use futures::StreamExt;
-use integration_tests::{S3Target, aws, unique_bucket};
+use integration_tests::{aws, sdk_client, unique_bucket};
 use md5::{Digest, Md5};
 
 use crate::cluster::Cluster;
@@ -29,26 +24,6 @@ fn object_bytes() -> u64 {
 const CHUNK: usize = 1 << 20;
 const STREAMS: u64 = 8;
 const RSS_LIMIT_KIB: u64 = 256 * 1024;
-
-fn client(target: &S3Target) -> Client {
-    let config = aws_sdk_s3::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(&target.endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(
-            &target.access_key,
-            &target.secret_key,
-            None,
-            None,
-            "test",
-        ))
-        .force_path_style(true)
-        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
-        .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
-        .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
-        .build();
-    Client::from_conf(config)
-}
 
 /// `len` pseudo-random bytes from `seed`, as 1 MiB chunks, produced while they are sent.
 fn generated(
@@ -100,7 +75,7 @@ fn eight_concurrent_large_puts_and_gets_stay_under_256_mib() {
     let cluster = Cluster::start(|c| c);
     let bucket = unique_bucket("big");
     aws(&cluster.target(), ["s3", "mb", &format!("s3://{bucket}")]).expect_success();
-    let s3 = client(&cluster.target());
+    let s3 = sdk_client(&cluster.target());
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
         let puts = (0..STREAMS).map(|i| {

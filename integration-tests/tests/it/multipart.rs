@@ -1,7 +1,7 @@
 //! Multipart uploads through the gateway: boto3 edge cases, then aws-cli, rclone and s5cmd
 //! switching to multipart by themselves; ciphertext at rest checked in both regions.
 
-use integration_tests::{Cli, aws, random_bytes, rclone, s5cmd, unique_bucket, workspace_root};
+use integration_tests::{Cli, aws, random_bytes, rclone, s5cmd, unique_bucket};
 
 use crate::cluster::Cluster;
 
@@ -11,13 +11,7 @@ const MIB: usize = 1024 * 1024;
 fn boto3_multipart_parts_completion_errors_and_ranges() {
     let cluster = Cluster::start(|c| c);
     let bucket = unique_bucket("mpb");
-    let script = workspace_root().join("integration-tests/py/multipart.py");
-    let out = Cli::python(Some(&cluster.target()))
-        .arg(&script)
-        .env("TV_BUCKET", &bucket)
-        .run()
-        .expect_success();
-    assert!(out.stdout_str().contains("all checks passed"), "{}", out.combined());
+    cluster.run_boto3_script("multipart.py", &bucket);
 }
 
 #[test]

@@ -3,14 +3,9 @@
 
 use std::time::Duration;
 
-use aws_sdk_s3::Client;
-use aws_sdk_s3::config::{
-    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
-    StalledStreamProtectionConfig,
-};
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
-use integration_tests::{aws, unique_bucket};
+use integration_tests::{aws, sdk_client, unique_bucket};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
@@ -25,23 +20,7 @@ fn sigterm_drains_an_upload_in_flight_and_refuses_new_work() {
     let target = cluster.target();
     let bucket = unique_bucket("drain");
     aws(&target, ["s3", "mb", &format!("s3://{bucket}")]).expect_success();
-    let config = aws_sdk_s3::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(&target.endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(
-            &target.access_key,
-            &target.secret_key,
-            None,
-            None,
-            "test",
-        ))
-        .force_path_style(true)
-        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
-        .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
-        .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
-        .build();
-    let s3 = Client::from_conf(config);
+    let s3 = sdk_client(&target);
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let pid = Pid::from_raw(cluster.gw.pid().expect("pid") as i32);
 
