@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs what the tests need (idempotent), checks
-# formatting and lints, builds the gateway binary, then runs unit and integration tests.
+# formatting and lints, checks dashboards and deployment manifests, then builds and runs the
+# unit and integration tests (which start real SeaweedFS regions and the real binary).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -9,8 +10,9 @@ bash scripts/install-test-deps.sh
 rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup component add rustfmt clippy
 cargo fmt --all --check
 cargo clippy --all-targets -- -D warnings
-cargo build -p twinvault --bin twinvault
 bash scripts/check-dashboards.sh
 bash scripts/check-deploy.sh
+# One build for everything: `cargo test` also builds the `twinvault` binary the integration
+# tests run (gateway has integration tests), with the same feature set, so nothing builds twice.
 cargo test --workspace -- --test-threads "${TWINVAULT_TEST_THREADS:-2}"
 echo "test.sh: all checks passed in $(( $(date +%s) - start )) s"
