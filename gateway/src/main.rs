@@ -107,7 +107,10 @@ async fn serve(config: Config, quickstart_config: Option<std::path::PathBuf>) ->
     }
     tracing::info!(s3 = %s3_addr, admin = %admin_addr, regions = ?config.regions.iter().map(|r| &r.name).collect::<Vec<_>>(), "twinvault listening");
     if let Some(path) = quickstart_config {
-        println!("{}", twinvault::quickstart::banner(&config, s3_addr, admin_addr, &path));
+        // A closed stdout (a pipe whose reader left) must not take the server down.
+        let banner = twinvault::quickstart::banner(&config, s3_addr, admin_addr, &path);
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{banner}").and_then(|()| out.flush());
     }
     serving.await;
     tracing::info!("stopped");

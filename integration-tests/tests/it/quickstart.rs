@@ -26,7 +26,8 @@ fn start(data_dir: &std::path::Path) -> (std::process::Child, S3Target) {
     let stdout = child.stdout.take().expect("stdout");
     let (mut endpoint, mut ak, mut sk) = (None, None, None);
     let deadline = Instant::now() + Duration::from_secs(30);
-    for line in BufReader::new(stdout).lines() {
+    let mut lines = BufReader::new(stdout).lines();
+    for line in lines.by_ref() {
         let line = line.expect("read line");
         let value = line.split(" : ").nth(1).map(str::trim).map(str::to_owned);
         match line.trim_start() {
@@ -39,6 +40,8 @@ fn start(data_dir: &std::path::Path) -> (std::process::Child, S3Target) {
             break;
         }
     }
+    // Keep draining what it prints, as a terminal would.
+    std::thread::spawn(move || lines.for_each(drop));
     let target = S3Target::new(
         endpoint.expect("quickstart printed its endpoint"),
         ak.expect("quickstart printed an access key"),
