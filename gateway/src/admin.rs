@@ -76,14 +76,14 @@ async fn readiness(state: &AdminState, shutting_down: bool) -> Response<Full<Byt
             tokio::time::timeout(PROBE_TIMEOUT, region.list_buckets()).await,
             Ok(Ok(_))
         );
-        (region.name().to_owned(), reachable)
+        (region.name().to_owned(), reachable, region.health().is_open())
     });
     let regions = futures::future::join_all(probes).await;
-    let any_region = regions.iter().any(|(_, up)| *up);
+    let any_region = regions.iter().any(|(_, up, _)| *up);
     let ready = *state.ready.borrow() && !shutting_down && any_region;
     let listed: Vec<String> = regions
         .iter()
-        .map(|(name, up)| format!("{{\"name\":{name:?},\"reachable\":{up}}}"))
+        .map(|(name, up, open)| format!("{{\"name\":{name:?},\"reachable\":{up},\"breaker_open\":{open}}}"))
         .collect();
     let body = format!(
         "{{\"ready\":{ready},\"shutting_down\":{shutting_down},\"regions\":[{}]}}\n",
@@ -103,6 +103,15 @@ fn route(state: &AdminState, req: &Request<Incoming>) -> Response<Full<Bytes>> {
     match (req.method(), req.uri().path()) {
         (&Method::GET, "/livez") => text(StatusCode::OK, "ok\n"),
         (&Method::GET, "/metrics") => {
+            for region in state.regions.all() {
+                let up = i64::from(!region.health().is_open());
+                state
+                    .regions
+                    .metrics()
+                    .region_up
+                    .with_label_values(&[region.name()])
+                    .set(up);
+            }
             let mut out = Vec::new();
             let _ = TextEncoder::new().encode(&state.registry.gather(), &mut out);
             Response::builder()

@@ -46,6 +46,19 @@ pub enum Command {
         #[arg(long)]
         id: Option<String>,
     },
+    /// Make both regions identical: replay the repair journal, then compare every object in
+    /// both regions and copy what is missing or older (ciphertext only, never decrypted).
+    Repair {
+        /// Configuration file.
+        #[arg(long, env = "TWINVAULT_CONFIG", default_value = "twinvault.toml")]
+        config: PathBuf,
+        /// Only this bucket (default: every bucket in either region).
+        #[arg(long)]
+        bucket: Option<String>,
+        /// Report what would be done without changing anything.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Decrypt one stored object offline, with the keyring alone.
     Decrypt {
         /// Configuration file holding the keyring.

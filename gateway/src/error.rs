@@ -79,6 +79,9 @@ pub enum ApiError {
     /// A feature the gateway does not implement.
     #[error("{0} is not implemented by twinvault")]
     NotImplemented(&'static str),
+    /// A state the code rules out was reached anyway.
+    #[error("internal error: {0}")]
+    Internal(&'static str),
 }
 
 /// Result of request handlers.
@@ -126,6 +129,7 @@ impl ApiError {
             Self::InvalidArgument(_) => C::InvalidArgument,
             Self::InvalidRequest(_) => C::InvalidRequest,
             Self::NotImplemented(_) => C::NotImplemented,
+            Self::Internal(_) => C::InternalError,
         }
     }
 

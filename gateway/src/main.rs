@@ -57,6 +57,14 @@ fn run(command: Command) -> anyhow::Result<()> {
             println!("[[keyring.keys]]\nid = \"{id}\"\nkey = \"{key}\"");
             Ok(())
         }
+        Command::Repair {
+            config,
+            bucket,
+            dry_run,
+        } => {
+            let config = Config::load(&config)?;
+            runtime()?.block_on(repair(config, bucket, dry_run))
+        }
         Command::Decrypt {
             config,
             bucket,
@@ -92,6 +100,45 @@ fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn repair(config: Config, bucket: Option<String>, dry_run: bool) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    twinvault::telemetry::init(config.server.log_format);
+    let metrics = std::sync::Arc::new(twinvault::metrics::Metrics::new()?);
+    let regions = twinvault::replication::Regions::from_config(&config, metrics);
+    let repairer = twinvault::repair::Repairer::new(&regions, dry_run);
+    let started = std::time::Instant::now();
+    let journal = repairer.replay_journal().await;
+    if let Err(e) = &journal {
+        eprintln!("twinvault repair: journal replay incomplete: {e}");
+    }
+    let terminal = std::io::stderr().is_terminal();
+    let progress = |summary: &twinvault::repair::RepairSummary| {
+        if terminal {
+            eprint!(
+                "\r\x1b[2K[{:>6.1}s] {}",
+                started.elapsed().as_secs_f64(),
+                summary.line()
+            );
+        }
+    };
+    let pass = repairer.full_pass(bucket.as_deref(), &progress).await;
+    if terminal {
+        eprintln!();
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "repair {}: {} seconds {seconds:.2}",
+        if dry_run { "dry run" } else { "done" },
+        repairer.summary.line()
+    );
+    pass.context("full pass")?;
+    journal.context("journal replay")?;
+    if repairer.summary.has_failures() {
+        anyhow::bail!("some objects could not be repaired; run again once both regions answer");
+    }
+    Ok(())
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

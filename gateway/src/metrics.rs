@@ -32,6 +32,16 @@ pub struct Metrics {
     pub reads_served: IntCounterVec,
     /// `twinvault_envelope_integrity_failures_total{kind}`: corruption or tampering. Alert on any.
     pub envelope_integrity_failures: IntCounterVec,
+    /// `twinvault_journal_records_total{missed_region}`: changes recorded for repair.
+    pub journal_records: IntCounterVec,
+    /// `twinvault_repair_objects_total{region,action}`: objects repaired (copied, deleted) into a region.
+    pub repair_objects: IntCounterVec,
+    /// `twinvault_repair_bytes_total{region}`: stored bytes copied into a region by repair.
+    pub repair_bytes: IntCounterVec,
+    /// `twinvault_repair_failures_total{region}`: repairs that failed and stay pending.
+    pub repair_failures: IntCounterVec,
+    /// `twinvault_region_up{region}`: 1 while the region's circuit breaker is closed.
+    pub region_up: IntGaugeVec,
 }
 
 impl Metrics {
@@ -56,6 +66,11 @@ impl Metrics {
         let build_info = IntGaugeVec::new(Opts::new("build_info", "Build information"), &["version"])?;
         registry.register(Box::new(build_info.clone()))?;
         build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        let region_up = IntGaugeVec::new(
+            Opts::new("region_up", "1 while the region's circuit breaker is closed"),
+            &["region"],
+        )?;
+        registry.register(Box::new(region_up.clone()))?;
         Ok(Self {
             s3_requests: counter(
                 "s3_requests_total",
@@ -94,6 +109,23 @@ impl Metrics {
                 "Stored objects that failed authentication (corruption or tampering)",
                 &["kind"],
             )?,
+            journal_records: counter(
+                "journal_records_total",
+                "Changes a region missed, recorded for repair",
+                &["missed_region"],
+            )?,
+            repair_objects: counter(
+                "repair_objects_total",
+                "Objects repaired into a region, by action",
+                &["region", "action"],
+            )?,
+            repair_bytes: counter("repair_bytes_total", "Stored bytes copied by repair", &["region"])?,
+            repair_failures: counter(
+                "repair_failures_total",
+                "Repairs that failed and stay pending",
+                &["region"],
+            )?,
+            region_up,
             registry,
         })
     }
@@ -109,6 +141,13 @@ impl Metrics {
             self.replication_writes.with_label_values(&[outcome]).inc_by(0);
         }
         for region in regions {
+            self.journal_records.with_label_values(&[region]).inc_by(0);
+            self.repair_bytes.with_label_values(&[region]).inc_by(0);
+            self.repair_failures.with_label_values(&[region]).inc_by(0);
+            for action in ["copied", "deleted"] {
+                self.repair_objects.with_label_values(&[region, action]).inc_by(0);
+            }
+            self.region_up.with_label_values(&[region]).set(1);
             for outcome in ["first", "hedge", "failover"] {
                 self.reads_served.with_label_values(&[region, outcome]).inc_by(0);
             }

@@ -7,6 +7,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use hyper_util::server::graceful::GracefulShutdown;
 use s3s::service::{S3Service, S3ServiceBuilder};
+
+use crate::auth::ReservedBuckets;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -43,6 +45,7 @@ pub fn build_s3_service(
     let gateway = Gateway::new(config, regions, metrics);
     let mut builder = S3ServiceBuilder::new(gateway);
     builder.set_auth(UserAuth::new(&config.users));
+    builder.set_access(ReservedBuckets::new(&config.replication.journal_bucket));
     if let Some(domain) = &config.server.domain {
         builder.set_host(DomainHost::new(domain));
     }
@@ -55,11 +58,6 @@ pub async fn bind_and_serve(
     config: &Config,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(SocketAddr, SocketAddr, impl Future<Output = ()> + use<>), ServerError> {
-    if config.replication.write_policy == crate::config::WritePolicy::One {
-        tracing::warn!(
-            "write_policy \"one\" is not implemented yet (no repair journal): writes still need both regions"
-        );
-    }
     let metrics = Arc::new(Metrics::new().map_err(|e| ServerError::Metrics(e.to_string()))?);
     let names: Vec<&str> = config.regions.iter().map(|r| r.name.as_str()).collect();
     metrics.prime(&names);
@@ -75,13 +73,21 @@ pub async fn bind_and_serve(
         addr: config.server.admin_listen,
         source,
     })?;
-    let admin = AdminState::new(regions, metrics.registry().clone());
+    let admin = AdminState::new(Arc::clone(&regions), metrics.registry().clone());
     let admin_shutdown = shutdown.clone();
     let drain_timeout = config.server.drain_timeout;
+    let repair_task = config
+        .replication
+        .repair_interval
+        .map(|interval| tokio::spawn(crate::repair::run_background(Arc::clone(&regions), interval)));
     let serving = async move {
         let admin_task = tokio::spawn(serve_admin(admin_listener, admin, admin_shutdown));
         serve_s3(s3_listener, service, shutdown, drain_timeout).await;
         admin_task.abort();
+        // Every repair step is safe to cut: an unfinished record stays in the journal.
+        if let Some(task) = repair_task {
+            task.abort();
+        }
     };
     Ok((s3_addr, admin_addr, serving))
 }

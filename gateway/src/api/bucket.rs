@@ -9,11 +9,13 @@ use s3s::dto::{
 use super::Gateway;
 use super::object::timestamp;
 use crate::error::{ApiError, ApiResult};
-use crate::replication::both_ok;
+use crate::journal::ChangeKind;
+use crate::replication::Change;
 use crate::upstream::{ListRequest, UpstreamErrorKind};
 
 pub async fn create_bucket(gw: &Gateway, req: S3Request<CreateBucketInput>) -> ApiResult<CreateBucketOutput> {
     let bucket = &req.input.bucket;
+    let stamp = gw.regions.stamp();
     let results = gw.regions.on_both(|up| up.create_bucket(bucket)).await;
     let owned = |r: &Result<(), crate::upstream::UpstreamError>| matches!(r, Err(e) if e.kind == UpstreamErrorKind::BucketAlreadyOwnedByYou);
     // Already there on one side only: this create completes an earlier, partial one.
@@ -21,7 +23,13 @@ pub async fn create_bucket(gw: &Gateway, req: S3Request<CreateBucketInput>) -> A
         [Ok(()), ref b] if owned(b) => {}
         [ref a, Ok(())] if owned(a) => {}
         results => {
-            both_ok(results)?;
+            let change = Change {
+                kind: ChangeKind::CreateBucket,
+                bucket,
+                keys: &[],
+                stamp,
+            };
+            gw.regions.commit(results, &change).await?;
         }
     }
     Ok(CreateBucketOutput {
@@ -53,7 +61,13 @@ pub async fn delete_bucket(gw: &Gateway, req: S3Request<DeleteBucketInput>) -> A
     match &results {
         [a, b] if gone(a) && gone(b) && (a.is_ok() || b.is_ok()) => Ok(DeleteBucketOutput::default()),
         _ => {
-            both_ok(results)?;
+            let change = Change {
+                kind: ChangeKind::DeleteBucket,
+                bucket,
+                keys: &[],
+                stamp: gw.regions.stamp(),
+            };
+            gw.regions.commit(results, &change).await?;
             Ok(DeleteBucketOutput::default())
         }
     }
@@ -67,8 +81,10 @@ pub async fn head_bucket(gw: &Gateway, req: S3Request<HeadBucketInput>) -> ApiRe
 
 pub async fn list_buckets(gw: &Gateway, _req: S3Request<ListBucketsInput>) -> ApiResult<ListBucketsOutput> {
     let names = gw.regions.read(|up| up.list_buckets()).await?;
+    let journal = gw.regions.journal().bucket();
     let buckets = names
         .into_iter()
+        .filter(|(name, _)| name != journal)
         .map(|(name, created)| Bucket {
             name: Some(name),
             creation_date: created.map(timestamp),

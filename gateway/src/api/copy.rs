@@ -13,7 +13,9 @@ use super::object::{META_ATTRS, META_HEADER, META_LAYOUT};
 use super::put::attributes;
 use crate::envelope::{ObjectHeader, ObjectIdentity};
 use crate::error::{ApiError, ApiResult};
-use crate::replication::both_ok;
+use crate::journal::ChangeKind;
+use crate::replication::Change;
+use crate::stamp::META_STAMP;
 
 pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> ApiResult<CopyObjectOutput> {
     let input = &req.input;
@@ -77,6 +79,8 @@ pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> ApiRe
     if let Some(layout) = stored.metadata.get(META_LAYOUT) {
         metadata.insert(META_LAYOUT.to_owned(), layout.clone());
     }
+    let stamp = gw.regions.stamp();
+    metadata.insert(META_STAMP.to_owned(), stamp.to_string());
     let results = gw
         .regions
         .on_both(|up| {
@@ -88,8 +92,15 @@ pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> ApiRe
             )
         })
         .await;
-    let copied = both_ok(results)?;
-    let result = &copied[gw.regions.preferred_index()];
+    let keys = [input.key.clone()];
+    let change = Change {
+        kind: ChangeKind::Put,
+        bucket: &input.bucket,
+        keys: &keys,
+        stamp,
+    };
+    let copied = gw.regions.commit(results, &change).await?;
+    let result = gw.regions.pick(copied).ok_or(ApiError::Internal("no region result"))?;
     Ok(CopyObjectOutput {
         copy_object_result: Some(CopyObjectResult {
             e_tag: Some(client_etag_dto(&result.etag)),

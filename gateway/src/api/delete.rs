@@ -5,18 +5,27 @@ use s3s::dto::{DeleteObjectInput, DeleteObjectOutput, DeleteObjectsInput, Delete
 
 use super::Gateway;
 use crate::error::ApiResult;
-use crate::replication::both_ok;
+use crate::journal::ChangeKind;
+use crate::replication::Change;
 
 /// S3's limit on keys per DeleteObjects request.
 const MAX_KEYS: usize = 1000;
 
 pub async fn delete_object(gw: &Gateway, req: S3Request<DeleteObjectInput>) -> ApiResult<DeleteObjectOutput> {
     let input = &req.input;
+    let stamp = gw.regions.stamp();
     let results = gw
         .regions
         .on_both(|up| up.delete_object(&input.bucket, &input.key))
         .await;
-    both_ok(results)?;
+    let keys = [input.key.clone()];
+    let change = Change {
+        kind: ChangeKind::Delete,
+        bucket: &input.bucket,
+        keys: &keys,
+        stamp,
+    };
+    gw.regions.commit(results, &change).await?;
     Ok(DeleteObjectOutput::default())
 }
 
@@ -30,9 +39,22 @@ pub async fn delete_objects(gw: &Gateway, req: S3Request<DeleteObjectsInput>) ->
         )));
     }
     let quiet = input.delete.quiet.unwrap_or(false);
-    let [a, b] = gw.regions.on_both(|up| up.delete_objects(&input.bucket, &keys)).await;
+    let stamp = gw.regions.stamp();
+    let results = gw.regions.on_both(|up| up.delete_objects(&input.bucket, &keys)).await;
+    let change = Change {
+        kind: ChangeKind::Delete,
+        bucket: &input.bucket,
+        keys: &keys,
+        stamp,
+    };
+    // A region that failed as a whole is journaled under policy "one" (and then holds no
+    // per-key failures), or fails every key.
+    let results = match gw.regions.commit(results, &change).await {
+        Ok([a, b]) => [Ok(a.unwrap_or_default()), Ok(b.unwrap_or_default())],
+        Err(e) => [Err(e), Ok(Vec::new())],
+    };
     let mut failures: std::collections::BTreeMap<String, (String, String)> = Default::default();
-    for result in [a, b] {
+    for result in results {
         match result {
             Ok(errors) => {
                 for (key, code, message) in errors {

@@ -18,13 +18,16 @@ use s3s::dto::{
 use super::Gateway;
 use super::etag::client_etag_dto;
 use super::object::{LAYOUT_PARTS, META_ATTRS, META_HEADER, META_LAYOUT};
-use super::put::{attributes, client_checksums, seal_body, settle};
+use super::put::{attributes, body_results, client_checksums, seal_body};
 use super::upload_id::UploadState;
+use crate::config::WritePolicy;
 use crate::envelope::format::{SEGMENT_PLAINTEXT_LEN, ciphertext_len, plaintext_len};
 use crate::envelope::{DataKey, ObjectHeader, ObjectIdentity};
 use crate::error::{ApiError, ApiResult};
-use crate::replication::{both_ok, fan_out};
-use crate::upstream::UploadedPart;
+use crate::journal::ChangeKind;
+use crate::replication::{Change, both_ok, fan_out};
+use crate::stamp::META_STAMP;
+use crate::upstream::{UploadedPart, UpstreamError, UpstreamErrorKind};
 
 /// S3's part-number range.
 const MAX_PART_NUMBER: i32 = 10_000;
@@ -52,12 +55,19 @@ pub async fn create(
     metadata.insert(META_HEADER.to_owned(), header_value.clone());
     metadata.insert(META_ATTRS.to_owned(), attrs.seal(&dek)?);
     metadata.insert(META_LAYOUT.to_owned(), LAYOUT_PARTS.to_owned());
+    let stamp = gw.regions.stamp();
+    metadata.insert(META_STAMP.to_owned(), stamp.to_string());
     let results = gw
         .regions
         .on_both(|up| up.create_multipart_upload(&input.bucket, &input.key, &metadata))
         .await;
+    let one = gw.regions.write_policy() == WritePolicy::One;
     let ids = match results {
         [Ok(a), Ok(b)] => [a, b],
+        // Policy "one": the upload goes on in the region that has it; completion journals the
+        // other (an empty upstream id marks the region without an upload).
+        [Ok(id), Err(e)] if one && e.kind == UpstreamErrorKind::Unavailable => [id, String::new()],
+        [Err(e), Ok(id)] if one && e.kind == UpstreamErrorKind::Unavailable => [String::new(), id],
         [Ok(id), Err(e)] | [Err(e), Ok(id)] => {
             // Do not leave the other region's upload dangling.
             let created = if gw.regions.all()[0].name() == e.region { 1 } else { 0 };
@@ -71,6 +81,7 @@ pub async fn create(
     let state = UploadState {
         upstream_ids: ids,
         header: header_value,
+        stamp: stamp.to_string(),
     };
     Ok(CreateMultipartUploadOutput {
         bucket: Some(input.bucket.clone()),
@@ -108,15 +119,28 @@ pub async fn upload_part(gw: &Gateway, mut req: S3Request<UploadPartInput>) -> A
     let (sealed, verdict) = seal_body(input.body.take(), checks, &dek, part as u32, plain_len);
     let stored_len = ciphertext_len(plain_len);
     let (bucket, key) = (input.bucket.as_str(), input.key.as_str());
-    // See put.rs: both regions are required under either policy until repair exists.
-    let abort = true;
-    let outcome = fan_out(gw.regions.all(), sealed, abort, |i, region, body| {
-        region.upload_part((bucket, key, state.upstream_ids[i].as_str()), part, stored_len, body)
-    })
+    let outcome = fan_out(
+        gw.regions.all(),
+        sealed,
+        gw.regions.fanout_policy(),
+        |i, region, body| {
+            let id = state.upstream_ids[i].as_str();
+            async move {
+                if id.is_empty() {
+                    // This region has no upload (it was down at creation); drain nothing, fail soft.
+                    drop(body);
+                    return Err(missing_upload(region.name()));
+                }
+                region.upload_part((bucket, key, id), part, stored_len, body).await
+            }
+        },
+    )
     .await;
-    let stored = settle(gw, &verdict, outcome, bucket)?;
+    let results = body_results(&verdict, outcome)?;
+    let stored = gw.regions.settle_part(results)?;
+    let stored = gw.regions.pick(stored).ok_or(ApiError::Internal("no region result"))?;
     Ok(UploadPartOutput {
-        e_tag: Some(client_etag_dto(&stored[gw.regions.preferred_index()].etag)),
+        e_tag: Some(client_etag_dto(&stored.etag)),
         ..Default::default()
     })
 }
@@ -152,27 +176,92 @@ pub async fn complete(
         return Err(ApiError::InvalidPartOrder);
     }
     let (bucket, key) = (input.bucket.as_str(), input.key.as_str());
-    let listings = gw.regions.on_both(|up| {
-        let id = &state.upstream_ids[gw.regions.index_of(up)];
-        up.list_parts(bucket, key, id)
-    });
-    let [parts_a, parts_b] = both_ok(listings.await)?;
-    let upstream_parts = check_parts(&requested, &parts_a, &parts_b)?;
+    let listings = gw
+        .regions
+        .on_both(|up| {
+            let id = &state.upstream_ids[gw.regions.index_of(up)];
+            async move {
+                if id.is_empty() {
+                    return Err(missing_upload(up.name()));
+                }
+                up.list_parts(bucket, key, id).await
+            }
+        })
+        .await;
+    let one = gw.regions.write_policy() == WritePolicy::One;
+    let [listing_a, listing_b] = listings;
+    let upstream_parts: [Option<Vec<(i32, String)>>; 2] = match (listing_a, listing_b) {
+        (Ok(a), Ok(b)) => match (match_parts(&requested, &a), match_parts(&requested, &b)) {
+            (Ok(pa), Ok(pb)) => {
+                if pa != pb {
+                    return Err(ApiError::InvalidPart(
+                        "a part differs between regions; upload it again".into(),
+                    ));
+                }
+                [Some(pa.clone()), Some(pb)]
+            }
+            // Policy "one": a region that missed parts is journaled; the other completes.
+            (Ok(pa), Err(_)) if one => [Some(pa), None],
+            (Err(_), Ok(pb)) if one => [None, Some(pb)],
+            (Err(e), _) | (_, Err(e)) => return Err(e),
+        },
+        (Ok(a), Err(e)) if one && (e.kind == UpstreamErrorKind::Unavailable || e.kind.is_not_found()) => {
+            [Some(match_parts(&requested, &a)?), None]
+        }
+        (Err(e), Ok(b)) if one && (e.kind == UpstreamErrorKind::Unavailable || e.kind.is_not_found()) => {
+            [None, Some(match_parts(&requested, &b)?)]
+        }
+        (a, b) => {
+            both_ok([a, b])?;
+            return Err(ApiError::Internal("listing results"));
+        }
+    };
     let results = gw
         .regions
         .on_both(|up| {
             let i = gw.regions.index_of(up);
-            up.complete_multipart_upload(bucket, key, &state.upstream_ids[i], &upstream_parts)
+            let parts = &upstream_parts[i];
+            let id = &state.upstream_ids[i];
+            async move {
+                match parts {
+                    Some(parts) => up.complete_multipart_upload(bucket, key, id, parts).await,
+                    None => {
+                        if !id.is_empty() {
+                            let _ = up.abort_multipart_upload(bucket, key, id).await;
+                        }
+                        Err(missing_upload(up.name()))
+                    }
+                }
+            }
         })
         .await;
-    let stored = both_ok(results)?;
+    let keys = [key.to_owned()];
+    let change = Change {
+        kind: ChangeKind::Put,
+        bucket,
+        keys: &keys,
+        stamp: state.stamp.parse().unwrap_or_else(|_| gw.regions.stamp()),
+    };
+    let stored = gw.regions.commit(results, &change).await?;
+    let stored = gw.regions.pick(stored).ok_or(ApiError::Internal("no region result"))?;
     Ok(CompleteMultipartUploadOutput {
         bucket: Some(bucket.to_owned()),
         key: Some(key.to_owned()),
-        e_tag: Some(client_etag_dto(&stored[gw.regions.preferred_index()].etag)),
+        e_tag: Some(client_etag_dto(&stored.etag)),
         location: Some(format!("/{bucket}/{key}")),
         ..Default::default()
     })
+}
+
+/// The failure of a region that holds no upload (or not all parts) for a multipart upload:
+/// "unavailable", so that policy "one" journals it.
+fn missing_upload(region: &str) -> UpstreamError {
+    UpstreamError::new(
+        region,
+        "CompleteMultipartUpload",
+        UpstreamErrorKind::Unavailable,
+        "the region missed parts of this upload while it was unavailable",
+    )
 }
 
 /// Non-final parts: at least 5 MiB and whole segments; the last part is not empty.
@@ -195,10 +284,9 @@ fn check_part_size(number: i32, stored_len: u64, is_last: bool, count: usize) ->
     Ok(())
 }
 
-/// Checks the client's part list against what both regions hold and returns the upstream
+/// Checks the client's part list against what one region holds and returns the upstream
 /// part list to complete with.
-fn check_parts(requested: &[(i32, String)], a: &[UploadedPart], b: &[UploadedPart]) -> ApiResult<Vec<(i32, String)>> {
-    let find = |parts: &[UploadedPart], n: i32| parts.iter().find(|p| p.number == n).cloned();
+fn match_parts(requested: &[(i32, String)], listed: &[UploadedPart]) -> ApiResult<Vec<(i32, String)>> {
     let mut upstream = Vec::with_capacity(requested.len());
     for (position, (number, etag)) in requested.iter().enumerate() {
         let expected = i32::try_from(position + 1).unwrap_or(i32::MAX);
@@ -207,20 +295,15 @@ fn check_parts(requested: &[(i32, String)], a: &[UploadedPart], b: &[UploadedPar
                 "twinvault requires parts numbered 1, 2, 3... without gaps; part {expected} is missing"
             )));
         }
-        let (Some(pa), Some(pb)) = (find(a, *number), find(b, *number)) else {
+        let Some(part) = listed.iter().find(|p| p.number == *number) else {
             return Err(ApiError::InvalidPart(format!("part {number} was not uploaded")));
         };
-        if pa.etag != pb.etag || pa.stored_len != pb.stored_len {
-            return Err(ApiError::InvalidPart(format!(
-                "part {number} differs between regions; upload it again"
-            )));
-        }
-        if super::etag::client_etag(&pa.etag) != *etag {
+        if super::etag::client_etag(&part.etag) != *etag {
             return Err(ApiError::InvalidPart(format!(
                 "part {number}: ETag {etag:?} does not match the uploaded part"
             )));
         }
-        upstream.push((*number, pa.etag, pa.stored_len));
+        upstream.push((*number, part.etag.clone(), part.stored_len));
     }
     // Sizes are checked once every listed part is known to exist, as S3 does.
     let count = upstream.len();
@@ -237,18 +320,28 @@ pub async fn abort(gw: &Gateway, req: S3Request<AbortMultipartUploadInput>) -> A
     let results = gw
         .regions
         .on_both(|up| {
-            let i = gw.regions.index_of(up);
-            up.abort_multipart_upload(&input.bucket, &input.key, &state.upstream_ids[i])
+            let id = &state.upstream_ids[gw.regions.index_of(up)];
+            async move {
+                if id.is_empty() {
+                    return Ok(());
+                }
+                up.abort_multipart_upload(&input.bucket, &input.key, id).await
+            }
         })
         .await;
-    both_ok(results)?;
+    // An upload left behind in a failing region is harmless (no object, and upstream lifecycle
+    // rules reap it); with policy "one" the abort succeeds once one region has aborted.
+    gw.regions.settle_part(results)?;
     Ok(AbortMultipartUploadOutput::default())
 }
 
 pub async fn list_parts(gw: &Gateway, req: S3Request<ListPartsInput>) -> ApiResult<ListPartsOutput> {
     let input = &req.input;
     let state = UploadState::open(&gw.keyring, &input.bucket, &input.key, &input.upload_id)?;
-    let [first, _] = gw.regions.read_order();
+    let [mut first, second] = gw.regions.read_order();
+    if state.upstream_ids[gw.regions.index_of(first)].is_empty() {
+        first = second;
+    }
     let i = gw.regions.index_of(first);
     let all = first
         .list_parts(&input.bucket, &input.key, &state.upstream_ids[i])

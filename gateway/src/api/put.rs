@@ -15,8 +15,10 @@ use crate::envelope::{
     DataKey, EnvelopeError, ObjectAttributes, ObjectHeader, ObjectIdentity, SealStream, SegmentSealer,
 };
 use crate::error::{ApiError, ApiResult};
-use crate::replication::{FanoutOutcome, ReplicatedPut, both_ok, fan_out_put};
-use crate::upstream::StoredObject;
+use crate::journal::ChangeKind;
+use crate::replication::{Change, FanoutOutcome, ReplicatedPut, fan_out_put};
+use crate::stamp::META_STAMP;
+use crate::upstream::{StoredObject, UpstreamError};
 
 /// S3's limit for one PUT.
 const MAX_SINGLE_PUT: u64 = 5 * 1024 * 1024 * 1024;
@@ -50,9 +52,11 @@ pub async fn put_object(gw: &Gateway, mut req: S3Request<PutObjectInput>) -> Api
         key: &input.key,
     };
     let (header, dek) = ObjectHeader::create(&gw.keyring, identity, None)?;
+    let stamp = gw.regions.stamp();
     let mut metadata = HashMap::new();
     metadata.insert(META_HEADER.to_owned(), header.to_metadata_value());
     metadata.insert(META_ATTRS.to_owned(), attrs.seal(&dek)?);
+    metadata.insert(META_STAMP.to_owned(), stamp.to_string());
 
     let checks = client_checksums!(input, req)?;
     let (sealed, verdict) = seal_body(input.body.take(), checks, &dek, 0, plain_len);
@@ -62,15 +66,21 @@ pub async fn put_object(gw: &Gateway, mut req: S3Request<PutObjectInput>) -> Api
         stored_len: ciphertext_len(plain_len),
         metadata: &metadata,
         if_none_match,
-        // Until the repair journal exists, "one" cannot be honoured safely: every write needs
-        // both regions, and a region failure fails the other region's body too.
-        abort_on_region_failure: true,
+        policy: gw.regions.fanout_policy(),
     };
     let outcome = fan_out_put(gw.regions.all(), &put, sealed).await;
-    let stored = settle(gw, &verdict, outcome, &input.bucket)?;
-    let preferred = &stored[gw.regions.preferred_index()];
+    let results = body_results(&verdict, outcome)?;
+    let keys = [input.key.clone()];
+    let change = Change {
+        kind: ChangeKind::Put,
+        bucket: &input.bucket,
+        keys: &keys,
+        stamp,
+    };
+    let stored = gw.regions.commit(results, &change).await?;
+    let stored = gw.regions.pick(stored).ok_or(ApiError::Internal("no region result"))?;
     Ok(PutObjectOutput {
-        e_tag: Some(client_etag_dto(&preferred.etag)),
+        e_tag: Some(client_etag_dto(&stored.etag)),
         ..Default::default()
     })
 }
@@ -134,14 +144,12 @@ pub(super) fn seal_body(
     )
 }
 
-/// The result of a replicated body write: a client-side failure (checksum, body) first, then
-/// the regions' results under the write policy.
-pub(super) fn settle(
-    gw: &Gateway,
+/// The regions' results of a replicated body write, unless the client side failed (checksum,
+/// body), which is reported first.
+pub(super) fn body_results(
     verdict: &ChecksumVerdict,
     outcome: FanoutOutcome,
-    bucket: &str,
-) -> ApiResult<[StoredObject; 2]> {
+) -> ApiResult<[Result<StoredObject, UpstreamError>; 2]> {
     if let Some(e) = verdict.lock().ok().and_then(|mut slot| slot.take()) {
         return Err(e);
     }
@@ -151,17 +159,7 @@ pub(super) fn settle(
             other => ApiError::Envelope(other),
         });
     }
-    let [a, b] = outcome.results;
-    let counted = match (a.is_ok(), b.is_ok()) {
-        (true, true) => "both",
-        (false, false) => "failed",
-        _ => "degraded",
-    };
-    gw.metrics.replication_writes.with_label_values(&[counted]).inc();
-    if a.is_ok() != b.is_ok() {
-        tracing::warn!(bucket = %bucket, "a write reached only one region; it is reported as failed");
-    }
-    Ok(both_ok([a, b])?)
+    Ok(outcome.results)
 }
 
 /// The client's metadata and content headers, checked against the metadata size limit.

@@ -26,6 +26,9 @@ pub struct UploadState {
     /// The object header (metadata value form) holding the wrapped data key.
     #[serde(rename = "h")]
     pub header: String,
+    /// The object's version stamp (for the journal, should a region miss the completion).
+    #[serde(rename = "s", default)]
+    pub stamp: String,
 }
 
 fn cipher(kek: &Kek) -> Aes256Gcm {
@@ -105,6 +108,7 @@ mod tests {
         let state = UploadState {
             upstream_ids: ["up-a".into(), "up-b".into()],
             header: "hdr".into(),
+            stamp: "0000000000000001.0000000000000002".into(),
         };
         let id = state.seal(&ring(), "bkt", "obj").expect("seal");
         assert!(

@@ -109,6 +109,19 @@ pub struct ReplicationConfig {
     /// Smallest hedge delay.
     #[serde(with = "millis")]
     pub hedge_delay_min: Duration,
+    /// With policy "one": the longest a write waits for the slower region once the other has it.
+    #[serde(with = "millis")]
+    pub write_timeout: Duration,
+    /// Client-space name of the reserved journal bucket (mapped by each region's template).
+    pub journal_bucket: String,
+    /// Background journal replay period; `None` turns the loop off.
+    #[serde(with = "opt_millis")]
+    pub repair_interval: Option<Duration>,
+    /// Consecutive failures that open a region's circuit breaker.
+    pub breaker_failures: u32,
+    /// How long an open breaker fails fast before one probe goes through.
+    #[serde(with = "millis")]
+    pub breaker_cooldown: Duration,
 }
 
 /// One upstream region, validated.
@@ -415,12 +428,36 @@ fn validate_replication(
         (None, Some(regions)) => Some(regions[0].name.clone()),
         (None, None) => None,
     };
+    let journal_bucket = raw.journal_bucket.unwrap_or_else(|| "twinvault-journal".to_owned());
+    let journal_bucket = if valid_bucket_name(&journal_bucket) {
+        Some(journal_bucket)
+    } else {
+        problems.push(format!(
+            "replication.journal_bucket: {journal_bucket:?} is not a valid bucket name (3-63 of a-z, 0-9, '-', '.')"
+        ));
+        None
+    };
+    let breaker_failures = match raw.breaker_failures.unwrap_or(5) {
+        0 => {
+            problems.push("replication.breaker_failures: must be at least 1".to_owned());
+            None
+        }
+        n => Some(n),
+    };
     Some(ReplicationConfig {
         write_policy: write_policy?,
         read_mode: read_mode?,
         preferred_region: preferred_region?,
         upstream_timeout: Duration::from_millis(raw.upstream_timeout_ms.unwrap_or(30_000)),
         hedge_delay_min: Duration::from_millis(raw.hedge_delay_min_ms.unwrap_or(20)),
+        write_timeout: Duration::from_millis(raw.write_timeout_ms.unwrap_or(10_000)),
+        journal_bucket: journal_bucket?,
+        repair_interval: match raw.repair_interval_ms.unwrap_or(30_000) {
+            0 => None,
+            ms => Some(Duration::from_millis(ms)),
+        },
+        breaker_failures: breaker_failures?,
+        breaker_cooldown: Duration::from_millis(raw.breaker_cooldown_ms.unwrap_or(5_000)),
     })
 }
 
@@ -437,6 +474,24 @@ fn keyring_summary<S: serde::Serializer>(keyring: &Keyring, serializer: S) -> Re
         keys: REDACTED,
     }
     .serialize(serializer)
+}
+
+/// S3's bucket naming rules, as far as they matter for a name the gateway itself creates.
+fn valid_bucket_name(name: &str) -> bool {
+    (3..=63).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric())
+}
+
+mod opt_millis {
+    use std::time::Duration;
+
+    pub fn serialize<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.map_or(0, |d| d.as_millis() as u64))
+    }
 }
 
 mod millis {

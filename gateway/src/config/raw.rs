@@ -95,6 +95,16 @@ pub struct RawReplication {
     pub upstream_timeout_ms: Option<u64>,
     /// Hedged reads: the smallest hedge delay, in ms (default: 20).
     pub hedge_delay_min_ms: Option<u64>,
+    /// With "one": how long a write waits for the slower region once the other has it, in ms (default: 10000).
+    pub write_timeout_ms: Option<u64>,
+    /// Client-space name of the reserved bucket holding the repair journal (default: "twinvault-journal").
+    pub journal_bucket: Option<String>,
+    /// How often the background repair loop replays the journal, in ms; 0 turns it off (default: 30000).
+    pub repair_interval_ms: Option<u64>,
+    /// Consecutive failures that open a region's circuit breaker (default: 5).
+    pub breaker_failures: Option<u32>,
+    /// How long an open breaker fails fast before letting one probe through, in ms (default: 5000).
+    pub breaker_cooldown_ms: Option<u64>,
 }
 
 /// One `[regions.NAME]` entry.

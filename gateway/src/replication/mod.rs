@@ -8,11 +8,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-pub use fanout::{FanoutOutcome, RegionBody, ReplicatedPut, fan_out, fan_out_put};
+pub use fanout::{FanoutOutcome, FanoutPolicy, RegionBody, ReplicatedPut, fan_out, fan_out_put, relay};
 
 use crate::config::{Config, ReadMode, WritePolicy};
+use crate::journal::{ChangeKind, Journal, MissRecord};
 use crate::metrics::Metrics;
-use crate::upstream::{Upstream, UpstreamError, UpstreamErrorKind};
+use crate::stamp::{Clock, VersionStamp};
+use crate::upstream::{Health, Upstream, UpstreamError, UpstreamErrorKind};
 use latency::{LatencyWindow, MIN_SAMPLES};
 
 /// Both upstream regions and the policies that govern them.
@@ -21,6 +23,9 @@ pub struct Regions {
     upstreams: [Upstream; 2],
     preferred: usize,
     write_policy: WritePolicy,
+    write_timeout: Duration,
+    journal: Journal,
+    clock: Clock,
     metrics: Arc<Metrics>,
     read_mode: ReadMode,
     hedge_delay_min: Duration,
@@ -39,17 +44,21 @@ const HEDGE_BUDGET_PERCENT: u64 = 10;
 impl Regions {
     /// Clients for the configured regions.
     pub fn from_config(config: &Config, metrics: Arc<Metrics>) -> Self {
-        let timeout = config.replication.upstream_timeout;
-        let upstreams = [
-            Upstream::new(&config.regions[0], timeout, Arc::clone(&metrics)),
-            Upstream::new(&config.regions[1], timeout, Arc::clone(&metrics)),
-        ];
+        let r = &config.replication;
+        let upstream = |region| {
+            let health = Health::new(r.breaker_failures, r.breaker_cooldown);
+            Upstream::new(region, r.upstream_timeout, health, Arc::clone(&metrics))
+        };
+        let upstreams = [upstream(&config.regions[0]), upstream(&config.regions[1])];
         let preferred = usize::from(config.regions[1].name == config.replication.preferred_region);
         let write_policy = config.replication.write_policy;
         Self {
             upstreams,
             preferred,
             write_policy,
+            write_timeout: r.write_timeout,
+            journal: Journal::new(&r.journal_bucket),
+            clock: Clock::default(),
             metrics,
             read_mode: config.replication.read_mode,
             hedge_delay_min: config.replication.hedge_delay_min,
@@ -89,6 +98,119 @@ impl Regions {
     /// The write policy.
     pub fn write_policy(&self) -> WritePolicy {
         self.write_policy
+    }
+
+    /// The gateway's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The repair journal.
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    /// A fresh version stamp for a write or delete.
+    pub fn stamp(&self) -> VersionStamp {
+        self.clock.now()
+    }
+
+    /// How a fan-out treats a failing or slow region under the write policy.
+    pub fn fanout_policy(&self) -> FanoutPolicy {
+        match self.write_policy {
+            WritePolicy::All => FanoutPolicy {
+                abort_on_region_failure: true,
+                write_timeout: None,
+            },
+            WritePolicy::One => FanoutPolicy {
+                abort_on_region_failure: false,
+                write_timeout: Some(self.write_timeout),
+            },
+        }
+    }
+
+    /// Settles a replicated change's two results under the write policy. With "all" both must
+    /// have succeeded. With "one", a change one region has and the other missed (unreachable,
+    /// failing, or lacking the bucket, source or upload because it missed an earlier change) is
+    /// acknowledged once the miss is in the journal of the
+    /// region that has it; if the journal write fails too, so does the change.
+    pub async fn commit<T>(
+        &self,
+        results: [Result<T, UpstreamError>; 2],
+        change: &Change<'_>,
+    ) -> Result<[Option<T>; 2], UpstreamError> {
+        let outcome = match (results[0].is_ok(), results[1].is_ok()) {
+            (true, true) => "both",
+            (false, false) => "failed",
+            _ => "degraded",
+        };
+        let journaled = |e: &UpstreamError| {
+            self.write_policy == WritePolicy::One && (e.kind == UpstreamErrorKind::Unavailable || e.kind.is_not_found())
+        };
+        let settled = match results {
+            [Ok(a), Ok(b)] => Ok([Some(a), Some(b)]),
+            [Ok(a), Err(e)] if journaled(&e) => self.record_miss(0, e, change).await.map(|()| [Some(a), None]),
+            [Err(e), Ok(b)] if journaled(&e) => self.record_miss(1, e, change).await.map(|()| [None, Some(b)]),
+            results => {
+                if results[0].is_ok() != results[1].is_ok() {
+                    tracing::warn!(bucket = %change.bucket, "a change reached only one region; it is reported as failed");
+                }
+                both_ok(results).map(|[a, b]| [Some(a), Some(b)])
+            }
+        };
+        let counted = if settled.is_err() { "failed" } else { outcome };
+        self.metrics.replication_writes.with_label_values(&[counted]).inc();
+        settled
+    }
+
+    /// Journals in region `holder` that the other region missed `change` (which failed there with `error`).
+    async fn record_miss(&self, holder: usize, error: UpstreamError, change: &Change<'_>) -> Result<(), UpstreamError> {
+        let missed = self.upstreams[1 - holder].name();
+        let record = MissRecord::new(missed, change.kind, change.bucket, change.keys, change.stamp);
+        match self.journal.append(&self.upstreams[holder], &record).await {
+            Ok(()) => {
+                self.metrics.journal_records.with_label_values(&[missed]).inc();
+                tracing::warn!(
+                    region = missed, bucket = %change.bucket, op = ?change.kind, error = %error,
+                    "region missed a change; recorded for repair"
+                );
+                Ok(())
+            }
+            Err(journal_error) => {
+                tracing::error!(
+                    region = missed, bucket = %change.bucket, error = %journal_error,
+                    "a region missed a change and the journal could not record it; the change fails"
+                );
+                Err(error)
+            }
+        }
+    }
+
+    /// Settles a multipart part's two results: with "one", a part one region has is enough for
+    /// now (completion journals the region that lacks parts).
+    pub fn settle_part<T>(&self, results: [Result<T, UpstreamError>; 2]) -> Result<[Option<T>; 2], UpstreamError> {
+        match (self.write_policy, results) {
+            (WritePolicy::One, [Ok(a), Err(e)]) | (WritePolicy::One, [Err(e), Ok(a)])
+                if e.kind == UpstreamErrorKind::Unavailable =>
+            {
+                let missing = self.index_of_name(&e.region);
+                tracing::warn!(region = %e.region, error = %e, "part reached one region only");
+                let mut out = [None, None];
+                out[1 - missing] = Some(a);
+                Ok(out)
+            }
+            (_, results) => both_ok(results).map(|[a, b]| [Some(a), Some(b)]),
+        }
+    }
+
+    fn index_of_name(&self, name: &str) -> usize {
+        usize::from(name != self.upstreams[0].name())
+    }
+
+    /// The result of the region that has it, preferring the preferred region.
+    pub fn pick<T>(&self, results: [Option<T>; 2]) -> Option<T> {
+        let [a, b] = results;
+        if self.preferred == 0 { a.or(b) } else { b.or(a) }
     }
 
     /// Index of the region to ask first: the one answering faster lately (once both have
@@ -196,6 +318,19 @@ impl Regions {
         let (a, b) = tokio::join!(op(&self.upstreams[0]), op(&self.upstreams[1]));
         [a, b]
     }
+}
+
+/// One replicated change, as the journal records it if a region misses it.
+#[derive(Debug)]
+pub struct Change<'a> {
+    /// What changed.
+    pub kind: ChangeKind,
+    /// Client bucket.
+    pub bucket: &'a str,
+    /// Object keys (empty for bucket changes).
+    pub keys: &'a [String],
+    /// The change's version stamp.
+    pub stamp: VersionStamp,
 }
 
 /// The first attempt among `pending` to finish, and its position.

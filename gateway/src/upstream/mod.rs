@@ -2,6 +2,7 @@
 //! classification. Everything here moves ciphertext; nothing here decrypts.
 
 mod error;
+mod health;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use futures::Stream;
 use http_body_util::StreamBody;
 
 pub use error::{UpstreamError, UpstreamErrorKind};
+pub use health::Health;
 
 use crate::config::RegionConfig;
 use crate::metrics::Metrics;
@@ -78,26 +80,33 @@ pub struct Upstream {
     config: RegionConfig,
     timeout: Duration,
     metrics: Arc<Metrics>,
+    health: Arc<Health>,
 }
 
 macro_rules! timed {
-    ($self:ident, $op:literal, $fut:expr) => {
-        match tokio::time::timeout($self.timeout, $fut).await {
-            Ok(Ok(out)) => Ok(out),
-            Ok(Err(e)) => Err(UpstreamError::from_sdk(&$self.name, $op, e)),
-            Err(_) => Err(UpstreamError::new(
-                &$self.name,
-                $op,
-                UpstreamErrorKind::Unavailable,
-                "timed out",
-            )),
+    ($self:ident, $op:literal, $fut:expr) => {{
+        if !$self.health.admit() {
+            Err($self.breaker_open($op))
+        } else {
+            let result = match tokio::time::timeout($self.timeout, $fut).await {
+                Ok(Ok(out)) => Ok(out),
+                Ok(Err(e)) => Err(UpstreamError::from_sdk(&$self.name, $op, e)),
+                Err(_) => Err(UpstreamError::new(
+                    &$self.name,
+                    $op,
+                    UpstreamErrorKind::Unavailable,
+                    "timed out",
+                )),
+            };
+            $self.record_health(&result);
+            result
         }
-    };
+    }};
 }
 
 impl Upstream {
     /// A client for `config`; `timeout` bounds each call that carries no streamed body.
-    pub fn new(config: &RegionConfig, timeout: Duration, metrics: Arc<Metrics>) -> Self {
+    pub fn new(config: &RegionConfig, timeout: Duration, health: Health, metrics: Arc<Metrics>) -> Self {
         let credentials = Credentials::new(
             &config.access_key_id,
             config.secret_access_key.expose(),
@@ -127,6 +136,30 @@ impl Upstream {
             config: config.clone(),
             timeout,
             metrics,
+            health: Arc::new(health),
+        }
+    }
+
+    /// The region's circuit breaker.
+    pub fn health(&self) -> &Health {
+        &self.health
+    }
+
+    /// The error of a request refused because the region's breaker is open.
+    fn breaker_open(&self, operation: &'static str) -> UpstreamError {
+        UpstreamError::new(
+            &self.name,
+            operation,
+            UpstreamErrorKind::Unavailable,
+            "region failing (circuit breaker open)",
+        )
+    }
+
+    /// Feeds one answer into the breaker: any answer (even "not found") says the region is up.
+    fn record_health<T>(&self, result: &Result<T>) {
+        match result {
+            Err(e) if e.kind == UpstreamErrorKind::Unavailable => self.health.failure(),
+            _ => self.health.success(),
         }
     }
 
@@ -179,6 +212,9 @@ impl Upstream {
     where
         S: Stream<Item = std::result::Result<http_body::Frame<Bytes>, std::io::Error>> + Send + Sync + 'static,
     {
+        if !self.health.admit() {
+            return Err(self.breaker_open("PutObject"));
+        }
         let started = std::time::Instant::now();
         let body = ByteStream::from_body_1_x(StreamBody::new(body));
         let result = self
@@ -195,6 +231,11 @@ impl Upstream {
             .await
             .map_err(|e| UpstreamError::from_sdk(&self.name, "PutObject", e));
         self.observe("PutObject", started, &result);
+        // Failures of streamed writes are judged by the fan-out, which knows whether the body
+        // was cut on purpose (client error, other region failed).
+        if result.is_ok() {
+            self.health.success();
+        }
         let out = result?;
         Ok(StoredObject {
             etag: unquote(out.e_tag()),
@@ -202,6 +243,36 @@ impl Upstream {
             last_modified: None,
             metadata: metadata.clone(),
         })
+    }
+
+    /// Stores a small in-memory object (journal records, leases) without gateway metadata.
+    pub async fn put_small(&self, bucket: &str, key: &str, body: Bytes) -> Result<()> {
+        let req = self
+            .client
+            .put_object()
+            .bucket(self.bucket(bucket))
+            .key(key)
+            .content_type("application/json")
+            .body(ByteStream::from(body));
+        timed!(self, "PutObject", req.send()).map(|_| ())
+    }
+
+    /// Reads a small object whole, refusing one larger than `limit` bytes.
+    pub async fn get_small(&self, bucket: &str, key: &str, limit: usize) -> Result<Bytes> {
+        let stored = self.get_object(bucket, key, None, None).await?;
+        if stored.object.stored_len > limit as u64 {
+            return Err(UpstreamError::new(
+                &self.name,
+                "GetObject",
+                UpstreamErrorKind::Other,
+                format!("{key} is larger than {limit} bytes"),
+            ));
+        }
+        let collected = tokio::time::timeout(self.timeout, stored.body.collect())
+            .await
+            .map_err(|_| UpstreamError::new(&self.name, "GetObject", UpstreamErrorKind::Unavailable, "timed out"))?
+            .map_err(|e| UpstreamError::new(&self.name, "GetObject", UpstreamErrorKind::Unavailable, e.to_string()))?;
+        Ok(collected.into_bytes())
     }
 
     /// HEAD of one object.
@@ -395,6 +466,9 @@ impl Upstream {
         S: Stream<Item = std::result::Result<http_body::Frame<Bytes>, std::io::Error>> + Send + Sync + 'static,
     {
         let (bucket, key, upload_id) = target;
+        if !self.health.admit() {
+            return Err(self.breaker_open("UploadPart"));
+        }
         let started = std::time::Instant::now();
         let result = self
             .client
@@ -409,6 +483,11 @@ impl Upstream {
             .await
             .map_err(|e| UpstreamError::from_sdk(&self.name, "UploadPart", e));
         self.observe("UploadPart", started, &result);
+        // Failures of streamed writes are judged by the fan-out, which knows whether the body
+        // was cut on purpose (client error, other region failed).
+        if result.is_ok() {
+            self.health.success();
+        }
         let out = result?;
         Ok(StoredObject {
             etag: unquote(out.e_tag()),

@@ -10,11 +10,11 @@ mod harness_smoke; // the harness itself: two regions, every client, restart, mi
 mod multipart;
 mod put_get; // gateway data path with every client: sync twice, check, ls, rm, ciphertext at rest
 mod quickstart; // the README's first command, driven with the credentials it prints
+mod repair; // policy "one" with a region down; journal, background loop, `twinvault repair`, LWW
 mod s3_api;
 mod shutdown; // SIGTERM: in-flight upload finishes, readyz not-ready, new work refused, exit 0 // boto3: every operation, conditions, metadata, ranges, presign, auth failures // one region down: failover reads, 503 on writes with policy "all"
 mod virtual_host; // bucket.domain addressing with server.domain set // multipart uploads: boto3 edge cases, aws-cli/rclone/s5cmd multipart, at rest
 // mod hedge;           // slow region: hedged reads answer from the fast one
-// mod repair;          // writes missed by a region are repaired once it is back
 // mod sse_c;           // SSE-C keys: right key, wrong key, missing key
 mod hedge; // hedged reads: a slow region loses to the fast one; a missing copy fails over
 mod large_objects; // 8 concurrent 1 GiB PUTs and GETs, generated on the fly; gateway peak RSS < 256 MiB

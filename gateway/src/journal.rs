@@ -1,0 +1,193 @@
+//! The repair journal: what a region missed, written durably before the write is acknowledged.
+//!
+//! The gateway keeps no local state, so the journal lives in the upstreams: each region's
+//! reserved bucket (`replication.journal_bucket`, mapped by the region's template) holds records
+//! of the changes the *other* region missed, one small JSON object per change under
+//! `missed/<region>/<stamp>`. Records are written to the region that has the change, so the
+//! record and the data it points at survive together. Repair replays them in stamp order and
+//! deletes each one once both regions agree; replaying a record twice is harmless, because
+//! repair compares the two regions' current state rather than redoing the change
+//! (docs/ARCHITECTURE.md, "Repair journal").
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::stamp::VersionStamp;
+use crate::upstream::{ListRequest, Upstream, UpstreamError, UpstreamErrorKind};
+
+/// Key prefix of miss records inside the journal bucket.
+const RECORD_PREFIX: &str = "missed/";
+/// Format version of a record.
+const RECORD_VERSION: u8 = 1;
+/// Largest record a reader accepts (1000 keys of 1 KiB, with room to spare).
+pub const MAX_RECORD_BYTES: usize = 2 * 1024 * 1024;
+
+/// What kind of change a region missed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChangeKind {
+    /// PutObject, CompleteMultipartUpload or CopyObject: the keys' current objects.
+    Put,
+    /// DeleteObject or DeleteObjects: a tombstone at the record's stamp.
+    Delete,
+    /// CreateBucket.
+    CreateBucket,
+    /// DeleteBucket.
+    DeleteBucket,
+}
+
+/// One missed change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MissRecord {
+    /// Record format version.
+    pub v: u8,
+    /// Name of the region that missed the change.
+    pub missed: String,
+    /// What it missed.
+    pub op: ChangeKind,
+    /// Client bucket.
+    pub bucket: String,
+    /// Object keys (none for bucket changes).
+    #[serde(default)]
+    pub keys: Vec<String>,
+    /// The change's version stamp (for deletes: the tombstone's).
+    pub stamp: String,
+}
+
+impl MissRecord {
+    /// A record that `missed` did not get `op` on `bucket`/`keys` at `stamp`.
+    pub fn new(missed: &str, op: ChangeKind, bucket: &str, keys: &[String], stamp: VersionStamp) -> Self {
+        Self {
+            v: RECORD_VERSION,
+            missed: missed.to_owned(),
+            op,
+            bucket: bucket.to_owned(),
+            keys: keys.to_vec(),
+            stamp: stamp.to_string(),
+        }
+    }
+
+    /// The record's stamp, parsed.
+    pub fn version_stamp(&self) -> VersionStamp {
+        self.stamp.parse().unwrap_or(VersionStamp::ZERO)
+    }
+}
+
+/// A record read back, with the key it is stored under (to clear it).
+#[derive(Clone, Debug)]
+pub struct PendingRecord {
+    /// Key inside the journal bucket.
+    pub id: String,
+    /// The record.
+    pub record: MissRecord,
+}
+
+/// The journal of both regions.
+#[derive(Clone, Debug)]
+pub struct Journal {
+    bucket: String,
+}
+
+impl Journal {
+    /// A journal kept in the client-space bucket `bucket` of each region.
+    pub fn new(bucket: &str) -> Self {
+        Self {
+            bucket: bucket.to_owned(),
+        }
+    }
+
+    /// The reserved client-space bucket name.
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// Stores `record` in `holder` (the region that has the change), creating the journal
+    /// bucket on first use.
+    pub async fn append(&self, holder: &Upstream, record: &MissRecord) -> Result<(), UpstreamError> {
+        let body =
+            Bytes::from(serde_json::to_vec(record).map_err(|e| {
+                UpstreamError::new(holder.name(), "PutObject", UpstreamErrorKind::Other, e.to_string())
+            })?);
+        let id = format!("{RECORD_PREFIX}{}/{}", record.missed, record.stamp);
+        match holder.put_small(&self.bucket, &id, body.clone()).await {
+            Err(e) if e.kind == UpstreamErrorKind::NoSuchBucket => {
+                self.ensure_bucket(holder).await?;
+                holder.put_small(&self.bucket, &id, body).await
+            }
+            other => other,
+        }
+    }
+
+    /// Creates the journal bucket in `region` unless it exists.
+    pub async fn ensure_bucket(&self, region: &Upstream) -> Result<(), UpstreamError> {
+        match region.create_bucket(&self.bucket).await {
+            Err(e) if e.kind != UpstreamErrorKind::BucketAlreadyOwnedByYou => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Up to `limit` records in `holder` of changes `missed` did not get, oldest first.
+    pub async fn pending(
+        &self,
+        holder: &Upstream,
+        missed: &str,
+        limit: usize,
+    ) -> Result<Vec<PendingRecord>, UpstreamError> {
+        let mut ids = Vec::new();
+        let mut request = ListRequest {
+            prefix: Some(format!("{RECORD_PREFIX}{missed}/")),
+            max_keys: Some(1000),
+            ..Default::default()
+        };
+        loop {
+            let page = match holder.list_objects_v2(&self.bucket, &request).await {
+                Err(e) if e.kind.is_not_found() => return Ok(Vec::new()),
+                other => other?,
+            };
+            ids.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_owned)));
+            match page.next_continuation_token() {
+                Some(token) if page.is_truncated() == Some(true) && ids.len() < limit => {
+                    request.continuation_token = Some(token.to_owned());
+                }
+                _ => break,
+            }
+        }
+        ids.truncate(limit);
+        let mut records = Vec::with_capacity(ids.len());
+        for id in ids {
+            let bytes = match holder.get_small(&self.bucket, &id, MAX_RECORD_BYTES).await {
+                Err(e) if e.kind.is_not_found() => continue, // cleared meanwhile by another replica
+                other => other?,
+            };
+            match serde_json::from_slice::<MissRecord>(&bytes) {
+                Ok(record) if record.v == RECORD_VERSION => records.push(PendingRecord { id, record }),
+                Ok(record) => {
+                    tracing::error!(id = %id, version = record.v, "journal record of an unknown version; left in place")
+                }
+                Err(e) => tracing::error!(id = %id, error = %e, "unreadable journal record; left in place"),
+            }
+        }
+        Ok(records)
+    }
+
+    /// Removes a replayed record.
+    pub async fn clear(&self, holder: &Upstream, id: &str) -> Result<(), UpstreamError> {
+        holder.delete_object(&self.bucket, id).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_as_json() {
+        let stamp = VersionStamp { clock: 42, writer: 7 };
+        let record = MissRecord::new("b", ChangeKind::Delete, "photos", &["x/y.jpg".into()], stamp);
+        let json = serde_json::to_string(&record).unwrap_or_default();
+        assert!(json.contains("\"op\":\"delete\""), "{json}");
+        let back: MissRecord = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back, record);
+        assert_eq!(back.version_stamp(), stamp);
+    }
+}

@@ -1,0 +1,344 @@
+//! Repair: making both regions hold the same newest version of every object.
+//!
+//! Repair never decrypts. It compares what each region holds for a key (version stamp, upstream
+//! ETag, stored size), picks the winner by last-writer-wins on the stamp (a journal tombstone
+//! takes part like a version), and copies the winner's ciphertext to the other region or deletes
+//! the losing copy. Every step reads current state first, so a repeated or interrupted repair is
+//! harmless: it is the journal replay's and the full pass's only primitive.
+
+mod background;
+mod copy;
+mod scan;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub use background::run_background;
+
+use crate::journal::{ChangeKind, PendingRecord};
+use crate::replication::Regions;
+use crate::stamp::{META_STAMP, VersionStamp};
+use crate::upstream::{StoredObject, Upstream, UpstreamError, UpstreamErrorKind};
+
+/// Journal records read per region per round.
+const RECORDS_PER_ROUND: usize = 1000;
+/// Keys repaired at once.
+const CONCURRENCY: usize = 16;
+
+/// What a repair run did (or, dry, would do).
+#[derive(Debug, Default)]
+pub struct RepairSummary {
+    /// Keys compared.
+    pub examined: AtomicU64,
+    /// Objects copied into the region that lacked them or held an older version.
+    pub copied: AtomicU64,
+    /// Copies deleted because a newer tombstone says so.
+    pub deleted: AtomicU64,
+    /// Stored bytes copied.
+    pub bytes: AtomicU64,
+    /// Keys where the regions held different objects under one stamp (a broken copy).
+    pub conflicts: AtomicU64,
+    /// Repairs that failed (left for the next run).
+    pub failed: AtomicU64,
+    /// Journal records replayed and cleared.
+    pub records_cleared: AtomicU64,
+}
+
+impl RepairSummary {
+    fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// One line for logs and the CLI.
+    pub fn line(&self) -> String {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        format!(
+            "examined {} copied {} deleted {} bytes_moved {} conflicts {} failed {} journal_records_cleared {}",
+            get(&self.examined),
+            get(&self.copied),
+            get(&self.deleted),
+            get(&self.bytes),
+            get(&self.conflicts),
+            get(&self.failed),
+            get(&self.records_cleared),
+        )
+    }
+
+    /// Whether anything could not be repaired.
+    pub fn has_failures(&self) -> bool {
+        self.failed.load(Ordering::Relaxed) > 0
+    }
+}
+
+/// One object version as a region holds it.
+#[derive(Clone, Debug)]
+struct Held {
+    stamp: VersionStamp,
+    object: StoredObject,
+}
+
+impl Held {
+    fn new(object: StoredObject) -> Self {
+        let stamp = object
+            .metadata
+            .get(META_STAMP)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(VersionStamp::ZERO);
+        Self { stamp, object }
+    }
+
+    /// Last-writer-wins order; the ETag breaks ties deterministically.
+    fn rank(&self) -> (VersionStamp, &str) {
+        (self.stamp, &self.object.etag)
+    }
+}
+
+/// What a region holds for a key: a version, nothing, or no such bucket.
+enum Holding {
+    Object(Held),
+    Absent,
+    NoBucket,
+}
+
+/// Repairs over both regions.
+pub struct Repairer<'a> {
+    regions: &'a Regions,
+    dry_run: bool,
+    /// What this repairer did.
+    pub summary: RepairSummary,
+}
+
+impl<'a> Repairer<'a> {
+    /// A repairer over `regions`; with `dry_run` it only counts what it would do.
+    pub fn new(regions: &'a Regions, dry_run: bool) -> Self {
+        Self {
+            regions,
+            dry_run,
+            summary: RepairSummary::default(),
+        }
+    }
+
+    async fn holding(&self, region: &Upstream, bucket: &str, key: &str) -> Result<Holding, UpstreamError> {
+        match region.head_object(bucket, key).await {
+            Ok(object) => Ok(Holding::Object(Held::new(object))),
+            Err(e) if e.kind == UpstreamErrorKind::NoSuchBucket => Ok(Holding::NoBucket),
+            Err(e) if e.kind.is_not_found() => Ok(Holding::Absent),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Makes both regions agree on `bucket`/`key`: the newest version wins, a `tombstone`
+    /// newer than every version deletes them.
+    pub async fn reconcile(
+        &self,
+        bucket: &str,
+        key: &str,
+        tombstone: Option<VersionStamp>,
+    ) -> Result<(), UpstreamError> {
+        RepairSummary::add(&self.summary.examined, 1);
+        let regions = self.regions.all();
+        let (a, b) = tokio::join!(
+            self.holding(&regions[0], bucket, key),
+            self.holding(&regions[1], bucket, key)
+        );
+        let held = [a?, b?];
+        let version = |h: &Holding| match h {
+            Holding::Object(v) => Some(v.clone()),
+            _ => None,
+        };
+        let versions = [version(&held[0]), version(&held[1])];
+        let newest = versions
+            .iter()
+            .flatten()
+            .max_by(|x, y| x.rank().cmp(&y.rank()))
+            .cloned();
+        if let Some(dead) = tombstone
+            && newest.as_ref().is_none_or(|n| n.stamp <= dead)
+        {
+            for (i, v) in versions.iter().enumerate() {
+                if v.is_some() {
+                    self.delete(&regions[i], bucket, key).await?;
+                }
+            }
+            return Ok(());
+        }
+        let Some(winner) = newest else {
+            return Ok(()); // absent everywhere: agreed
+        };
+        for (i, v) in versions.iter().enumerate() {
+            let behind = match v {
+                None => true,
+                Some(v) if v.stamp == winner.stamp && v.object.etag != winner.object.etag => {
+                    RepairSummary::add(&self.summary.conflicts, 1);
+                    tracing::warn!(
+                        bucket,
+                        key,
+                        region = regions[i].name(),
+                        "copies differ under one stamp; repairing"
+                    );
+                    v.rank() < winner.rank()
+                }
+                Some(v) => v.stamp < winner.stamp,
+            };
+            if !behind {
+                continue;
+            }
+            let from = usize::from(i == 0);
+            if matches!(held[i], Holding::NoBucket) && !self.dry_run {
+                ensure_bucket(&regions[i], bucket).await?;
+            }
+            self.copy(&regions[from], &regions[i], bucket, key, &winner).await?;
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, region: &Upstream, bucket: &str, key: &str) -> Result<(), UpstreamError> {
+        if !self.dry_run {
+            region.delete_object(bucket, key).await?;
+            self.regions
+                .metrics()
+                .repair_objects
+                .with_label_values(&[region.name(), "deleted"])
+                .inc();
+        }
+        RepairSummary::add(&self.summary.deleted, 1);
+        tracing::info!(
+            bucket,
+            key,
+            region = region.name(),
+            dry_run = self.dry_run,
+            "repair: deleted (tombstone)"
+        );
+        Ok(())
+    }
+
+    async fn copy(
+        &self,
+        from: &Upstream,
+        to: &Upstream,
+        bucket: &str,
+        key: &str,
+        winner: &Held,
+    ) -> Result<(), UpstreamError> {
+        if !self.dry_run {
+            copy::copy_object(from, to, bucket, key, &winner.object).await?;
+            let m = self.regions.metrics();
+            m.repair_objects.with_label_values(&[to.name(), "copied"]).inc();
+            m.repair_bytes
+                .with_label_values(&[to.name()])
+                .inc_by(winner.object.stored_len);
+        }
+        RepairSummary::add(&self.summary.copied, 1);
+        RepairSummary::add(&self.summary.bytes, winner.object.stored_len);
+        tracing::info!(
+            bucket,
+            key,
+            from = from.name(),
+            to = to.name(),
+            bytes = winner.object.stored_len,
+            dry_run = self.dry_run,
+            "repair: copied"
+        );
+        Ok(())
+    }
+
+    /// Replays the journal records each region holds about the other, oldest first, clearing
+    /// each once applied. Stops early on a region that is still unavailable.
+    pub async fn replay_journal(&self) -> Result<(), UpstreamError> {
+        let regions = self.regions.all();
+        let journal = self.regions.journal();
+        let mut last_error = None;
+        for holder in 0..2 {
+            let missed = &regions[1 - holder];
+            let records = match journal
+                .pending(&regions[holder], missed.name(), RECORDS_PER_ROUND)
+                .await
+            {
+                Ok(records) => records,
+                Err(e) => {
+                    last_error = Some(e);
+                    continue;
+                }
+            };
+            for pending in records {
+                match self.apply(&pending).await {
+                    Ok(()) if self.dry_run => {}
+                    Ok(()) => match journal.clear(&regions[holder], &pending.id).await {
+                        Ok(()) => RepairSummary::add(&self.summary.records_cleared, 1),
+                        Err(e) => last_error = Some(e),
+                    },
+                    Err(e) => {
+                        RepairSummary::add(&self.summary.failed, 1);
+                        self.regions
+                            .metrics()
+                            .repair_failures
+                            .with_label_values(&[missed.name()])
+                            .inc();
+                        tracing::warn!(record = %pending.id, error = %e, "journal record not replayed yet");
+                        let unavailable = e.kind == UpstreamErrorKind::Unavailable;
+                        last_error = Some(e);
+                        if unavailable {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        last_error.map_or(Ok(()), Err)
+    }
+
+    async fn apply(&self, pending: &PendingRecord) -> Result<(), UpstreamError> {
+        let record = &pending.record;
+        let regions = self.regions.all();
+        let missed = &regions[usize::from(record.missed != regions[0].name())];
+        match record.op {
+            ChangeKind::Put | ChangeKind::Delete => {
+                let tombstone = (record.op == ChangeKind::Delete).then(|| record.version_stamp());
+                let mut repairs = Vec::with_capacity(record.keys.len());
+                for key in &record.keys {
+                    repairs.push(self.reconcile(&record.bucket, key, tombstone));
+                }
+                let results: Vec<_> = futures::StreamExt::collect(futures::StreamExt::buffer_unordered(
+                    futures::stream::iter(repairs),
+                    CONCURRENCY,
+                ))
+                .await;
+                results.into_iter().collect::<Result<Vec<()>, _>>().map(|_| ())
+            }
+            ChangeKind::CreateBucket if self.dry_run => Ok(()),
+            ChangeKind::CreateBucket => ensure_bucket(missed, &record.bucket).await,
+            ChangeKind::DeleteBucket => {
+                let holder = &regions[usize::from(record.missed == regions[0].name())];
+                match holder.head_bucket(&record.bucket).await {
+                    // Re-created since: the bucket stays.
+                    Ok(()) => Ok(()),
+                    Err(e) if e.kind.is_not_found() && !self.dry_run => {
+                        match missed.delete_bucket(&record.bucket).await {
+                            Err(e) if !e.kind.is_not_found() => Err(e),
+                            _ => Ok(()),
+                        }
+                    }
+                    Err(e) if e.kind.is_not_found() => Ok(()),
+                    Err(e) => Err(e),
+                }
+            }
+        }
+    }
+
+    /// A full anti-entropy pass over `bucket` (or every bucket): catches what no journal
+    /// recorded, such as a gateway killed between its two upstream writes.
+    pub async fn full_pass(
+        &self,
+        bucket: Option<&str>,
+        progress: &dyn Fn(&RepairSummary),
+    ) -> Result<(), UpstreamError> {
+        scan::full_pass(self, bucket, progress).await
+    }
+}
+
+/// Creates `bucket` in `region` unless it is there.
+async fn ensure_bucket(region: &Upstream, bucket: &str) -> Result<(), UpstreamError> {
+    match region.create_bucket(bucket).await {
+        Err(e) if e.kind != UpstreamErrorKind::BucketAlreadyOwnedByYou => Err(e),
+        _ => Ok(()),
+    }
+}
