@@ -43,7 +43,7 @@ pub use eventually::eventually;
 pub use fixtures::{md5_hex, random_bytes, random_token, unique_bucket};
 pub use gateway::Gateway;
 pub use gateway_config::GatewayConfig;
-pub use proxy::DelayProxy;
+pub use proxy::{DelayProxy, Fault, FaultProxy};
 pub use sdk::sdk_client;
 pub use seaweed::SeaweedRegion;
 pub use target::S3Target;

@@ -10,6 +10,7 @@ mod background;
 mod copy;
 mod scan;
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use background::run_background;
@@ -241,8 +242,10 @@ impl<'a> Repairer<'a> {
         Ok(())
     }
 
-    /// Replays the journal records each region holds about the other, oldest first, clearing
-    /// each once applied. Stops early on a region that is still unavailable.
+    /// Replays the journal records each region holds about the other, clearing each once
+    /// applied. Bucket records go first, in stamp order. Object records are merged per key
+    /// (the newest tombstone among them counts; reconcile compares it with the copies' stamps,
+    /// so merging never changes the outcome), then keys are reconciled concurrently.
     pub async fn replay_journal(&self) -> Result<(), UpstreamError> {
         let regions = self.regions.all();
         let journal = self.regions.journal();
@@ -259,68 +262,96 @@ impl<'a> Repairer<'a> {
                     continue;
                 }
             };
-            for pending in records {
-                match self.apply(&pending).await {
-                    Ok(()) if self.dry_run => {}
-                    Ok(()) => match journal.clear(&regions[holder], &pending.id).await {
-                        Ok(()) => RepairSummary::add(&self.summary.records_cleared, 1),
-                        Err(e) => last_error = Some(e),
-                    },
-                    Err(e) => {
-                        RepairSummary::add(&self.summary.failed, 1);
-                        self.regions
-                            .metrics()
-                            .repair_failures
-                            .with_label_values(&[missed.name()])
-                            .inc();
-                        tracing::warn!(record = %pending.id, error = %e, "journal record not replayed yet");
-                        let unavailable = e.kind == UpstreamErrorKind::Unavailable;
-                        last_error = Some(e);
-                        if unavailable {
-                            break;
+            let mut done: Vec<&PendingRecord> = Vec::new();
+            let mut keys: BTreeMap<(&str, &str), Option<VersionStamp>> = BTreeMap::new();
+            let mut object_records = Vec::new();
+            for pending in &records {
+                let record = &pending.record;
+                match record.op {
+                    ChangeKind::Put | ChangeKind::Delete => {
+                        let tombstone = (record.op == ChangeKind::Delete).then(|| record.version_stamp());
+                        for key in &record.keys {
+                            let slot = keys.entry((record.bucket.as_str(), key.as_str())).or_default();
+                            *slot = (*slot).max(tombstone);
                         }
+                        object_records.push(pending);
                     }
+                    ChangeKind::CreateBucket | ChangeKind::DeleteBucket => match self.apply_bucket(pending).await {
+                        Ok(()) => done.push(pending),
+                        Err(e) => last_error = Some(self.failed(missed, &pending.id, e)),
+                    },
+                }
+            }
+            let mut repairs = Vec::with_capacity(keys.len());
+            for ((bucket, key), tombstone) in &keys {
+                repairs.push(async move { ((*bucket, *key), self.reconcile(bucket, key, *tombstone).await) });
+            }
+            let results: Vec<_> = futures::StreamExt::collect(futures::StreamExt::buffer_unordered(
+                futures::stream::iter(repairs),
+                CONCURRENCY,
+            ))
+            .await;
+            let mut failed_keys = std::collections::BTreeSet::new();
+            for ((bucket, key), result) in results {
+                if let Err(e) = result {
+                    failed_keys.insert((bucket, key));
+                    last_error = Some(self.failed(missed, &format!("{bucket}/{key}"), e));
+                }
+            }
+            for pending in object_records {
+                let record = &pending.record;
+                if record
+                    .keys
+                    .iter()
+                    .all(|k| !failed_keys.contains(&(record.bucket.as_str(), k.as_str())))
+                {
+                    done.push(pending);
+                }
+            }
+            if self.dry_run {
+                continue;
+            }
+            for pending in done {
+                match journal.clear(&regions[holder], &pending.id).await {
+                    Ok(()) => RepairSummary::add(&self.summary.records_cleared, 1),
+                    Err(e) => last_error = Some(e),
                 }
             }
         }
         last_error.map_or(Ok(()), Err)
     }
 
-    async fn apply(&self, pending: &PendingRecord) -> Result<(), UpstreamError> {
+    /// Counts and logs a replay failure; returns the error.
+    fn failed(&self, missed: &Upstream, what: &str, e: UpstreamError) -> UpstreamError {
+        RepairSummary::add(&self.summary.failed, 1);
+        self.regions
+            .metrics()
+            .repair_failures
+            .with_label_values(&[missed.name()])
+            .inc();
+        tracing::warn!(what, error = %e, "journal record not replayed yet");
+        e
+    }
+
+    async fn apply_bucket(&self, pending: &PendingRecord) -> Result<(), UpstreamError> {
         let record = &pending.record;
         let regions = self.regions.all();
-        let missed = &regions[usize::from(record.missed != regions[0].name())];
+        let missed_index = usize::from(record.missed != regions[0].name());
+        let (missed, holder) = (&regions[missed_index], &regions[1 - missed_index]);
+        if self.dry_run {
+            return Ok(());
+        }
         match record.op {
-            ChangeKind::Put | ChangeKind::Delete => {
-                let tombstone = (record.op == ChangeKind::Delete).then(|| record.version_stamp());
-                let mut repairs = Vec::with_capacity(record.keys.len());
-                for key in &record.keys {
-                    repairs.push(self.reconcile(&record.bucket, key, tombstone));
-                }
-                let results: Vec<_> = futures::StreamExt::collect(futures::StreamExt::buffer_unordered(
-                    futures::stream::iter(repairs),
-                    CONCURRENCY,
-                ))
-                .await;
-                results.into_iter().collect::<Result<Vec<()>, _>>().map(|_| ())
-            }
-            ChangeKind::CreateBucket if self.dry_run => Ok(()),
-            ChangeKind::CreateBucket => ensure_bucket(missed, &record.bucket).await,
-            ChangeKind::DeleteBucket => {
-                let holder = &regions[usize::from(record.missed == regions[0].name())];
-                match holder.head_bucket(&record.bucket).await {
-                    // Re-created since: the bucket stays.
-                    Ok(()) => Ok(()),
-                    Err(e) if e.kind.is_not_found() && !self.dry_run => {
-                        match missed.delete_bucket(&record.bucket).await {
-                            Err(e) if !e.kind.is_not_found() => Err(e),
-                            _ => Ok(()),
-                        }
-                    }
-                    Err(e) if e.kind.is_not_found() => Ok(()),
-                    Err(e) => Err(e),
-                }
-            }
+            ChangeKind::DeleteBucket => match holder.head_bucket(&record.bucket).await {
+                // Re-created since: the bucket stays.
+                Ok(()) => Ok(()),
+                Err(e) if e.kind.is_not_found() => match missed.delete_bucket(&record.bucket).await {
+                    Err(e) if !e.kind.is_not_found() => Err(e),
+                    _ => Ok(()),
+                },
+                Err(e) => Err(e),
+            },
+            _ => ensure_bucket(missed, &record.bucket).await,
         }
     }
 

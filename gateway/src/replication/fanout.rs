@@ -113,6 +113,7 @@ where
         for (i, result) in results.iter().enumerate() {
             if let Err(e) = result
                 && e.kind == UpstreamErrorKind::Unavailable
+                && !e.refused_by_breaker()
                 && !cut[i]
             {
                 regions[i].health().failure();

@@ -77,6 +77,11 @@ pub struct UpstreamError {
 }
 
 impl UpstreamError {
+    /// Whether the circuit breaker refused the request before it was sent.
+    pub fn refused_by_breaker(&self) -> bool {
+        self.kind == UpstreamErrorKind::Unavailable && self.message == super::BREAKER_OPEN
+    }
+
     /// An error of `kind` not coming from the SDK (timeouts, stream failures).
     pub fn new(region: &str, operation: &'static str, kind: UpstreamErrorKind, message: impl Into<String>) -> Self {
         Self {

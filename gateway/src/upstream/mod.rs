@@ -25,6 +25,10 @@ pub use health::Health;
 use crate::config::RegionConfig;
 use crate::metrics::Metrics;
 
+/// The message of a request the circuit breaker refused (it never reached the region, so it
+/// says nothing new about the region's health).
+pub const BREAKER_OPEN: &str = "region failing (circuit breaker open)";
+
 /// Result of upstream calls.
 pub type Result<T, E = UpstreamError> = std::result::Result<T, E>;
 
@@ -147,17 +151,13 @@ impl Upstream {
 
     /// The error of a request refused because the region's breaker is open.
     fn breaker_open(&self, operation: &'static str) -> UpstreamError {
-        UpstreamError::new(
-            &self.name,
-            operation,
-            UpstreamErrorKind::Unavailable,
-            "region failing (circuit breaker open)",
-        )
+        UpstreamError::new(&self.name, operation, UpstreamErrorKind::Unavailable, BREAKER_OPEN)
     }
 
     /// Feeds one answer into the breaker: any answer (even "not found") says the region is up.
     fn record_health<T>(&self, result: &Result<T>) {
         match result {
+            Err(e) if e.refused_by_breaker() => {}
             Err(e) if e.kind == UpstreamErrorKind::Unavailable => self.health.failure(),
             _ => self.health.success(),
         }

@@ -5,6 +5,7 @@ mod cli; // the binary offline: keygen, check-config good and bad
 mod cluster; // shared: two regions + gateway, at-rest checks (identical ciphertext, no plaintext, offline decrypt)
 mod copy; // CopyObject: server-side, rebound to the new name, conditions, aws s3 cp between buckets
 mod degraded_region;
+mod faults; // region b behind a fault proxy (5xx, drops, cuts, silence) under policy "one"
 mod format_vectors; // docs/FORMAT.md's vectors, opened by an independent Python decryptor
 mod harness_smoke; // the harness itself: two regions, every client, restart, missing buckets
 mod multipart;

@@ -4,13 +4,13 @@
 
 use std::time::{Duration, Instant};
 
-use integration_tests::{Gateway, GatewayConfig, S3Target, SeaweedRegion, boto3, unique_bucket};
+use integration_tests::{Fault, Gateway, GatewayConfig, S3Target, SeaweedRegion, boto3, unique_bucket};
 
 use crate::cluster::{Cluster, REGION_B_TEMPLATE};
 
 /// Every object of `bucket` as `region` stores it: key → [md5 of stored bytes, stamp, ETag],
 /// as sorted JSON.
-fn region_state(region: &S3Target, upstream_bucket: &str) -> String {
+pub fn region_state(region: &S3Target, upstream_bucket: &str) -> String {
     let code = format!(
         r#"
         bucket = {upstream_bucket:?}
@@ -34,7 +34,7 @@ fn region_state(region: &S3Target, upstream_bucket: &str) -> String {
         .to_owned()
 }
 
-fn states(cluster: &Cluster, bucket: &str) -> (String, String) {
+pub fn states(cluster: &Cluster, bucket: &str) -> (String, String) {
     (
         region_state(&cluster.a.target(), &Cluster::upstream_bucket("a", bucket)),
         region_state(&cluster.b.target(), &Cluster::upstream_bucket("b", bucket)),
@@ -42,7 +42,7 @@ fn states(cluster: &Cluster, bucket: &str) -> (String, String) {
 }
 
 /// Keys of pending journal records region `holder` keeps (about the other region).
-fn journal_records(holder: &SeaweedRegion, upstream_journal: &str) -> usize {
+pub fn journal_records(holder: &SeaweedRegion, upstream_journal: &str) -> usize {
     let code = format!(
         r#"
         try:
@@ -109,7 +109,7 @@ fn run_script(target: &S3Target, script: &str, bucket: &str, expected: &std::pat
     assert!(out.stdout_str().contains("all checks passed"), "{}", out.combined());
 }
 
-fn policy_one(config: GatewayConfig, repair_interval_ms: i64) -> GatewayConfig {
+pub fn policy_one(config: GatewayConfig, repair_interval_ms: i64) -> GatewayConfig {
     config
         .write_policy("one")
         .set("replication.write_timeout_ms", 2000_i64)
@@ -194,21 +194,7 @@ fn twinvault_repair_reconciles_what_the_journal_and_a_crash_left() {
     )
     .expect_success();
 
-    let repair = |extra: &[&str]| {
-        let out = std::process::Command::new(Gateway::binary())
-            .args(["repair", "--config"])
-            .arg(cluster.gw.config_path())
-            .args(extra)
-            .output()
-            .expect("run twinvault repair");
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "repair failed:\n{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        stdout
-    };
+    let repair = |extra: &[&str]| run_repair(&cluster.gw.config_path(), extra);
     let dry = repair(&["--dry-run", "--bucket", &bucket]);
     assert!(dry.contains("dry run") && !dry.contains("copied 0 "), "{dry}");
     let (a, b) = states(&cluster, &bucket);
@@ -230,14 +216,7 @@ fn twinvault_repair_reconciles_what_the_journal_and_a_crash_left() {
 
 #[test]
 fn two_gateways_writing_the_same_keys_converge_on_the_newest_stamp() {
-    let (a, b) = std::thread::scope(|scope| {
-        let a = scope.spawn(|| SeaweedRegion::start("a"));
-        let b = scope.spawn(|| SeaweedRegion::start("b"));
-        (
-            a.join().expect("thread a").expect("start region a"),
-            b.join().expect("thread b").expect("start region b"),
-        )
-    });
+    let (a, b) = crate::cluster::start_regions();
     let config = GatewayConfig::new(&a.target(), &b.target())
         .set("regions.b.bucket_template", REGION_B_TEMPLATE)
         .set("replication.repair_interval_ms", 0_i64);
@@ -272,12 +251,7 @@ fn two_gateways_writing_the_same_keys_converge_on_the_newest_stamp() {
     let before_a = parse(&region_state(&a.target(), &bucket));
     let before_b = parse(&region_state(&b.target(), &format!("{bucket}-b")));
 
-    let out = std::process::Command::new(Gateway::binary())
-        .args(["repair", "--config"])
-        .arg(gw1.config_path())
-        .output()
-        .expect("run twinvault repair");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    run_repair(&gw1.config_path(), &[]);
 
     let after_a = parse(&region_state(&a.target(), &bucket));
     let after_b = parse(&region_state(&b.target(), &format!("{bucket}-b")));
@@ -289,4 +263,62 @@ fn two_gateways_writing_the_same_keys_converge_on_the_newest_stamp() {
         assert!(!newest.is_empty(), "{key} has no stamp");
         assert_eq!(stamp(&after_a), newest, "{key}: the winner is not the newest stamp");
     }
+}
+
+/// Runs `twinvault repair` with `config` and returns its stdout; fails the test if it fails.
+pub fn run_repair(config: &std::path::Path, extra: &[&str]) -> String {
+    let out = std::process::Command::new(Gateway::binary())
+        .args(["repair", "--config"])
+        .arg(config)
+        .args(extra)
+        .output()
+        .expect("run twinvault repair");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "repair failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn a_gateway_killed_mid_fan_out_leaves_nothing_twinvault_repair_cannot_reconcile() {
+    // Policy "all", region b silent: every upload is stored in a while b swallows its copy,
+    // and no journal records anything. Then the gateway dies with SIGKILL.
+    let (mut cluster, proxy) = Cluster::start_with_faulty_b(|c| c.set("replication.repair_interval_ms", 0_i64));
+    let gw = cluster.target();
+    let bucket = unique_bucket("sigkill");
+    boto3(&gw, &format!("s3.create_bucket(Bucket={bucket:?})")).expect_success();
+    proxy.set_fault(Fault::Blackhole);
+    let writer = format!(
+        r#"
+        import threading
+        def put(i):
+            try:
+                s3.put_object(Bucket={bucket:?}, Key=f"inflight/{{i}}", Body=os.urandom(1024 * 1024))
+            except Exception as e:
+                pass
+        threads = [threading.Thread(target=put, args=(i,)) for i in range(12)]
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+        "#
+    );
+    std::thread::scope(|scope| {
+        let running = scope.spawn(|| boto3(&gw, &writer));
+        // Wait until region a holds some of the uploads, then kill the gateway mid fan-out.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while region_state(&cluster.a.target(), &bucket) == "{}" {
+            assert!(Instant::now() < deadline, "no upload reached region a");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        cluster.gw.kill();
+        let _ = running.join();
+    });
+    proxy.set_fault(Fault::None);
+    let (a, b) = states(&cluster, &bucket);
+    assert_ne!(a, b, "the crash left no divergence to repair");
+    let done = run_repair(&cluster.gw.config_path(), &[]);
+    let (a, b) = states(&cluster, &bucket);
+    assert_eq!(a, b, "divergence left after twinvault repair:\n{done}");
 }
