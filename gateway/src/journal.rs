@@ -19,6 +19,8 @@ use crate::upstream::{ListRequest, Upstream, UpstreamError, UpstreamErrorKind};
 const RECORD_PREFIX: &str = "missed/";
 /// Format version of a record.
 const RECORD_VERSION: u8 = 1;
+/// Records read at once.
+const READ_CONCURRENCY: usize = 16;
 /// Largest record a reader accepts (1000 keys of 1 KiB, with room to spare).
 pub const MAX_RECORD_BYTES: usize = 2 * 1024 * 1024;
 
@@ -153,9 +155,14 @@ impl Journal {
             }
         }
         ids.truncate(limit);
-        let mut records = Vec::with_capacity(ids.len());
-        for id in ids {
-            let bytes = match holder.get_small(&self.bucket, &id, MAX_RECORD_BYTES).await {
+        let reads = ids.into_iter().map(|id| async move {
+            let read = holder.get_small(&self.bucket, &id, MAX_RECORD_BYTES).await;
+            (id, read)
+        });
+        let mut reads = futures::StreamExt::buffered(futures::stream::iter(reads), READ_CONCURRENCY);
+        let mut records = Vec::new();
+        while let Some((id, read)) = futures::StreamExt::next(&mut reads).await {
+            let bytes = match read {
                 Err(e) if e.kind.is_not_found() => continue, // cleared meanwhile by another replica
                 other => other?,
             };
@@ -170,9 +177,20 @@ impl Journal {
         Ok(records)
     }
 
-    /// Removes a replayed record.
-    pub async fn clear(&self, holder: &Upstream, id: &str) -> Result<(), UpstreamError> {
-        holder.delete_object(&self.bucket, id).await
+    /// Removes replayed records (up to 1000 per upstream request).
+    pub async fn clear_all(&self, holder: &Upstream, ids: &[String]) -> Result<(), UpstreamError> {
+        for chunk in ids.chunks(1000) {
+            let failures = holder.delete_objects(&self.bucket, chunk).await?;
+            if let Some((key, code, message)) = failures.into_iter().next() {
+                return Err(UpstreamError::new(
+                    holder.name(),
+                    "DeleteObjects",
+                    UpstreamErrorKind::Other,
+                    format!("{key}: {code} {message}"),
+                ));
+            }
+        }
+        Ok(())
     }
 }
 

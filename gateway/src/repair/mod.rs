@@ -247,16 +247,32 @@ impl<'a> Repairer<'a> {
     /// (the newest tombstone among them counts; reconcile compares it with the copies' stamps,
     /// so merging never changes the outcome), then keys are reconciled concurrently.
     pub async fn replay_journal(&self) -> Result<(), UpstreamError> {
+        loop {
+            let cleared = self.summary.records_cleared.load(Ordering::Relaxed);
+            let more = self.replay_round().await?;
+            // Another round only while full batches come back and make progress.
+            if !more || self.dry_run || self.summary.records_cleared.load(Ordering::Relaxed) == cleared {
+                return Ok(());
+            }
+        }
+    }
+
+    /// One batch of up to [`RECORDS_PER_ROUND`] records per region; says whether a batch was full.
+    async fn replay_round(&self) -> Result<bool, UpstreamError> {
         let regions = self.regions.all();
         let journal = self.regions.journal();
         let mut last_error = None;
+        let mut more = false;
         for holder in 0..2 {
             let missed = &regions[1 - holder];
             let records = match journal
                 .pending(&regions[holder], missed.name(), RECORDS_PER_ROUND)
                 .await
             {
-                Ok(records) => records,
+                Ok(records) => {
+                    more |= records.len() == RECORDS_PER_ROUND;
+                    records
+                }
                 Err(e) => {
                     last_error = Some(e);
                     continue;
@@ -311,14 +327,13 @@ impl<'a> Repairer<'a> {
             if self.dry_run {
                 continue;
             }
-            for pending in done {
-                match journal.clear(&regions[holder], &pending.id).await {
-                    Ok(()) => RepairSummary::add(&self.summary.records_cleared, 1),
-                    Err(e) => last_error = Some(e),
-                }
+            let ids: Vec<String> = done.iter().map(|p| p.id.clone()).collect();
+            match journal.clear_all(&regions[holder], &ids).await {
+                Ok(()) => RepairSummary::add(&self.summary.records_cleared, ids.len() as u64),
+                Err(e) => last_error = Some(e),
             }
         }
-        last_error.map_or(Ok(()), Err)
+        last_error.map_or(Ok(more), Err)
     }
 
     /// Counts and logs a replay failure; returns the error.
