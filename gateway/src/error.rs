@@ -79,6 +79,12 @@ pub enum ApiError {
     /// A feature the gateway does not implement.
     #[error("{0} is not implemented by twinvault")]
     NotImplemented(&'static str),
+    /// An SSE-C algorithm other than AES256.
+    #[error("{0}")]
+    InvalidEncryptionAlgorithm(String),
+    /// An SSE-C key that is not the one the object was written with.
+    #[error("the SSE-C key given does not match the key the object was stored with")]
+    WrongCustomerKey,
     /// A state the code rules out was reached anyway.
     #[error("internal error: {0}")]
     Internal(&'static str),
@@ -130,6 +136,8 @@ impl ApiError {
             Self::InvalidRequest(_) => C::InvalidRequest,
             Self::NotImplemented(_) => C::NotImplemented,
             Self::Internal(_) => C::InternalError,
+            Self::InvalidEncryptionAlgorithm(_) => C::InvalidEncryptionAlgorithmError,
+            Self::WrongCustomerKey => C::AccessDenied,
         }
     }
 

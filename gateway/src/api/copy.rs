@@ -11,6 +11,7 @@ use super::Gateway;
 use super::etag::{ReadConditions, client_etag_dto};
 use super::object::{META_ATTRS, META_HEADER, META_LAYOUT};
 use super::put::attributes;
+use super::sse_c::{META_SSE_C, SseC};
 use crate::envelope::{ObjectHeader, ObjectIdentity};
 use crate::error::{ApiError, ApiResult};
 use crate::journal::ChangeKind;
@@ -19,9 +20,16 @@ use crate::stamp::META_STAMP;
 
 pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> ApiResult<CopyObjectOutput> {
     let input = &req.input;
-    if input.sse_customer_key.is_some() || input.copy_source_sse_customer_key.is_some() {
-        return Err(ApiError::NotImplemented("SSE-C (customer-provided keys)"));
-    }
+    let source_sse_c = SseC::from_headers(
+        input.copy_source_sse_customer_algorithm.as_deref(),
+        input.copy_source_sse_customer_key.as_deref(),
+        input.copy_source_sse_customer_key_md5.as_deref(),
+    )?;
+    let target_sse_c = SseC::from_headers(
+        input.sse_customer_algorithm.as_deref(),
+        input.sse_customer_key.as_deref(),
+        input.sse_customer_key_md5.as_deref(),
+    )?;
     let CopySource::Bucket {
         bucket: src_bucket,
         key: src_key,
@@ -43,7 +51,7 @@ pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> ApiRe
         ));
     }
     let stored = gw.regions.read(|up| up.head_object(src_bucket, src_key)).await?;
-    let source = gw.open_view(src_bucket, src_key, &stored)?;
+    let source = gw.open_view(src_bucket, src_key, &stored, source_sse_c.as_ref())?;
     let conditions = ReadConditions {
         if_match: input.copy_source_if_match.as_ref(),
         if_none_match: input.copy_source_if_none_match.as_ref(),
@@ -67,7 +75,13 @@ pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> ApiRe
         bucket: &input.bucket,
         key: &input.key,
     };
-    let new_header = header.rewrap(&gw.keyring, from, to, None, None)?;
+    let new_header = header.rewrap(
+        &gw.keyring,
+        from,
+        to,
+        source_sse_c.as_ref().map(|s| &s.key),
+        target_sse_c.as_ref().map(|s| &s.key),
+    )?;
     let attrs_value = if replace {
         attributes!(gw, input)?.seal(&source.dek)?
     } else {
@@ -81,6 +95,9 @@ pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> ApiRe
     }
     let stamp = gw.regions.stamp();
     metadata.insert(META_STAMP.to_owned(), stamp.to_string());
+    if let Some(sse_c) = &target_sse_c {
+        metadata.insert(META_SSE_C.to_owned(), sse_c.check_value());
+    }
     let results = gw
         .regions
         .on_both(|up| {
@@ -101,7 +118,10 @@ pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> ApiRe
     };
     let copied = gw.regions.commit(results, &change).await?;
     let result = gw.regions.pick(copied).ok_or(ApiError::Internal("no region result"))?;
+    let (sse_customer_algorithm, sse_customer_key_md5) = SseC::echo(target_sse_c.as_ref());
     Ok(CopyObjectOutput {
+        sse_customer_algorithm,
+        sse_customer_key_md5,
         copy_object_result: Some(CopyObjectResult {
             e_tag: Some(client_etag_dto(&result.etag)),
             last_modified: result.last_modified.map(super::object::timestamp),

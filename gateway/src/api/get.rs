@@ -9,6 +9,7 @@ use s3s::dto::{GetObjectInput, GetObjectOutput, HeadObjectInput, HeadObjectOutpu
 use super::Gateway;
 use super::etag::ReadConditions;
 use super::object::ObjectView;
+use super::sse_c::SseC;
 use bytes::Bytes;
 use futures::Stream;
 
@@ -21,11 +22,12 @@ struct ReadRequest<'a> {
     bucket: &'a str,
     key: &'a str,
     conditions: ReadConditions<'a>,
+    sse_c: Option<SseC>,
 }
 
 pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> ApiResult<GetObjectOutput> {
     let input = &req.input;
-    reject_unsupported(input.part_number.is_some(), input.sse_customer_key.is_some())?;
+    reject_unsupported(input.part_number.is_some())?;
     let read = ReadRequest {
         bucket: &input.bucket,
         key: &input.key,
@@ -35,6 +37,11 @@ pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> ApiResu
             if_modified_since: input.if_modified_since.as_ref(),
             if_unmodified_since: input.if_unmodified_since.as_ref(),
         },
+        sse_c: SseC::from_headers(
+            input.sse_customer_algorithm.as_deref(),
+            input.sse_customer_key.as_deref(),
+            input.sse_customer_key_md5.as_deref(),
+        )?,
     };
     let (view, body, range) = match &input.range {
         None => full_read(gw, &read).await?,
@@ -95,13 +102,20 @@ pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> ApiResu
             .clone()
             .or_else(|| attrs.content_language.clone()),
         expires: input.response_expires.clone().or_else(|| view.expires()),
+        sse_customer_algorithm: SseC::echo(read.sse_c.as_ref()).0,
+        sse_customer_key_md5: SseC::echo(read.sse_c.as_ref()).1,
         ..Default::default()
     })
 }
 
 pub async fn head_object(gw: &Gateway, req: S3Request<HeadObjectInput>) -> ApiResult<HeadObjectOutput> {
     let input = &req.input;
-    reject_unsupported(input.part_number.is_some(), input.sse_customer_key.is_some())?;
+    reject_unsupported(input.part_number.is_some())?;
+    let sse_c = SseC::from_headers(
+        input.sse_customer_algorithm.as_deref(),
+        input.sse_customer_key.as_deref(),
+        input.sse_customer_key_md5.as_deref(),
+    )?;
     let conditions = ReadConditions {
         if_match: input.if_match.as_ref(),
         if_none_match: input.if_none_match.as_ref(),
@@ -109,7 +123,7 @@ pub async fn head_object(gw: &Gateway, req: S3Request<HeadObjectInput>) -> ApiRe
         if_unmodified_since: input.if_unmodified_since.as_ref(),
     };
     let stored = gw.regions.read(|up| up.head_object(&input.bucket, &input.key)).await?;
-    let view = gw.open_view(&input.bucket, &input.key, &stored)?;
+    let view = gw.open_view(&input.bucket, &input.key, &stored, sse_c.as_ref())?;
     conditions.check(&view.etag, view.last_modified.as_ref())?;
     let (content_length, content_range) = match &input.range {
         None => (view.plaintext_len, None),
@@ -135,16 +149,15 @@ pub async fn head_object(gw: &Gateway, req: S3Request<HeadObjectInput>) -> ApiRe
         content_encoding: attrs.content_encoding.clone(),
         content_language: attrs.content_language.clone(),
         expires: view.expires(),
+        sse_customer_algorithm: SseC::echo(sse_c.as_ref()).0,
+        sse_customer_key_md5: SseC::echo(sse_c.as_ref()).1,
         ..Default::default()
     })
 }
 
-fn reject_unsupported(part_number: bool, sse_c: bool) -> ApiResult<()> {
+fn reject_unsupported(part_number: bool) -> ApiResult<()> {
     if part_number {
         return Err(ApiError::NotImplemented("partNumber on GetObject/HeadObject"));
-    }
-    if sse_c {
-        return Err(ApiError::NotImplemented("SSE-C (customer-provided keys)"));
     }
     Ok(())
 }
@@ -157,7 +170,7 @@ async fn full_read(gw: &Gateway, read: &ReadRequest<'_>) -> ApiResult<Opened> {
         .regions
         .read(|up: &Upstream| up.get_object(read.bucket, read.key, None, None))
         .await?;
-    let view = gw.open_view(read.bucket, read.key, &body.object)?;
+    let view = gw.open_view(read.bucket, read.key, &body.object, read.sse_c.as_ref())?;
     check_conditions(&read.conditions, &view)?;
     Ok((view, body, None))
 }
@@ -165,7 +178,7 @@ async fn full_read(gw: &Gateway, read: &ReadRequest<'_>) -> ApiResult<Opened> {
 /// HEAD for the size, then a GET of just the covering segments, pinned to the same version.
 async fn ranged_read(gw: &Gateway, read: &ReadRequest<'_>, range: &Range) -> ApiResult<Opened> {
     let (upstream, stored) = gw.regions.read(|up: &Upstream| head_on(up, read)).await?;
-    let view = gw.open_view(read.bucket, read.key, &stored)?;
+    let view = gw.open_view(read.bucket, read.key, &stored, read.sse_c.as_ref())?;
     check_conditions(&read.conditions, &view)?;
     let wanted = range.check(view.plaintext_len).map_err(|_| ApiError::InvalidRange)?;
     let (start, end) = (wanted.start, wanted.end - 1);

@@ -11,6 +11,7 @@ mod list;
 mod multipart;
 pub mod object;
 mod put;
+mod sse_c;
 mod upload_id;
 
 use std::sync::Arc;
@@ -72,14 +73,18 @@ impl Gateway {
         result.map(S3Response::new)
     }
 
-    /// Opens a stored object's envelope, counting integrity failures (corruption, tampering).
+    /// Opens a stored object's envelope (with the request's SSE-C key, if any), counting
+    /// integrity failures (corruption, tampering).
     fn open_view(
         &self,
         bucket: &str,
         key: &str,
         stored: &crate::upstream::StoredObject,
+        sse_c: Option<&sse_c::SseC>,
     ) -> ApiResult<object::ObjectView> {
-        object::ObjectView::open(&self.keyring, bucket, key, stored).inspect_err(|e| {
+        sse_c::check_key(stored, sse_c)?;
+        let customer_key = sse_c.map(|s| &s.key);
+        object::ObjectView::open(&self.keyring, bucket, key, stored, customer_key).inspect_err(|e| {
             if let crate::error::ApiError::Envelope(e) = e
                 && e.is_integrity_failure()
             {

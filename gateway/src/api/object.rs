@@ -7,7 +7,7 @@ use s3s::dto::{Timestamp, TimestampFormat};
 
 use super::etag::client_etag;
 use crate::envelope::format::plaintext_len;
-use crate::envelope::{DataKey, ObjectAttributes, ObjectHeader, ObjectIdentity};
+use crate::envelope::{CustomerKey, DataKey, ObjectAttributes, ObjectHeader, ObjectIdentity};
 use crate::error::{ApiError, ApiResult};
 use crate::keyring::Keyring;
 use crate::upstream::StoredObject;
@@ -41,11 +41,17 @@ pub struct ObjectView {
 
 impl ObjectView {
     /// Unwraps the data key and opens the attributes of `stored`, found under `bucket`/`key`.
-    pub fn open(keyring: &Keyring, bucket: &str, key: &str, stored: &StoredObject) -> ApiResult<Self> {
+    pub fn open(
+        keyring: &Keyring,
+        bucket: &str,
+        key: &str,
+        stored: &StoredObject,
+        customer_key: Option<&CustomerKey>,
+    ) -> ApiResult<Self> {
         let header_value = stored.metadata.get(META_HEADER).ok_or(ApiError::NotAnEnvelope)?;
         let header = ObjectHeader::from_metadata_value(header_value)?;
         let dek = header
-            .unwrap(keyring, ObjectIdentity { bucket, key }, None)
+            .unwrap(keyring, ObjectIdentity { bucket, key }, customer_key)
             .inspect_err(|e| {
                 if e.is_integrity_failure() {
                     tracing::error!(error = %e, "object header failed authentication");

@@ -10,6 +10,7 @@ use super::Gateway;
 use super::checksum::{CheckedBody, ChecksumVerdict, ClientChecksums};
 use super::etag::client_etag_dto;
 use super::object::{META_ATTRS, META_HEADER};
+use super::sse_c::{META_SSE_C, SseC};
 use crate::envelope::format::ciphertext_len;
 use crate::envelope::{
     DataKey, EnvelopeError, ObjectAttributes, ObjectHeader, ObjectIdentity, SealStream, SegmentSealer,
@@ -25,9 +26,11 @@ const MAX_SINGLE_PUT: u64 = 5 * 1024 * 1024 * 1024;
 
 pub async fn put_object(gw: &Gateway, mut req: S3Request<PutObjectInput>) -> ApiResult<PutObjectOutput> {
     let input = &mut req.input;
-    if input.sse_customer_key.is_some() || input.sse_customer_algorithm.is_some() {
-        return Err(ApiError::NotImplemented("SSE-C (customer-provided keys)"));
-    }
+    let sse_c = SseC::from_headers(
+        input.sse_customer_algorithm.as_deref(),
+        input.sse_customer_key.as_deref(),
+        input.sse_customer_key_md5.as_deref(),
+    )?;
     if input.if_match.is_some() {
         return Err(ApiError::NotImplemented("If-Match on PutObject"));
     }
@@ -51,9 +54,12 @@ pub async fn put_object(gw: &Gateway, mut req: S3Request<PutObjectInput>) -> Api
         bucket: &input.bucket,
         key: &input.key,
     };
-    let (header, dek) = ObjectHeader::create(&gw.keyring, identity, None)?;
+    let (header, dek) = ObjectHeader::create(&gw.keyring, identity, sse_c.as_ref().map(|s| &s.key))?;
     let stamp = gw.regions.stamp();
     let mut metadata = HashMap::new();
+    if let Some(sse_c) = &sse_c {
+        metadata.insert(META_SSE_C.to_owned(), sse_c.check_value());
+    }
     metadata.insert(META_HEADER.to_owned(), header.to_metadata_value());
     metadata.insert(META_ATTRS.to_owned(), attrs.seal(&dek)?);
     metadata.insert(META_STAMP.to_owned(), stamp.to_string());
@@ -79,8 +85,11 @@ pub async fn put_object(gw: &Gateway, mut req: S3Request<PutObjectInput>) -> Api
     };
     let stored = gw.regions.commit(results, &change).await?;
     let stored = gw.regions.pick(stored).ok_or(ApiError::Internal("no region result"))?;
+    let (sse_customer_algorithm, sse_customer_key_md5) = SseC::echo(sse_c.as_ref());
     Ok(PutObjectOutput {
         e_tag: Some(client_etag_dto(&stored.etag)),
+        sse_customer_algorithm,
+        sse_customer_key_md5,
         ..Default::default()
     })
 }

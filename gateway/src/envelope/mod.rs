@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 mod attrs;
+pub mod customer;
 pub mod format;
 mod header;
 mod open;

@@ -14,9 +14,9 @@ mod quickstart; // the README's first command, driven with the credentials it pr
 mod repair; // policy "one" with a region down; journal, background loop, `twinvault repair`, LWW
 mod s3_api;
 mod shutdown; // SIGTERM: in-flight upload finishes, readyz not-ready, new work refused, exit 0 // boto3: every operation, conditions, metadata, ranges, presign, auth failures // one region down: failover reads, 503 on writes with policy "all"
+mod sse_c; // SSE-C: right, missing and wrong keys, copies, aws-cli --sse-c, key never stored or logged
 mod virtual_host; // bucket.domain addressing with server.domain set // multipart uploads: boto3 edge cases, aws-cli/rclone/s5cmd multipart, at rest
 // mod hedge;           // slow region: hedged reads answer from the fast one
-// mod sse_c;           // SSE-C keys: right key, wrong key, missing key
 mod hedge; // hedged reads: a slow region loses to the fast one; a missing copy fails over
 mod large_objects; // 8 concurrent 1 GiB PUTs and GETs, generated on the fly; gateway peak RSS < 256 MiB
 mod metrics; // /metrics series move for requests, upstream calls, replication, reads
