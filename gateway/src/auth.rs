@@ -39,47 +39,122 @@ impl S3Auth for UserAuth {
     }
 }
 
-/// Access control: signed requests only, and never to the buckets the gateway reserves for
-/// itself (the repair journal), as a request's bucket or as a copy source.
-pub struct ReservedBuckets {
+/// Access control: signed requests only; never the buckets the gateway reserves for itself (the
+/// repair journal); and, for users with a `buckets` list, only the buckets it names (as a
+/// request's bucket or as a copy source).
+#[derive(Clone, Debug)]
+pub struct AccessPolicy {
     reserved: String,
+    /// Access key id → bucket patterns, for users restricted to some buckets.
+    restricted: HashMap<String, Vec<String>>,
 }
 
-impl ReservedBuckets {
-    /// Reserves `journal_bucket`.
-    pub fn new(journal_bucket: &str) -> Self {
+impl AccessPolicy {
+    /// The policy for `config`'s users and journal bucket.
+    pub fn new(config: &crate::config::Config) -> Self {
+        let restricted = config
+            .users
+            .iter()
+            .filter_map(|u| Some((u.access_key_id.clone(), u.buckets.clone()?)))
+            .collect();
         Self {
-            reserved: journal_bucket.to_owned(),
+            reserved: config.replication.journal_bucket.clone(),
+            restricted,
         }
     }
 
-    fn refuse(&self, bucket: &str) -> S3Result<()> {
+    /// Whether `access_key` may use `bucket`.
+    pub fn allows(&self, access_key: Option<&str>, bucket: &str) -> bool {
+        if bucket == self.reserved {
+            return false;
+        }
+        match access_key.and_then(|k| self.restricted.get(k)) {
+            Some(patterns) => patterns.iter().any(|p| glob_match(p, bucket)),
+            None => true,
+        }
+    }
+
+    fn check(&self, access_key: Option<&str>, bucket: &str) -> S3Result<()> {
         if bucket == self.reserved {
             return Err(s3_error!(
                 AccessDenied,
                 "the bucket name {bucket:?} is reserved by twinvault"
             ));
         }
+        if !self.allows(access_key, bucket) {
+            return Err(s3_error!(
+                AccessDenied,
+                "access to bucket {bucket:?} is not allowed for this user"
+            ));
+        }
         Ok(())
     }
 }
 
-#[async_trait::async_trait]
-impl S3Access for ReservedBuckets {
-    async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
-        if cx.credentials().is_none() {
-            return Err(s3_error!(AccessDenied, "Signature is required"));
+/// `*` matches any run of characters (including none); everything else matches itself.
+fn glob_match(pattern: &str, name: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = name.strip_prefix(first) else {
+        return false;
+    };
+    let pieces: Vec<&str> = parts.collect();
+    let Some((last, middle)) = pieces.split_last() else {
+        return rest.is_empty(); // no '*': exact match
+    };
+    for piece in middle {
+        match rest.find(piece) {
+            Some(at) => rest = &rest[at + piece.len()..],
+            None => return false,
         }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
+#[async_trait::async_trait]
+impl S3Access for AccessPolicy {
+    async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
+        let Some(credentials) = cx.credentials() else {
+            return Err(s3_error!(AccessDenied, "Signature is required"));
+        };
+        let access_key = credentials.access_key.clone();
         match cx.s3_path() {
-            S3Path::Bucket { bucket } | S3Path::Object { bucket, .. } => self.refuse(bucket),
+            S3Path::Bucket { bucket } | S3Path::Object { bucket, .. } => {
+                AccessPolicy::check(self, Some(&access_key), bucket)
+            }
             S3Path::Root => Ok(()),
         }
     }
 
     async fn copy_object(&self, req: &mut S3Request<CopyObjectInput>) -> S3Result<()> {
+        let access_key = req.credentials.as_ref().map(|c| c.access_key.clone());
         match &req.input.copy_source {
-            CopySource::Bucket { bucket, .. } => self.refuse(bucket),
+            CopySource::Bucket { bucket, .. } => AccessPolicy::check(self, access_key.as_deref(), bucket),
             _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_match;
+
+    #[test]
+    fn bucket_patterns() {
+        for (pattern, name, expected) in [
+            ("photos", "photos", true),
+            ("photos", "photos2", false),
+            ("logs-*", "logs-2026", true),
+            ("logs-*", "logs-", true),
+            ("logs-*", "log", false),
+            ("*-eu", "data-eu", true),
+            ("*-eu", "data-us", false),
+            ("a*b*c", "axxbyyc", true),
+            ("a*b*c", "axxcyyb", false),
+            ("*", "anything", true),
+            ("ab*ba", "aba", false),
+        ] {
+            assert_eq!(glob_match(pattern, name), expected, "{pattern} ~ {name}");
         }
     }
 }

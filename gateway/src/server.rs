@@ -8,7 +8,7 @@ use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use hyper_util::server::graceful::GracefulShutdown;
 use s3s::service::{S3Service, S3ServiceBuilder};
 
-use crate::auth::ReservedBuckets;
+use crate::auth::AccessPolicy;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -45,7 +45,7 @@ pub fn build_s3_service(
     let gateway = Gateway::new(config, regions, metrics);
     let mut builder = S3ServiceBuilder::new(gateway);
     builder.set_auth(UserAuth::new(&config.users));
-    builder.set_access(ReservedBuckets::new(&config.replication.journal_bucket));
+    builder.set_access(AccessPolicy::new(config));
     if let Some(domain) = &config.server.domain {
         builder.set_host(DomainHost::new(domain));
     }

@@ -103,6 +103,17 @@ impl GatewayConfig {
         self
     }
 
+    /// Adds a gateway user limited to the buckets matching `buckets` (names or `*` patterns).
+    pub fn add_restricted_user(mut self, access_key: &str, secret_key: &str, buckets: &[&str]) -> Self {
+        let mut entry = Table::new();
+        entry.insert("access_key_id".into(), access_key.into());
+        entry.insert("secret_access_key".into(), secret_key.into());
+        let patterns = buckets.iter().map(|b| Value::from(*b)).collect();
+        entry.insert("buckets".into(), Value::Array(patterns));
+        self.array_mut("", "users").push(Value::Table(entry));
+        self
+    }
+
     /// Sets a dotted key path, creating tables on the way: `.set("server.max_object_size_bytes", 1024)`.
     pub fn set(mut self, path: &str, value: impl Into<Value>) -> Self {
         let (parents, leaf) = split_path(path);

@@ -79,12 +79,13 @@ pub async fn head_bucket(gw: &Gateway, req: S3Request<HeadBucketInput>) -> ApiRe
     Ok(HeadBucketOutput::default())
 }
 
-pub async fn list_buckets(gw: &Gateway, _req: S3Request<ListBucketsInput>) -> ApiResult<ListBucketsOutput> {
+pub async fn list_buckets(gw: &Gateway, req: S3Request<ListBucketsInput>) -> ApiResult<ListBucketsOutput> {
     let names = gw.regions.read(|up| up.list_buckets()).await?;
-    let journal = gw.regions.journal().bucket();
+    let access_key = req.credentials.as_ref().map(|c| c.access_key.as_str());
     let buckets = names
         .into_iter()
-        .filter(|(name, _)| name != journal)
+        // Hides the journal bucket, and for restricted users every bucket they may not use.
+        .filter(|(name, _)| gw.access.allows(access_key, name))
         .map(|(name, created)| Bucket {
             name: Some(name),
             creation_date: created.map(timestamp),

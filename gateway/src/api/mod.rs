@@ -33,6 +33,7 @@ pub struct Gateway {
     keyring: Arc<Keyring>,
     max_metadata_bytes: usize,
     region_name: String,
+    access: crate::auth::AccessPolicy,
 }
 
 impl Gateway {
@@ -44,6 +45,7 @@ impl Gateway {
             keyring: Arc::new(config.keyring.clone()),
             max_metadata_bytes: config.server.max_metadata_bytes,
             region_name: config.server.region.clone(),
+            access: crate::auth::AccessPolicy::new(config),
         }
     }
 }

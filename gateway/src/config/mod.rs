@@ -92,6 +92,8 @@ pub struct UserConfig {
     pub access_key_id: String,
     /// Secret access key.
     pub secret_access_key: Secret,
+    /// Bucket names or `*` patterns the user is limited to; `None`: every bucket.
+    pub buckets: Option<Vec<String>>,
 }
 
 /// `[replication]`, validated.
@@ -282,10 +284,20 @@ fn validate_users(raw: Vec<raw::RawUser>, problems: &mut Vec<String>) -> Vec<Use
                 "users[{i}].access_key_id: duplicate access key id {access_key_id:?}"
             ));
         }
+        if let Some(patterns) = &user.buckets
+            && patterns
+                .iter()
+                .any(|p| p.is_empty() || p.chars().any(char::is_whitespace))
+        {
+            problems.push(format!(
+                "users[{i}].buckets: patterns must be non-empty bucket names, optionally with '*'"
+            ));
+        }
         if let Some(secret_access_key) = secret {
             users.push(UserConfig {
                 access_key_id,
                 secret_access_key,
+                buckets: user.buckets,
             });
         }
     }

@@ -56,6 +56,8 @@ pub struct RawUser {
     pub secret_access_key: Option<String>,
     /// Secret access key, read from this file.
     pub secret_access_key_file: Option<PathBuf>,
+    /// Buckets this user may use: names or patterns with `*` (default: every bucket).
+    pub buckets: Option<Vec<String>>,
 }
 
 /// `[keyring]`.

@@ -1,6 +1,7 @@
 //! twinvault integration tests: one binary, real SeaweedFS regions, the real gateway binary
 //! and real S3 CLIs (run `scripts/install-test-deps.sh` first).
 
+mod access; // [[users]] buckets = [...]: AccessDenied elsewhere, ListBuckets filtered
 mod cli; // the binary offline: keygen, check-config good and bad
 mod cluster; // shared: two regions + gateway, at-rest checks (identical ciphertext, no plaintext, offline decrypt)
 mod copy; // CopyObject: server-side, rebound to the new name, conditions, aws s3 cp between buckets
