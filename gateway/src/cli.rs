@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 /// twinvault: an S3 gateway that encrypts with your keys and writes to two regions.
 #[derive(Debug, Parser)]
@@ -48,17 +48,10 @@ pub enum Command {
     },
     /// Make both regions identical: replay the repair journal, then compare every object in
     /// both regions and copy what is missing or older (ciphertext only, never decrypted).
-    Repair {
-        /// Configuration file.
-        #[arg(long, env = "TWINVAULT_CONFIG", default_value = "twinvault.toml")]
-        config: PathBuf,
-        /// Only this bucket (default: every bucket in either region).
-        #[arg(long)]
-        bucket: Option<String>,
-        /// Report what would be done without changing anything.
-        #[arg(long)]
-        dry_run: bool,
-    },
+    Repair(BucketPass),
+    /// Re-wrap every object's data key under the keyring's current key, in both regions
+    /// (metadata only, no data rewritten); resumable. Afterwards old keys can be removed.
+    Rotate(BucketPass),
     /// Decrypt one stored object offline, with the keyring alone.
     Decrypt {
         /// Configuration file holding the keyring.
@@ -81,4 +74,18 @@ pub enum Command {
         #[arg(long = "out")]
         output: Option<PathBuf>,
     },
+}
+
+/// Arguments of the commands that walk every object of both regions (`repair`, `rotate`).
+#[derive(Debug, Args)]
+pub struct BucketPass {
+    /// Configuration file (for `rotate`, its keyring's `current` key is the new one).
+    #[arg(long, env = "TWINVAULT_CONFIG", default_value = "twinvault.toml")]
+    pub config: PathBuf,
+    /// Only this bucket (default: every bucket in either region).
+    #[arg(long)]
+    pub bucket: Option<String>,
+    /// Report what would be done without changing anything.
+    #[arg(long)]
+    pub dry_run: bool,
 }

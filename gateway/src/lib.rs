@@ -35,6 +35,7 @@ pub mod metrics;
 pub mod quickstart;
 pub mod repair;
 pub mod replication;
+pub mod rotate;
 pub mod server;
 pub mod stamp;
 pub mod telemetry;

@@ -57,13 +57,13 @@ fn run(command: Command) -> anyhow::Result<()> {
             println!("[[keyring.keys]]\nid = \"{id}\"\nkey = \"{key}\"");
             Ok(())
         }
-        Command::Repair {
-            config,
-            bucket,
-            dry_run,
-        } => {
-            let config = Config::load(&config)?;
-            runtime()?.block_on(repair(config, bucket, dry_run))
+        Command::Repair(pass) => {
+            let config = Config::load(&pass.config)?;
+            runtime()?.block_on(repair(config, pass.bucket, pass.dry_run))
+        }
+        Command::Rotate(pass) => {
+            let config = Config::load(&pass.config)?;
+            runtime()?.block_on(rotate(config, pass.bucket, pass.dry_run))
         }
         Command::Decrypt {
             config,
@@ -102,32 +102,54 @@ fn run(command: Command) -> anyhow::Result<()> {
     }
 }
 
-async fn repair(config: Config, bucket: Option<String>, dry_run: bool) -> anyhow::Result<()> {
-    use std::io::IsTerminal;
+/// The regions of `config`, for the commands that work on the upstreams directly.
+fn regions_for(config: &Config) -> anyhow::Result<twinvault::replication::Regions> {
     twinvault::telemetry::init(config.server.log_format);
     let metrics = std::sync::Arc::new(twinvault::metrics::Metrics::new()?);
-    let regions = twinvault::replication::Regions::from_config(&config, metrics);
+    Ok(twinvault::replication::Regions::from_config(config, metrics))
+}
+
+/// A live progress line on a terminal (nothing otherwise); `finish` ends the line.
+struct Progress {
+    started: std::time::Instant,
+    terminal: bool,
+}
+
+impl Progress {
+    fn new() -> Self {
+        use std::io::IsTerminal;
+        Self {
+            started: std::time::Instant::now(),
+            terminal: std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn show(&self, line: &str) {
+        if self.terminal {
+            eprint!("\r\x1b[2K[{:>6.1}s] {line}", self.started.elapsed().as_secs_f64());
+        }
+    }
+
+    fn finish(&self) -> f64 {
+        if self.terminal {
+            eprintln!();
+        }
+        self.started.elapsed().as_secs_f64()
+    }
+}
+
+async fn repair(config: Config, bucket: Option<String>, dry_run: bool) -> anyhow::Result<()> {
+    let regions = regions_for(&config)?;
     let repairer = twinvault::repair::Repairer::new(&regions, dry_run);
-    let started = std::time::Instant::now();
+    let progress = Progress::new();
     let journal = repairer.replay_journal().await;
     if let Err(e) = &journal {
         eprintln!("twinvault repair: journal replay incomplete: {e}");
     }
-    let terminal = std::io::stderr().is_terminal();
-    let progress = |summary: &twinvault::repair::RepairSummary| {
-        if terminal {
-            eprint!(
-                "\r\x1b[2K[{:>6.1}s] {}",
-                started.elapsed().as_secs_f64(),
-                summary.line()
-            );
-        }
-    };
-    let pass = repairer.full_pass(bucket.as_deref(), &progress).await;
-    if terminal {
-        eprintln!();
-    }
-    let seconds = started.elapsed().as_secs_f64();
+    let pass = repairer
+        .full_pass(bucket.as_deref(), &|summary| progress.show(&summary.line()))
+        .await;
+    let seconds = progress.finish();
     println!(
         "repair {}: {} seconds {seconds:.2}",
         if dry_run { "dry run" } else { "done" },
@@ -137,6 +159,27 @@ async fn repair(config: Config, bucket: Option<String>, dry_run: bool) -> anyhow
     journal.context("journal replay")?;
     if repairer.summary.has_failures() {
         anyhow::bail!("some objects could not be repaired; run again once both regions answer");
+    }
+    Ok(())
+}
+
+async fn rotate(config: Config, bucket: Option<String>, dry_run: bool) -> anyhow::Result<()> {
+    let regions = regions_for(&config)?;
+    let rotator = twinvault::rotate::Rotator::new(&regions, &config.keyring, dry_run);
+    let progress = Progress::new();
+    let result = rotator
+        .run(bucket.as_deref(), &|summary| progress.show(&summary.line()))
+        .await;
+    let seconds = progress.finish();
+    println!(
+        "rotate {} to key {}: {} seconds {seconds:.2}",
+        if dry_run { "dry run" } else { "done" },
+        config.keyring.current().id(),
+        rotator.summary.line(),
+    );
+    result.context("listing")?;
+    if rotator.summary.failed.load(std::sync::atomic::Ordering::Relaxed) > 0 {
+        anyhow::bail!("some objects could not be re-wrapped; run again");
     }
     Ok(())
 }

@@ -8,7 +8,7 @@
 
 mod background;
 mod copy;
-mod scan;
+pub(crate) mod scan;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};

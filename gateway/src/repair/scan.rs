@@ -7,13 +7,14 @@ use std::collections::BTreeSet;
 use futures::StreamExt;
 
 use super::{CONCURRENCY, RepairSummary, Repairer, ensure_bucket};
+use crate::replication::Regions;
 use crate::upstream::{ListRequest, Upstream, UpstreamError};
 
 /// One listed object: key, upstream ETag, stored size.
-type Entry = (String, String, u64);
+pub(crate) type Entry = (String, String, u64);
 
 /// A region's listing of one bucket, read a page at a time.
-struct Cursor<'a> {
+pub(crate) struct Cursor<'a> {
     region: &'a Upstream,
     bucket: &'a str,
     page: std::collections::VecDeque<Entry>,
@@ -22,7 +23,7 @@ struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
-    fn new(region: &'a Upstream, bucket: &'a str) -> Self {
+    pub(crate) fn new(region: &'a Upstream, bucket: &'a str) -> Self {
         Self {
             region,
             bucket,
@@ -32,7 +33,7 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    async fn peek(&mut self) -> Result<Option<&Entry>, UpstreamError> {
+    pub(crate) async fn peek(&mut self) -> Result<Option<&Entry>, UpstreamError> {
         while self.page.is_empty() && !self.done {
             let request = ListRequest {
                 max_keys: Some(1000),
@@ -59,9 +60,48 @@ impl<'a> Cursor<'a> {
         Ok(self.page.front())
     }
 
-    fn pop(&mut self) -> Option<Entry> {
+    pub(crate) fn pop(&mut self) -> Option<Entry> {
         self.page.pop_front()
     }
+}
+
+/// Both regions' listings of one bucket, merged by key.
+pub(crate) struct MergedListing<'a> {
+    cursors: [Cursor<'a>; 2],
+}
+
+impl<'a> MergedListing<'a> {
+    /// The listing of `bucket` in both `regions`.
+    pub(crate) fn new(regions: &'a [Upstream; 2], bucket: &'a str) -> Self {
+        Self {
+            cursors: [Cursor::new(&regions[0], bucket), Cursor::new(&regions[1], bucket)],
+        }
+    }
+
+    /// The next key in either region, with what each region lists for it.
+    pub(crate) async fn next(&mut self) -> Result<Option<(Option<Entry>, Option<Entry>)>, UpstreamError> {
+        let a = self.cursors[0].peek().await?.map(|e| e.0.clone());
+        let b = self.cursors[1].peek().await?.map(|e| e.0.clone());
+        Ok(match (a, b) {
+            (None, None) => None,
+            (Some(x), Some(y)) if x == y => Some((self.cursors[0].pop(), self.cursors[1].pop())),
+            (Some(x), Some(y)) if x < y => Some((self.cursors[0].pop(), None)),
+            (Some(_), Some(_)) | (None, Some(_)) => Some((None, self.cursors[1].pop())),
+            (Some(_), None) => Some((self.cursors[0].pop(), None)),
+        })
+    }
+}
+
+/// `bucket`, or every client bucket either region has (never the journal bucket).
+pub(crate) async fn buckets_to_scan(regions: &Regions, bucket: Option<&str>) -> Result<Vec<String>, UpstreamError> {
+    if let Some(b) = bucket {
+        return Ok(vec![b.to_owned()]);
+    }
+    let [a, b] = regions.on_both(|up| up.list_buckets()).await;
+    let mut names: BTreeSet<String> = a?.into_iter().map(|(n, _)| n).collect();
+    names.extend(b?.into_iter().map(|(n, _)| n));
+    names.remove(regions.journal().bucket());
+    Ok(names.into_iter().collect())
 }
 
 pub(super) async fn full_pass(
@@ -70,44 +110,26 @@ pub(super) async fn full_pass(
     progress: &dyn Fn(&RepairSummary),
 ) -> Result<(), UpstreamError> {
     let regions = repairer.regions.all();
-    let buckets: Vec<String> = match bucket {
-        Some(b) => vec![b.to_owned()],
-        None => {
-            let [a, b] = repairer.regions.on_both(|up| up.list_buckets()).await;
-            let mut names: BTreeSet<String> = a?.into_iter().map(|(n, _)| n).collect();
-            names.extend(b?.into_iter().map(|(n, _)| n));
-            names.remove(repairer.regions.journal().bucket());
-            names.into_iter().collect()
-        }
-    };
+    let buckets = buckets_to_scan(repairer.regions, bucket).await?;
     for bucket in &buckets {
         if !repairer.dry_run {
             for region in regions {
                 ensure_bucket(region, bucket).await?;
             }
         }
-        let mut cursors = [Cursor::new(&regions[0], bucket), Cursor::new(&regions[1], bucket)];
+        let mut listing = MergedListing::new(regions, bucket);
         loop {
             // Gather a batch of keys that need a look, then reconcile them concurrently.
             let mut batch = Vec::new();
             while batch.len() < 1000 {
-                let a = cursors[0].peek().await?.cloned();
-                let b = cursors[1].peek().await?.cloned();
-                let key = match (&a, &b) {
-                    (None, None) => break,
-                    (Some(x), Some(y)) if x.0 == y.0 => {
-                        cursors[0].pop();
-                        cursors[1].pop();
-                        if x.1 == y.1 && x.2 == y.2 {
-                            RepairSummary::add(&repairer.summary.examined, 1);
-                            continue;
-                        }
-                        x.0.clone()
+                let key = match listing.next().await? {
+                    None => break,
+                    Some((Some(x), Some(y))) if x.1 == y.1 && x.2 == y.2 => {
+                        RepairSummary::add(&repairer.summary.examined, 1);
+                        continue;
                     }
-                    (Some(x), Some(y)) if x.0 < y.0 => cursors[0].pop().map_or_else(|| x.0.clone(), |e| e.0),
-                    (Some(_), Some(y)) => cursors[1].pop().map_or_else(|| y.0.clone(), |e| e.0),
-                    (Some(x), None) => cursors[0].pop().map_or_else(|| x.0.clone(), |e| e.0),
-                    (None, Some(y)) => cursors[1].pop().map_or_else(|| y.0.clone(), |e| e.0),
+                    Some((Some(x), _)) | Some((None, Some(x))) => x.0,
+                    Some((None, None)) => continue,
                 };
                 batch.push(key);
             }

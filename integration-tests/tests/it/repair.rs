@@ -267,16 +267,21 @@ fn two_gateways_writing_the_same_keys_converge_on_the_newest_stamp() {
 
 /// Runs `twinvault repair` with `config` and returns its stdout; fails the test if it fails.
 pub fn run_repair(config: &std::path::Path, extra: &[&str]) -> String {
+    run_subcommand("repair", config, extra)
+}
+
+/// Runs `twinvault SUBCOMMAND --config CONFIG EXTRA...`; returns stdout, fails the test on failure.
+pub fn run_subcommand(subcommand: &str, config: &std::path::Path, extra: &[&str]) -> String {
     let out = std::process::Command::new(Gateway::binary())
-        .args(["repair", "--config"])
+        .args([subcommand, "--config"])
         .arg(config)
         .args(extra)
         .output()
-        .expect("run twinvault repair");
+        .unwrap_or_else(|e| panic!("run twinvault {subcommand}: {e}"));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
-        "repair failed:\n{stdout}\n{}",
+        "{subcommand} failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
     stdout
