@@ -282,7 +282,7 @@ fn write_file(path: &Path, contents: &str) {
 }
 
 /// Strips the common leading whitespace so indented raw strings run as Python.
-fn dedent(code: &str) -> String {
+pub fn dedent(code: &str) -> String {
     let indent = code
         .lines()
         .filter(|line| !line.trim().is_empty())

@@ -23,6 +23,12 @@ pub enum Fault {
     CutAfter(u64),
     /// Accept and read everything, answer nothing (a silent network).
     Blackhole,
+    /// Relay N bytes of answers on a connection, then stop relaying answers (a stream that
+    /// stalls mid-body). Applies to open connections too.
+    StallResponseAfter(u64),
+    /// Relay N bytes of answers on a connection, then close it (a stream cut mid-body).
+    /// Applies to open connections too.
+    CutResponseAfter(u64),
 }
 
 /// A running fault proxy; dropping it stops it.
@@ -55,7 +61,10 @@ impl FaultProxy {
                         Fault::Drop => drop(client),
                         Fault::Status(code) => answer_status(client, code).await,
                         Fault::Blackhole => swallow(client).await,
-                        Fault::None | Fault::CutAfter(_) => {
+                        Fault::None
+                        | Fault::CutAfter(_)
+                        | Fault::StallResponseAfter(_)
+                        | Fault::CutResponseAfter(_) => {
                             if let Ok(server) = TcpStream::connect(&upstream).await {
                                 let cut = match fault {
                                     Fault::CutAfter(n) => Some(n),
@@ -141,7 +150,7 @@ async fn relay(client: TcpStream, server: TcpStream, state: Arc<Mutex<(Fault, Du
                     while matches!(client_read.read(&mut buf).await, Ok(n) if n > 0) {}
                     return true;
                 }
-                Fault::None | Fault::CutAfter(_) => {}
+                Fault::None | Fault::CutAfter(_) | Fault::StallResponseAfter(_) | Fault::CutResponseAfter(_) => {}
             }
             let n = match cut_after {
                 Some(limit) if sent + n as u64 >= limit => {
@@ -160,15 +169,28 @@ async fn relay(client: TcpStream, server: TcpStream, state: Arc<Mutex<(Fault, Du
     };
     let downstream = async move {
         let mut buf = vec![0u8; 64 * 1024];
+        let mut relayed = 0u64;
         loop {
             let n = match server_read.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
-            let delay = state.lock().map(|s| s.1).unwrap_or_default();
+            let (fault, delay) = state.lock().map(|s| *s).unwrap_or((Fault::None, Duration::ZERO));
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
+            let n = match fault {
+                Fault::StallResponseAfter(limit) | Fault::CutResponseAfter(limit) if relayed + n as u64 >= limit => {
+                    let keep = limit.saturating_sub(relayed) as usize;
+                    let _ = client_write.write_all(&buf[..keep]).await;
+                    if matches!(fault, Fault::StallResponseAfter(_)) {
+                        std::future::pending::<()>().await;
+                    }
+                    return; // cut: the select drops both halves
+                }
+                _ => n,
+            };
+            relayed += n as u64;
             if client_write.write_all(&buf[..n]).await.is_err() {
                 break;
             }

@@ -1,8 +1,9 @@
 //! GetObject and HeadObject: read from the first region that answers, open the envelope on
 //! the way out, fetch only the segments a range needs.
 
+use std::sync::Arc;
+
 use futures::TryStreamExt;
-use http_body_util::BodyDataStream;
 use s3s::S3Request;
 use s3s::dto::{GetObjectInput, GetObjectOutput, HeadObjectInput, HeadObjectOutput, Range, StreamingBlob, Timestamp};
 
@@ -13,8 +14,10 @@ use super::sse_c::SseC;
 use bytes::Bytes;
 use futures::Stream;
 
+use crate::envelope::format::SEGMENT_STORED_LEN;
 use crate::envelope::{EnvelopeError, OpenStream, PartsOpener, StreamLayout};
 use crate::error::{ApiError, ApiResult};
+use crate::replication::{BodySource, resumable};
 use crate::upstream::{StoredBody, Upstream};
 
 /// The parts of GetObject's and HeadObject's inputs that shape the read.
@@ -43,16 +46,25 @@ pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> ApiResu
             input.sse_customer_key_md5.as_deref(),
         )?,
     };
-    let (view, body, range) = match &input.range {
+    let (view, body, range, served_by) = match &input.range {
         None => full_read(gw, &read).await?,
         Some(range) => ranged_read(gw, &read, range).await?,
     };
+
     let (layout, content_range) = match range {
         None => (StreamLayout::whole(0, view.plaintext_len), None),
         Some((layout, start, end)) => (layout, Some(format!("bytes {start}-{end}/{}", view.plaintext_len))),
     };
     let content_length = layout.len;
-    let stored = BodyDataStream::new(body.body.into_inner());
+    let source = BodySource {
+        bucket: input.bucket.clone(),
+        key: input.key.clone(),
+        etag: view.upstream_etag.clone(),
+        region: served_by,
+        start: layout.first_segment * SEGMENT_STORED_LEN,
+        end: layout.last_segment * SEGMENT_STORED_LEN + layout.last_stored_len,
+    };
+    let stored = resumable(Arc::clone(&gw.regions), source, body, gw.regions.read_stall_timeout());
     let opened: Box<dyn Stream<Item = Result<Bytes, EnvelopeError>> + Send + Sync + Unpin> = if view.multipart {
         Box::new(OpenStream::with_opener(
             stored,
@@ -162,17 +174,18 @@ fn reject_unsupported(part_number: bool) -> ApiResult<()> {
     Ok(())
 }
 
-type Opened = (ObjectView, StoredBody, Option<(StreamLayout, u64, u64)>);
+/// The opened object, its body, the range served (if any), and the index of the serving region.
+type Opened = (ObjectView, StoredBody, Option<(StreamLayout, u64, u64)>, usize);
 
 /// One upstream GET of the whole object; headers are checked before any body byte is used.
 async fn full_read(gw: &Gateway, read: &ReadRequest<'_>) -> ApiResult<Opened> {
-    let body = gw
+    let (upstream, body) = gw
         .regions
-        .read(|up: &Upstream| up.get_object(read.bucket, read.key, None, None))
+        .read(|up: &Upstream| async move { Ok((up, up.get_object(read.bucket, read.key, None, None).await?)) })
         .await?;
     let view = gw.open_view(read.bucket, read.key, &body.object, read.sse_c.as_ref())?;
     check_conditions(&read.conditions, &view)?;
-    Ok((view, body, None))
+    Ok((view, body, None, gw.regions.index_of(upstream)))
 }
 
 /// HEAD for the size, then a GET of just the covering segments, pinned to the same version.
@@ -191,7 +204,7 @@ async fn ranged_read(gw: &Gateway, read: &ReadRequest<'_>, range: &Range) -> Api
             Some(&view.upstream_etag),
         )
         .await?;
-    Ok((view, body, Some((layout, start, end))))
+    Ok((view, body, Some((layout, start, end)), gw.regions.index_of(upstream)))
 }
 
 fn check_conditions(conditions: &ReadConditions<'_>, view: &ObjectView) -> ApiResult<()> {

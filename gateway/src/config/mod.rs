@@ -119,6 +119,9 @@ pub struct ReplicationConfig {
     /// Background journal replay period; `None` turns the loop off.
     #[serde(with = "opt_millis")]
     pub repair_interval: Option<Duration>,
+    /// A GET body idle this long continues from the other region.
+    #[serde(with = "millis")]
+    pub read_stall_timeout: Duration,
     /// Consecutive failures that open a region's circuit breaker.
     pub breaker_failures: u32,
     /// How long an open breaker fails fast before one probe goes through.
@@ -468,6 +471,7 @@ fn validate_replication(
             0 => None,
             ms => Some(Duration::from_millis(ms)),
         },
+        read_stall_timeout: Duration::from_millis(raw.read_stall_timeout_ms.unwrap_or(10_000).max(1)),
         breaker_failures: breaker_failures?,
         breaker_cooldown: Duration::from_millis(raw.breaker_cooldown_ms.unwrap_or(5_000)),
     })

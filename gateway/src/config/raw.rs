@@ -103,6 +103,8 @@ pub struct RawReplication {
     pub journal_bucket: Option<String>,
     /// How often the background repair loop replays the journal, in ms; 0 turns it off (default: 30000).
     pub repair_interval_ms: Option<u64>,
+    /// A GET body that sends nothing for this long continues from the other region, in ms (default: 10000).
+    pub read_stall_timeout_ms: Option<u64>,
     /// Consecutive failures that open a region's circuit breaker (default: 5).
     pub breaker_failures: Option<u32>,
     /// How long an open breaker fails fast before letting one probe through, in ms (default: 5000).

@@ -2,6 +2,7 @@
 
 mod fanout;
 mod latency;
+mod resume;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 pub use fanout::{FanoutOutcome, FanoutPolicy, RegionBody, ReplicatedPut, fan_out, fan_out_put, relay};
+pub use resume::{BodySource, resumable};
 
 use crate::config::{Config, ReadMode, WritePolicy};
 use crate::journal::{ChangeKind, Journal, MissRecord};
@@ -24,6 +26,7 @@ pub struct Regions {
     preferred: usize,
     write_policy: WritePolicy,
     write_timeout: Duration,
+    read_stall_timeout: Duration,
     journal: Journal,
     clock: Clock,
     metrics: Arc<Metrics>,
@@ -57,6 +60,7 @@ impl Regions {
             preferred,
             write_policy,
             write_timeout: r.write_timeout,
+            read_stall_timeout: r.read_stall_timeout,
             journal: Journal::new(&r.journal_bucket),
             clock: Clock::default(),
             metrics,
@@ -103,6 +107,11 @@ impl Regions {
     /// The gateway's metrics.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// How long a GET body may stall before it continues from the other region.
+    pub fn read_stall_timeout(&self) -> Duration {
+        self.read_stall_timeout
     }
 
     /// The repair journal.

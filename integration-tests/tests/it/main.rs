@@ -13,6 +13,7 @@ mod multipart;
 mod put_get; // gateway data path with every client: sync twice, check, ls, rm, ciphertext at rest
 mod quickstart; // the README's first command, driven with the credentials it prints
 mod repair; // policy "one" with a region down; journal, background loop, `twinvault repair`, LWW
+mod resume; // a GET body that stalls or is cut mid-stream continues from the other region
 mod rotate; // twinvault rotate: re-wrap under the new key in both regions, then drop the old key
 mod s3_api;
 mod shutdown; // SIGTERM: in-flight upload finishes, readyz not-ready, new work refused, exit 0 // boto3: every operation, conditions, metadata, ranges, presign, auth failures // one region down: failover reads, 503 on writes with policy "all"
