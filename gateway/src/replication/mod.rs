@@ -3,6 +3,8 @@
 mod fanout;
 mod latency;
 mod resume;
+#[cfg(test)]
+mod tests;
 
 use std::future::Future;
 use std::sync::Arc;
