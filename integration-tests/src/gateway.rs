@@ -28,6 +28,7 @@ pub struct Gateway {
     // Field order = drop order: kill the process before deleting its dir.
     child: Option<GroupChild>,
     facts: ConfigFacts,
+    env: Vec<(String, String)>,
     dir: TempDir,
 }
 
@@ -59,6 +60,7 @@ impl Gateway {
         let mut gateway = Gateway {
             child: None,
             facts,
+            env: Vec::new(),
             dir,
         };
         gateway.write_config(config_toml)?;
@@ -189,6 +191,11 @@ impl Gateway {
         self.wait_ready()
     }
 
+    /// Sets an environment variable for the next (re)start, e.g. `RUST_LOG`.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.push((key.to_owned(), value.to_owned()));
+    }
+
     /// Kills the gateway, replaces its config (e.g. a rotated keyring) and starts it again.
     pub fn restart_with(&mut self, config_toml: &str) -> anyhow::Result<()> {
         self.kill();
@@ -216,6 +223,7 @@ impl Gateway {
             .arg("--config")
             .arg(self.config_path())
             .env("RUST_BACKTRACE", "1")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .current_dir(self.dir.path());
         self.child = Some(GroupChild::spawn(&mut cmd, &self.log_path())?);
         Ok(())

@@ -16,6 +16,7 @@ mod repair; // policy "one" with a region down; journal, background loop, `twinv
 mod resume; // a GET body that stalls or is cut mid-stream continues from the other region
 mod rotate; // twinvault rotate: re-wrap under the new key in both regions, then drop the old key
 mod s3_api;
+mod secrets; // no secret in logs (debug), /metrics, error bodies or check-config after using them all
 mod shutdown; // SIGTERM: in-flight upload finishes, readyz not-ready, new work refused, exit 0 // boto3: every operation, conditions, metadata, ranges, presign, auth failures // one region down: failover reads, 503 on writes with policy "all"
 mod sse_c; // SSE-C: right, missing and wrong keys, copies, aws-cli --sse-c, key never stored or logged
 mod virtual_host; // bucket.domain addressing with server.domain set // multipart uploads: boto3 edge cases, aws-cli/rclone/s5cmd multipart, at rest
