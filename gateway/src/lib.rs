@@ -39,5 +39,6 @@ pub mod rotate;
 pub mod server;
 pub mod stamp;
 pub mod telemetry;
+pub mod tls;
 pub mod upstream;
 pub mod vhost;

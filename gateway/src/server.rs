@@ -31,6 +31,9 @@ pub enum ServerError {
         /// Cause.
         source: std::io::Error,
     },
+    /// The TLS certificate or key did not load.
+    #[error(transparent)]
+    Tls(crate::tls::TlsError),
     /// Metric registration failed (a duplicate name: a programming error).
     #[error("metrics: {0}")]
     Metrics(String),
@@ -63,6 +66,10 @@ pub async fn bind_and_serve(
     metrics.prime(&names);
     let regions = Arc::new(Regions::from_config(config, Arc::clone(&metrics)));
     let service = build_s3_service(config, Arc::clone(&regions), Arc::clone(&metrics))?;
+    let tls = match (&config.server.tls_cert_file, &config.server.tls_key_file) {
+        (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key).map_err(ServerError::Tls)?),
+        _ => None,
+    };
     let s3_listener = bind(config.server.s3_listen).await?;
     let admin_listener = bind(config.server.admin_listen).await?;
     let s3_addr = s3_listener.local_addr().map_err(|source| ServerError::Bind {
@@ -82,7 +89,7 @@ pub async fn bind_and_serve(
         .map(|interval| tokio::spawn(crate::repair::run_background(Arc::clone(&regions), interval)));
     let serving = async move {
         let admin_task = tokio::spawn(serve_admin(admin_listener, admin, admin_shutdown));
-        serve_s3(s3_listener, service, shutdown, drain_timeout).await;
+        serve_s3(s3_listener, tls, service, shutdown, drain_timeout).await;
         admin_task.abort();
         // Every repair step is safe to cut: an unfinished record stays in the journal.
         if let Some(task) = repair_task {
@@ -98,8 +105,12 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {
         .map_err(|source| ServerError::Bind { addr, source })
 }
 
+/// How long a client may take to complete the TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 async fn serve_s3(
     listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     service: S3Service,
     mut shutdown: watch::Receiver<bool>,
     drain_timeout: std::time::Duration,
@@ -111,8 +122,27 @@ async fn serve_s3(
             accepted = listener.accept() => {
                 let Ok((socket, _peer)) = accepted else { continue };
                 let _ = socket.set_nodelay(true);
-                let conn = http.serve_connection(TokioIo::new(socket), service.clone()).into_owned();
-                tokio::spawn(graceful.watch(conn));
+                match &tls {
+                    None => {
+                        let conn = http.serve_connection(TokioIo::new(socket), service.clone()).into_owned();
+                        tokio::spawn(graceful.watch(conn));
+                    }
+                    Some(acceptor) => {
+                        // The handshake runs in the connection's task, never in the accept loop.
+                        let (acceptor, http, service, watcher) =
+                            (acceptor.clone(), http.clone(), service.clone(), graceful.watcher());
+                        tokio::spawn(async move {
+                            match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(socket)).await {
+                                Ok(Ok(stream)) => {
+                                    let conn = http.serve_connection(TokioIo::new(stream), service).into_owned();
+                                    let _ = watcher.watch(conn).await;
+                                }
+                                Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                                Err(_) => tracing::debug!("TLS handshake timed out"),
+                            }
+                        });
+                    }
+                }
             }
             _ = shutdown.changed() => break,
         }

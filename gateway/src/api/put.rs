@@ -43,8 +43,7 @@ pub async fn put_object(gw: &Gateway, mut req: S3Request<PutObjectInput>) -> Api
             ));
         }
     };
-    let plain_len = u64::try_from(input.content_length.ok_or(ApiError::MissingContentLength)?)
-        .map_err(|_| ApiError::InvalidArgument("negative Content-Length".into()))?;
+    let plain_len = body_length(input.content_length, &req.headers)?;
     if plain_len > MAX_SINGLE_PUT {
         return Err(ApiError::EntityTooLarge);
     }
@@ -92,6 +91,20 @@ pub async fn put_object(gw: &Gateway, mut req: S3Request<PutObjectInput>) -> Api
         sse_customer_key_md5,
         ..Default::default()
     })
+}
+
+/// The plaintext length of a PutObject or UploadPart body: `Content-Length`, or for
+/// `aws-chunked` uploads without one (SDKs streaming with a trailing checksum over HTTPS send
+/// `Transfer-Encoding: chunked`) `x-amz-decoded-content-length`.
+pub(super) fn body_length(content_length: Option<i64>, headers: &http::HeaderMap) -> ApiResult<u64> {
+    let decoded = || {
+        headers
+            .get("x-amz-decoded-content-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<i64>().ok())
+    };
+    let len = content_length.or_else(decoded).ok_or(ApiError::MissingContentLength)?;
+    u64::try_from(len).map_err(|_| ApiError::InvalidArgument("negative Content-Length".into()))
 }
 
 /// The client's checksums of a PutObject or UploadPart request (same field names in both).

@@ -7,7 +7,7 @@ mod tests;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use base64::Engine;
@@ -83,6 +83,10 @@ pub struct ServerConfig {
     /// How long in-flight requests may take to finish after SIGTERM.
     #[serde(with = "millis")]
     pub drain_timeout: Duration,
+    /// PEM certificate chain: TLS on the S3 listener when set (with the key).
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of the certificate.
+    pub tls_key_file: Option<PathBuf>,
 }
 
 /// One client identity.
@@ -253,6 +257,17 @@ fn validate_server(raw: raw::RawServer, problems: &mut Vec<String>) -> Option<Se
             None
         }
     };
+    let tls_files = [&raw.tls_cert_file, &raw.tls_key_file];
+    if tls_files.iter().filter(|f| f.is_some()).count() == 1 {
+        problems.push("server.tls_cert_file and server.tls_key_file: set both or neither".to_owned());
+    }
+    for (name, file) in ["server.tls_cert_file", "server.tls_key_file"].iter().zip(tls_files) {
+        if let Some(path) = file
+            && !path.is_file()
+        {
+            problems.push(format!("{name}: {} is not a readable file", path.display()));
+        }
+    }
     Some(ServerConfig {
         s3_listen: s3_listen?,
         admin_listen: admin_listen?,
@@ -261,6 +276,8 @@ fn validate_server(raw: raw::RawServer, problems: &mut Vec<String>) -> Option<Se
         region: raw.region.unwrap_or_else(|| "us-east-1".to_owned()),
         max_metadata_bytes: raw.max_metadata_bytes.unwrap_or(2048),
         drain_timeout: Duration::from_millis(raw.drain_timeout_ms.unwrap_or(30_000)),
+        tls_cert_file: raw.tls_cert_file,
+        tls_key_file: raw.tls_key_file,
     })
 }
 

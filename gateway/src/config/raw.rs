@@ -42,6 +42,10 @@ pub struct RawServer {
     pub region: Option<String>,
     /// Largest client user metadata, names and values together, in bytes (default: 2048, as AWS).
     pub max_metadata_bytes: Option<usize>,
+    /// PEM certificate chain for TLS on the S3 listener (default: none, plain HTTP).
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key for `tls_cert_file`.
+    pub tls_key_file: Option<PathBuf>,
     /// On SIGTERM, how long in-flight requests may take to finish, in ms (default: 30000).
     pub drain_timeout_ms: Option<u64>,
 }
