@@ -4,7 +4,9 @@
 # query in the dashboards parses (each is checked by promtool as a recording rule, with
 # Grafana's $variables replaced by plain values). Installs Debian's `prometheus` package for
 # promtool when it is missing (no daemon is started under the usual policy-rc.d). That metric
-# names exist in gateway/src/metrics.rs is checked by `cargo test -p twinvault --test dashboards`.
+# names exist in gateway/src/metrics.rs is checked by `cargo test -p twinvault --test dashboards`;
+# that a running gateway exports them after a workload (and that its scrape passes
+# `promtool check metrics`) by the integration tests `metrics` and `prometheus`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 

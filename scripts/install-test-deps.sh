@@ -22,13 +22,16 @@ STAMP="$VENV/.twinvault-test-deps"
 WANT="${PACKAGES[*]}"
 
 # System pieces a bare Debian 12 may lack: python3 + venv/ensurepip (separate
-# Debian package) and curl (the harness's SeaweedFS readiness probe).
+# Debian package), curl (the harness's SeaweedFS readiness probe) and prometheus
+# (the server the `prometheus` integration test scrapes the gateway with, and promtool;
+# no daemon is started under the usual policy-rc.d).
 missing=()
 command -v python3 >/dev/null || missing+=(python3)
 if [[ ! -x "$VENV/bin/python" ]] && ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
     missing+=(python3-venv)
 fi
 command -v curl >/dev/null || missing+=(curl ca-certificates)
+{ command -v prometheus && command -v promtool; } >/dev/null || missing+=(prometheus)
 if ((${#missing[@]})); then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq

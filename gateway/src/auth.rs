@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::{S3Auth, SecretKey};
-use s3s::dto::{CopyObjectInput, CopySource};
+use s3s::dto::{CopyObjectInput, CopySource, UploadPartCopyInput};
 use s3s::path::S3Path;
 use s3s::{S3Request, S3Result, s3_error};
 
@@ -91,6 +91,18 @@ impl AccessPolicy {
     }
 }
 
+impl AccessPolicy {
+    /// The source of CopyObject and UploadPartCopy is read with the caller's rights too.
+    fn check_copy_source(&self, credentials: Option<&s3s::auth::Credentials>, source: &CopySource) -> S3Result<()> {
+        match source {
+            CopySource::Bucket { bucket, .. } => {
+                AccessPolicy::check(self, credentials.map(|c| c.access_key.as_str()), bucket)
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 /// `*` matches any run of characters (including none); everything else matches itself.
 fn glob_match(pattern: &str, name: &str) -> bool {
     let mut parts = pattern.split('*');
@@ -127,11 +139,11 @@ impl S3Access for AccessPolicy {
     }
 
     async fn copy_object(&self, req: &mut S3Request<CopyObjectInput>) -> S3Result<()> {
-        let access_key = req.credentials.as_ref().map(|c| c.access_key.clone());
-        match &req.input.copy_source {
-            CopySource::Bucket { bucket, .. } => AccessPolicy::check(self, access_key.as_deref(), bucket),
-            _ => Ok(()),
-        }
+        self.check_copy_source(req.credentials.as_ref(), &req.input.copy_source)
+    }
+
+    async fn upload_part_copy(&self, req: &mut S3Request<UploadPartCopyInput>) -> S3Result<()> {
+        self.check_copy_source(req.credentials.as_ref(), &req.input.copy_source)
     }
 }
 

@@ -85,6 +85,9 @@ pub enum ApiError {
     /// An SSE-C key that is not the one the object was written with.
     #[error("the SSE-C key given does not match the key the object was stored with")]
     WrongCustomerKey,
+    /// A bucket twinvault keeps for itself (the repair journal), named as a copy source.
+    #[error("the bucket name {0:?} is reserved by twinvault")]
+    ReservedBucket(String),
     /// A state the code rules out was reached anyway.
     #[error("internal error: {0}")]
     Internal(&'static str),
@@ -138,6 +141,7 @@ impl ApiError {
             Self::Internal(_) => C::InternalError,
             Self::InvalidEncryptionAlgorithm(_) => C::InvalidEncryptionAlgorithmError,
             Self::WrongCustomerKey => C::AccessDenied,
+            Self::ReservedBucket(_) => C::AccessDenied,
         }
     }
 

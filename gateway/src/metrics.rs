@@ -2,7 +2,7 @@
 //! the server (no global registry). Names follow `twinvault_<subsystem>_<name>_<unit>`; label
 //! values come from closed sets (operation names, region names from the config, outcomes).
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+use prometheus::{GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
 /// Request and upstream-call latency buckets: 1 ms to ~60 s. Local upstreams answer in
 /// milliseconds; cross-country regions in tens to hundreds; large bodies take seconds.
@@ -28,7 +28,7 @@ pub struct Metrics {
     pub upstream_errors: IntCounterVec,
     /// `twinvault_replication_writes_total{outcome}`: both, degraded (one region only), failed.
     pub replication_writes: IntCounterVec,
-    /// `twinvault_reads_served_total{region,outcome}`: first choice, hedge or failover.
+    /// `twinvault_reads_served_total{region,outcome}`: first choice, hedge, failover, or resume (a body continued from the other region mid-stream).
     pub reads_served: IntCounterVec,
     /// `twinvault_envelope_integrity_failures_total{kind}`: corruption or tampering. Alert on any.
     pub envelope_integrity_failures: IntCounterVec,
@@ -42,6 +42,12 @@ pub struct Metrics {
     pub repair_failures: IntCounterVec,
     /// `twinvault_region_up{region}`: 1 while the region's circuit breaker is closed.
     pub region_up: IntGaugeVec,
+    /// `twinvault_journal_pending_records{missed_region}`: journal records not replayed yet,
+    /// as the background repair loop last counted them.
+    pub journal_pending_records: IntGaugeVec,
+    /// `twinvault_journal_oldest_pending_age_seconds{missed_region}`: age of the oldest of those
+    /// records when last counted; 0 when there is none.
+    pub journal_oldest_pending_age: GaugeVec,
 }
 
 impl Metrics {
@@ -71,6 +77,22 @@ impl Metrics {
             &["region"],
         )?;
         registry.register(Box::new(region_up.clone()))?;
+        let journal_pending_records = IntGaugeVec::new(
+            Opts::new(
+                "journal_pending_records",
+                "Journal records a region missed, not replayed yet",
+            ),
+            &["missed_region"],
+        )?;
+        registry.register(Box::new(journal_pending_records.clone()))?;
+        let journal_oldest_pending_age = GaugeVec::new(
+            Opts::new(
+                "journal_oldest_pending_age_seconds",
+                "Age of the oldest journal record not replayed yet (0 when none)",
+            ),
+            &["missed_region"],
+        )?;
+        registry.register(Box::new(journal_oldest_pending_age.clone()))?;
         Ok(Self {
             s3_requests: counter(
                 "s3_requests_total",
@@ -126,6 +148,8 @@ impl Metrics {
                 &["region"],
             )?,
             region_up,
+            journal_pending_records,
+            journal_oldest_pending_age,
             registry,
         })
     }
@@ -148,8 +172,13 @@ impl Metrics {
                 self.repair_objects.with_label_values(&[region, action]).inc_by(0);
             }
             self.region_up.with_label_values(&[region]).set(1);
-            for outcome in ["first", "hedge", "failover"] {
+            for outcome in ["first", "hedge", "failover", "resume"] {
                 self.reads_served.with_label_values(&[region, outcome]).inc_by(0);
+            }
+            // The kinds the region alerts count as failures (alerts.yml), so their rate is 0
+            // rather than absent before the first failure.
+            for kind in ["unavailable", "access_denied", "other"] {
+                self.upstream_errors.with_label_values(&[region, kind]).inc_by(0);
             }
         }
         for kind in ["header", "segment"] {

@@ -34,6 +34,9 @@ fn registered_families() -> BTreeMap<String, MetricType> {
     m.replication_writes.with_label_values(&["both"]).inc_by(0);
     m.reads_served.with_label_values(&["a", "first"]).inc_by(0);
     m.envelope_integrity_failures.with_label_values(&["segment"]).inc_by(0);
+    // Set by the repair loop, not primed.
+    m.journal_pending_records.with_label_values(&["b"]).set(0);
+    m.journal_oldest_pending_age.with_label_values(&["b"]).set(0.0);
 
     let families: BTreeMap<String, MetricType> = m
         .registry()
@@ -44,7 +47,7 @@ fn registered_families() -> BTreeMap<String, MetricType> {
 
     // Every collector the struct exposes must be among the rendered families, so a metric added
     // to `Metrics` but not touched above makes this test fail instead of going unnoticed.
-    let collectors: [&dyn Collector; 9] = [
+    let collectors: [&dyn Collector; 16] = [
         &m.s3_requests,
         &m.s3_request_duration,
         &m.s3_in_flight,
@@ -54,6 +57,13 @@ fn registered_families() -> BTreeMap<String, MetricType> {
         &m.replication_writes,
         &m.reads_served,
         &m.envelope_integrity_failures,
+        &m.journal_records,
+        &m.repair_objects,
+        &m.repair_bytes,
+        &m.repair_failures,
+        &m.region_up,
+        &m.journal_pending_records,
+        &m.journal_oldest_pending_age,
     ];
     for desc in collectors.iter().flat_map(|c| c.desc()) {
         let name = format!("{PREFIX}{}", desc.fq_name);
@@ -225,6 +235,8 @@ fn dashboards_and_alerts_use_only_registered_metrics() {
         "twinvault_upstream_errors_total",
         "twinvault_envelope_integrity_failures_total",
         "twinvault_s3_request_duration_seconds_bucket",
+        "twinvault_journal_pending_records",
+        "twinvault_journal_oldest_pending_age_seconds",
     ] {
         assert!(used.contains(expected), "{expected} not found in {used:?}");
     }

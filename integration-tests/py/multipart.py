@@ -1,5 +1,6 @@
-"""Multipart uploads through twinvault with boto3: explicit parts, concurrency, re-uploads,
-ListParts paging, Abort, and every bad-input error. Env: TV_S3_ENDPOINT, AWS_*, TV_BUCKET."""
+"""Multipart uploads through twinvault with boto3: explicit parts, concurrency, re-uploads
+within the same second, ListParts paging, Abort, every bad-input error, UploadPartCopy and
+ListMultipartUploads. Env: TV_S3_ENDPOINT, AWS_*, TV_BUCKET."""
 import concurrent.futures
 import os
 
@@ -14,9 +15,9 @@ s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
 MIB = 1024 * 1024
 
 
-def expect_error(code, fn, **kwargs):
+def expect_error(code, fn, *args, **kwargs):
     try:
-        fn(**kwargs)
+        fn(*args, **kwargs)
     except botocore.exceptions.ClientError as e:
         got = e.response["Error"]["Code"]
         assert got == code, f"expected {code}, got {got}: {e}"
@@ -26,7 +27,7 @@ def expect_error(code, fn, **kwargs):
 
 s3.create_bucket(Bucket=bucket)
 
-# Concurrent, out-of-order parts with one re-uploaded (the last upload wins).
+# Concurrent, out-of-order parts; then one re-uploaded twice at once (the one completed wins).
 parts_data = [os.urandom(5 * MIB), os.urandom(5 * MIB), os.urandom(5 * MIB), os.urandom(3 * MIB + 12345)]
 up = s3.create_multipart_upload(Bucket=bucket, Key="big.bin", ContentType="video/mp4", Metadata={"k": "v"})
 uid = up["UploadId"]
@@ -37,11 +38,6 @@ def put_part(n, data):
     return n, s3.upload_part(Bucket=bucket, Key="big.bin", UploadId=uid, PartNumber=n, Body=data)["ETag"]
 
 
-s3.upload_part(Bucket=bucket, Key="big.bin", UploadId=uid, PartNumber=2, Body=os.urandom(5 * MIB))  # replaced below
-# Known limitation (issue 5 note): SeaweedFS lists both uploads of a re-uploaded part with
-# one-second timestamps, so the gateway can only tell the newer one when they differ.
-import time
-time.sleep(1.1)
 with concurrent.futures.ThreadPoolExecutor(4) as pool:
     etags = dict(pool.map(lambda a: put_part(*a), reversed(list(enumerate(parts_data, start=1)))))
 listed = s3.list_parts(Bucket=bucket, Key="big.bin", UploadId=uid, MaxParts=3)
@@ -50,6 +46,13 @@ rest = s3.list_parts(Bucket=bucket, Key="big.bin", UploadId=uid, PartNumberMarke
 assert [p["PartNumber"] for p in rest["Parts"]] == [4], rest
 assert [p["Size"] for p in listed["Parts"] + rest["Parts"]] == [len(d) for d in parts_data]
 assert all(p["ETag"] == etags[p["PartNumber"]] for p in listed["Parts"] + rest["Parts"])
+# Part 2 again, twice, right away (a retrying client): SeaweedFS lists all three uploads of
+# part 2, with timestamps in whole seconds, so completion must go by the ETag sent.
+# See: issue #5 (a part re-uploaded within the same second).
+_, retried = put_part(2, os.urandom(5 * MIB))
+parts_data[1] = os.urandom(5 * MIB)
+_, etags[2] = put_part(2, parts_data[1])
+assert len({retried, etags[2]}) == 2, (retried, etags[2])
 
 # Bad completions: each is refused and the upload stays usable.
 parts = [{"PartNumber": n, "ETag": etags[n]} for n in range(1, 5)]
@@ -98,4 +101,89 @@ e = s3.upload_part(Bucket=bucket, Key="one-part.bin", UploadId=u, PartNumber=1, 
 s3.complete_multipart_upload(Bucket=bucket, Key="one-part.bin", UploadId=u,
                              MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": e}]})
 assert s3.get_object(Bucket=bucket, Key="one-part.bin")["Body"].read() == b"only part"
+
+# --- UploadPartCopy: parts cut from a single-PUT and from a multipart source ---
+single = os.urandom(6 * MIB + 4321)
+s3.put_object(Bucket=bucket, Key="single.bin", Body=single)
+SEG = 65536
+
+
+def copy_part(key, upload, n, source, first=None, last=None, **extra):
+    if first is not None:
+        extra["CopySourceRange"] = f"bytes={first}-{last}"
+    r = s3.upload_part_copy(Bucket=bucket, Key=key, UploadId=upload, PartNumber=n,
+                            CopySource={"Bucket": bucket, "Key": source}, **extra)
+    return {"PartNumber": n, "ETag": r["CopyPartResult"]["ETag"]}
+
+
+# Ranges start and end inside segments; the second crosses big.bin's part 1/2 boundary.
+ranges = [("single.bin", single, 100_000, 100_000 + 5 * MIB - 1),
+          ("big.bin", whole, 5 * MIB - 70_000, 5 * MIB - 70_000 + 5 * MIB + 2 * SEG - 1)]
+u = s3.create_multipart_upload(Bucket=bucket, Key="assembled.bin", ContentType="text/x-test")["UploadId"]
+done_parts = [copy_part("assembled.bin", u, n, src, first, last)
+              for n, (src, _, first, last) in enumerate(ranges, start=1)]
+done_parts.append(copy_part("assembled.bin", u, 3, "single.bin"))  # whole single-PUT source
+expected = b"".join(data[first:last + 1] for _, data, first, last in ranges) + single
+s3.complete_multipart_upload(Bucket=bucket, Key="assembled.bin", UploadId=u,
+                             MultipartUpload={"Parts": done_parts})
+got = s3.get_object(Bucket=bucket, Key="assembled.bin")
+assert got["ContentType"] == "text/x-test" and got["ContentLength"] == len(expected), got["ContentLength"]
+assert got["Body"].read() == expected, "assembled.bin differs"
+for start, end in [(5 * MIB - 3, 5 * MIB + 3), (10 * MIB + 2 * SEG - 10, len(expected) - 1)]:
+    got = s3.get_object(Bucket=bucket, Key="assembled.bin", Range=f"bytes={start}-{end}")["Body"].read()
+    assert got == expected[start:end + 1], (start, end)
+
+# A whole multipart source after an ordinary part; the copy honours the source conditions.
+u = s3.create_multipart_upload(Bucket=bucket, Key="mixed.bin")["UploadId"]
+head_part = os.urandom(5 * MIB)
+e1 = s3.upload_part(Bucket=bucket, Key="mixed.bin", UploadId=u, PartNumber=1, Body=head_part)["ETag"]
+big_etag = s3.head_object(Bucket=bucket, Key="big.bin")["ETag"]
+p2 = copy_part("mixed.bin", u, 2, "big.bin", CopySourceIfMatch=big_etag)
+expect_error("PreconditionFailed", copy_part, "mixed.bin", u, 3, "big.bin", CopySourceIfMatch='"nope-1"')
+expect_error("PreconditionFailed", copy_part, "mixed.bin", u, 3, "big.bin", CopySourceIfNoneMatch=big_etag)
+expect_error("InvalidArgument", copy_part, "mixed.bin", u, 3, "big.bin", 0, len(whole))
+expect_error("InvalidArgument", copy_part, "mixed.bin", u, 3, "big.bin", 10, 5)
+expect_error("NoSuchKey", copy_part, "mixed.bin", u, 3, "missing.bin")
+expect_error("NoSuchUpload", copy_part, "other.bin", u, 3, "big.bin")
+expect_error("AccessDenied", s3.upload_part_copy, Bucket=bucket, Key="mixed.bin", UploadId=u, PartNumber=3,
+             CopySource={"Bucket": "twinvault-journal", "Key": "anything"})
+s3.complete_multipart_upload(Bucket=bucket, Key="mixed.bin", UploadId=u,
+                             MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": e1}, p2]})
+assert s3.get_object(Bucket=bucket, Key="mixed.bin")["Body"].read() == head_part + whole
+
+# --- ListMultipartUploads: in key order, paged by key and upload id, with a delimiter ---
+def uploads(**kwargs):
+    r = s3.list_multipart_uploads(Bucket=bucket, Prefix="mpu/", **kwargs)
+    return r, [(x["Key"], x["UploadId"]) for x in r.get("Uploads", [])]
+
+
+created = []
+for key in ["mpu/b.bin", "mpu/a.bin", "mpu/dir/c.bin", "mpu/b.bin"]:
+    created.append((key, s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]))
+everything = [created[1], created[0], created[3], created[2]]  # by key, then by creation
+r, listed = uploads()
+assert listed == everything and not r["IsTruncated"], listed
+assert all(x["Initiated"] for x in r["Uploads"]), r["Uploads"]
+r, first = uploads(MaxUploads=2)
+assert first == everything[:2] and r["IsTruncated"], (first, r)
+assert (r["NextKeyMarker"], r["NextUploadIdMarker"]) == everything[1], r
+r, second = uploads(MaxUploads=2, KeyMarker=r["NextKeyMarker"], UploadIdMarker=r["NextUploadIdMarker"])
+assert second == everything[2:] and not r["IsTruncated"], (second, r)
+r, after_b = uploads(KeyMarker="mpu/b.bin")
+assert after_b == everything[3:], after_b
+paged = [(x["Key"], x["UploadId"]) for page in s3.get_paginator("list_multipart_uploads").paginate(
+    Bucket=bucket, Prefix="mpu/", PaginationConfig={"PageSize": 1}) for x in page.get("Uploads", [])]
+assert paged == everything, paged
+r, top = uploads(Delimiter="/")
+assert top == everything[:3] and [p["Prefix"] for p in r["CommonPrefixes"]] == ["mpu/dir/"], r
+
+# Complete one and abort another: both leave the listing; the rest stay usable.
+a_key, a_id = created[1]
+e = s3.upload_part(Bucket=bucket, Key=a_key, UploadId=a_id, PartNumber=1, Body=b"a")["ETag"]
+s3.complete_multipart_upload(Bucket=bucket, Key=a_key, UploadId=a_id,
+                             MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": e}]})
+s3.abort_multipart_upload(Bucket=bucket, Key=created[0][0], UploadId=created[0][1])
+r, left = uploads()
+assert left == [created[3], created[2]], left
+s3.abort_multipart_upload(Bucket=bucket, Key=created[3][0], UploadId=created[3][1])
 print("multipart.py: all checks passed")

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use futures::TryStreamExt;
+use http_body_util::BodyDataStream;
 use s3s::S3Request;
 use s3s::dto::{GetObjectInput, GetObjectOutput, HeadObjectInput, HeadObjectOutput, Range, StreamingBlob, Timestamp};
 
@@ -240,4 +241,76 @@ where
         }
     });
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+// === plaintext reads for other operations ===
+
+/// A stored object's plaintext as it is opened, segment by segment.
+pub(super) type PlainStream = Box<dyn Stream<Item = Result<Bytes, EnvelopeError>> + Send + Sync + Unpin>;
+
+/// A stored object opened for reading through the envelope.
+pub(super) struct PlainRead {
+    /// Plaintext bytes `body` yields.
+    pub len: u64,
+    /// The plaintext; it fails (never ends early) on tampering, truncation or upstream errors.
+    pub body: PlainStream,
+}
+
+/// Reads a stored object's plaintext the way a ranged GET does, for operations that consume
+/// an object rather than serve it (UploadPartCopy): HEAD through `Regions::read`, then `choose`
+/// checks the opened object and picks the inclusive plaintext range to read (`None`: all of
+/// it), then one GET of just the covering segments on the region that answered the HEAD,
+/// pinned to that version by an upstream `If-Match`. The body streams: memory stays at a few
+/// segments whatever the size. No SSE-C key: an SSE-C object does not open here.
+pub(super) async fn read_plaintext(
+    gw: &Gateway,
+    bucket: &str,
+    key: &str,
+    choose: impl FnOnce(&ObjectView) -> ApiResult<Option<(u64, u64)>>,
+) -> ApiResult<PlainRead> {
+    let (upstream, stored) = gw.regions.read(|up: &Upstream| head_at(up, bucket, key)).await?;
+    let view = gw.open_view(bucket, key, &stored, None)?;
+    let (layout, stored_range) = match choose(&view)? {
+        None => (StreamLayout::whole(0, view.plaintext_len), None),
+        Some((start, end)) => {
+            let (layout, span) =
+                StreamLayout::for_range(0, view.plaintext_len, start, end).ok_or(ApiError::InvalidRange)?;
+            (layout, Some((span.stored_start, span.stored_end)))
+        }
+    };
+    let body = upstream
+        .get_object(bucket, key, stored_range, Some(&view.upstream_etag))
+        .await?;
+    let stored = BodyDataStream::new(body.body.into_inner());
+    let opened: PlainStream = if view.multipart {
+        Box::new(OpenStream::with_opener(
+            stored,
+            PartsOpener::new(&view.dek, layout),
+            layout,
+        ))
+    } else {
+        Box::new(OpenStream::new(stored, &view.dek, layout))
+    };
+    let metrics = std::sync::Arc::clone(&gw.metrics);
+    let counted = opened.inspect_err(move |e| {
+        if e.is_integrity_failure() {
+            metrics
+                .envelope_integrity_failures
+                .with_label_values(&["segment"])
+                .inc();
+            tracing::error!(error = %e, "stored object failed authentication while streaming");
+        }
+    });
+    Ok(PlainRead {
+        len: layout.len,
+        body: Box::new(counted),
+    })
+}
+
+async fn head_at<'a>(
+    up: &'a Upstream,
+    bucket: &str,
+    key: &str,
+) -> Result<(&'a Upstream, crate::upstream::StoredObject), crate::upstream::UpstreamError> {
+    Ok((up, up.head_object(bucket, key).await?))
 }

@@ -10,20 +10,24 @@ mod get;
 mod list;
 mod multipart;
 pub mod object;
+mod part_copy;
 mod put;
 mod sse_c;
 mod upload_id;
+mod uploads;
 
 use std::sync::Arc;
 
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result};
+use tracing::Instrument;
 
 use crate::config::Config;
 use crate::error::ApiResult;
 use crate::keyring::Keyring;
 use crate::metrics::{Metrics, status_class};
 use crate::replication::Regions;
+use crate::telemetry::{self, RequestId};
 
 /// What request handlers need: the regions, the keyring and a few limits.
 #[derive(Clone, Debug)]
@@ -51,28 +55,47 @@ impl Gateway {
 }
 
 impl Gateway {
-    /// Runs one request handler, recording the front-door metrics around it.
+    /// Runs one request handler inside the request's span (`telemetry::request_span`: its
+    /// upstream calls become child spans), records the front-door metrics around it, and gives
+    /// the client the request id (`x-amz-request-id`, and `<RequestId>` in an error body).
     async fn observe<T>(
         &self,
         operation: &'static str,
         handler: impl Future<Output = ApiResult<T>>,
     ) -> S3Result<S3Response<T>> {
+        let request_id = RequestId::random();
+        let span = telemetry::request_span(operation, &request_id);
         let m = &self.metrics;
         m.s3_in_flight.inc();
         let started = std::time::Instant::now();
-        let result = handler.await.map_err(s3s::S3Error::from);
+        // The error conversion logs 5xx answers: inside the span, so they carry the request id.
+        let result = async { handler.await.map_err(s3s::S3Error::from) }
+            .instrument(span.clone())
+            .await;
         m.s3_in_flight.dec();
         let status = match &result {
             Ok(_) => 200,
             Err(e) => e.status_code().map_or(500, |s| s.as_u16()),
         };
+        let elapsed = started.elapsed();
         m.s3_requests
             .with_label_values(&[operation, status_class(status)])
             .inc();
         m.s3_request_duration
             .with_label_values(&[operation])
-            .observe(started.elapsed().as_secs_f64());
-        result.map(S3Response::new)
+            .observe(elapsed.as_secs_f64());
+        span.in_scope(|| tracing::debug!(status, duration_ms = elapsed.as_millis() as u64, "request answered"));
+        match result {
+            Ok(output) => {
+                let mut response = S3Response::new(output);
+                telemetry::tag_response(&mut response, &request_id);
+                Ok(response)
+            }
+            Err(mut error) => {
+                telemetry::tag_error(&mut error, &request_id);
+                Err(error)
+            }
+        }
     }
 
     /// Opens a stored object's envelope (with the request's SSE-C key, if any), counting
@@ -193,5 +216,23 @@ impl S3 for Gateway {
     #[tracing::instrument(level = "debug", skip_all)]
     async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
         self.observe("CopyObject", copy::copy_object(self, req)).await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        self.observe("UploadPartCopy", part_copy::upload_part_copy(self, req))
+            .await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn list_multipart_uploads(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        self.observe("ListMultipartUploads", uploads::list_multipart_uploads(self, req))
+            .await
     }
 }

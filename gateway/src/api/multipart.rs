@@ -8,6 +8,8 @@
 
 use std::collections::HashMap;
 
+use bytes::Bytes;
+use futures::Stream;
 use s3s::S3Request;
 use s3s::dto::{
     AbortMultipartUploadInput, AbortMultipartUploadOutput, CompleteMultipartUploadInput, CompleteMultipartUploadOutput,
@@ -20,14 +22,15 @@ use super::etag::client_etag_dto;
 use super::object::{LAYOUT_PARTS, META_ATTRS, META_HEADER, META_LAYOUT};
 use super::put::{attributes, body_results, client_checksums, seal_body};
 use super::upload_id::UploadState;
+use super::uploads;
 use crate::config::WritePolicy;
 use crate::envelope::format::{SEGMENT_PLAINTEXT_LEN, ciphertext_len, plaintext_len};
-use crate::envelope::{DataKey, ObjectHeader, ObjectIdentity};
+use crate::envelope::{DataKey, EnvelopeError, ObjectHeader, ObjectIdentity};
 use crate::error::{ApiError, ApiResult};
 use crate::journal::ChangeKind;
-use crate::replication::{Change, both_ok, fan_out};
+use crate::replication::{Change, FanoutOutcome, both_ok, fan_out};
 use crate::stamp::META_STAMP;
-use crate::upstream::{UploadedPart, UpstreamError, UpstreamErrorKind};
+use crate::upstream::{StoredObject, UploadedPart, UpstreamError, UpstreamErrorKind};
 
 /// S3's part-number range.
 const MAX_PART_NUMBER: i32 = 10_000;
@@ -83,15 +86,23 @@ pub async fn create(
         header: header_value,
         stamp: stamp.to_string(),
     };
+    let upload_id = state.seal(&gw.keyring, &input.bucket, &input.key)?;
+    // ListMultipartUploads can only list what is recorded; an upload it could never list
+    // would be a leak, so no record means no upload.
+    if let Err(e) = uploads::remember(gw, &input.bucket, &input.key, &state, &upload_id).await {
+        let _ = abort_upstream(gw, &input.bucket, &input.key, &state).await;
+        return Err(e);
+    }
     Ok(CreateMultipartUploadOutput {
         bucket: Some(input.bucket.clone()),
         key: Some(input.key.clone()),
-        upload_id: Some(state.seal(&gw.keyring, &input.bucket, &input.key)?),
+        upload_id: Some(upload_id),
         ..Default::default()
     })
 }
 
-fn open_upload(gw: &Gateway, bucket: &str, key: &str, upload_id: &str) -> ApiResult<(UploadState, DataKey)> {
+/// The state and data key of an upload id for `bucket`/`key` (`NoSuchUpload` if not ours).
+pub(super) fn open_upload(gw: &Gateway, bucket: &str, key: &str, upload_id: &str) -> ApiResult<(UploadState, DataKey)> {
     let state = UploadState::open(&gw.keyring, bucket, key, upload_id)?;
     let header = ObjectHeader::from_metadata_value(&state.header)?;
     let dek = header.unwrap(&gw.keyring, ObjectIdentity { bucket, key }, None)?;
@@ -104,22 +115,46 @@ pub async fn upload_part(gw: &Gateway, mut req: S3Request<UploadPartInput>) -> A
         return Err(ApiError::NotImplemented("SSE-C (customer-provided keys)"));
     }
     let (state, dek) = open_upload(gw, &input.bucket, &input.key, &input.upload_id)?;
-    let part = input.part_number;
-    if !(1..=MAX_PART_NUMBER).contains(&part) {
-        return Err(ApiError::InvalidArgument(format!(
-            "part number must be 1 to {MAX_PART_NUMBER}, got {part}"
-        )));
-    }
-    let plain_len = u64::try_from(input.content_length.ok_or(ApiError::MissingContentLength)?)
-        .map_err(|_| ApiError::InvalidArgument("negative Content-Length".into()))?;
+    let part = check_part_number(input.part_number)?;
+    let plain_len = super::put::body_length(input.content_length, &req.headers)?;
     if plain_len > MAX_PART_SIZE {
         return Err(ApiError::EntityTooLarge);
     }
     let checks = client_checksums!(input, req)?;
     let (sealed, verdict) = seal_body(input.body.take(), checks, &dek, part as u32, plain_len);
-    let stored_len = ciphertext_len(plain_len);
-    let (bucket, key) = (input.bucket.as_str(), input.key.as_str());
-    let outcome = fan_out(
+    let target = (input.bucket.as_str(), input.key.as_str());
+    let outcome = store_part(gw, &state, target, part, ciphertext_len(plain_len), sealed).await;
+    let stored = settle_part(gw, body_results(&verdict, outcome)?)?;
+    Ok(UploadPartOutput {
+        e_tag: Some(client_etag_dto(&stored.etag)),
+        ..Default::default()
+    })
+}
+
+/// A part number in S3's range.
+pub(super) fn check_part_number(part: i32) -> ApiResult<i32> {
+    if !(1..=MAX_PART_NUMBER).contains(&part) {
+        return Err(ApiError::InvalidArgument(format!(
+            "part number must be 1 to {MAX_PART_NUMBER}, got {part}"
+        )));
+    }
+    Ok(part)
+}
+
+/// Streams one sealed part (exactly `stored_len` bytes) into both regions' upstream uploads
+/// at once (UploadPart and UploadPartCopy).
+pub(super) async fn store_part<S>(
+    gw: &Gateway,
+    state: &UploadState,
+    (bucket, key): (&str, &str),
+    part: i32,
+    stored_len: u64,
+    sealed: S,
+) -> FanoutOutcome
+where
+    S: Stream<Item = Result<Bytes, EnvelopeError>> + Unpin,
+{
+    fan_out(
         gw.regions.all(),
         sealed,
         gw.regions.fanout_policy(),
@@ -135,14 +170,13 @@ pub async fn upload_part(gw: &Gateway, mut req: S3Request<UploadPartInput>) -> A
             }
         },
     )
-    .await;
-    let results = body_results(&verdict, outcome)?;
+    .await
+}
+
+/// A part's two upstream results under the write policy, as the one the client hears about.
+pub(super) fn settle_part(gw: &Gateway, results: [Result<StoredObject, UpstreamError>; 2]) -> ApiResult<StoredObject> {
     let stored = gw.regions.settle_part(results)?;
-    let stored = gw.regions.pick(stored).ok_or(ApiError::Internal("no region result"))?;
-    Ok(UploadPartOutput {
-        e_tag: Some(client_etag_dto(&stored.etag)),
-        ..Default::default()
-    })
+    gw.regions.pick(stored).ok_or(ApiError::Internal("no region result"))
 }
 
 pub async fn complete(
@@ -184,7 +218,8 @@ pub async fn complete(
                 if id.is_empty() {
                     return Err(missing_upload(up.name()));
                 }
-                up.list_parts(bucket, key, id).await
+                let listed = up.list_part_uploads(bucket, key, id).await?;
+                Ok(listed.into_iter().map(|l| l.part).collect::<Vec<_>>())
             }
         })
         .await;
@@ -244,6 +279,7 @@ pub async fn complete(
     };
     let stored = gw.regions.commit(results, &change).await?;
     let stored = gw.regions.pick(stored).ok_or(ApiError::Internal("no region result"))?;
+    uploads::forget(gw, bucket, key, &state).await;
     Ok(CompleteMultipartUploadOutput {
         bucket: Some(bucket.to_owned()),
         key: Some(key.to_owned()),
@@ -284,8 +320,11 @@ fn check_part_size(number: i32, stored_len: u64, is_last: bool, count: usize) ->
     Ok(())
 }
 
-/// Checks the client's part list against what one region holds and returns the upstream
-/// part list to complete with.
+/// Checks the client's part list against what one region holds (every upload of every part)
+/// and returns the upstream part list to complete with. Of a part uploaded more than once,
+/// the upload whose ETag the client sent is the one used: the listing's timestamps may not
+/// tell which is newest (SeaweedFS lists both, to the second), but the ETags differ, because
+/// every upload is sealed under a fresh stream id.
 fn match_parts(requested: &[(i32, String)], listed: &[UploadedPart]) -> ApiResult<Vec<(i32, String)>> {
     let mut upstream = Vec::with_capacity(requested.len());
     for (position, (number, etag)) in requested.iter().enumerate() {
@@ -295,14 +334,15 @@ fn match_parts(requested: &[(i32, String)], listed: &[UploadedPart]) -> ApiResul
                 "twinvault requires parts numbered 1, 2, 3... without gaps; part {expected} is missing"
             )));
         }
-        let Some(part) = listed.iter().find(|p| p.number == *number) else {
+        let mut uploads = listed.iter().filter(|p| p.number == *number).peekable();
+        if uploads.peek().is_none() {
             return Err(ApiError::InvalidPart(format!("part {number} was not uploaded")));
-        };
-        if super::etag::client_etag(&part.etag) != *etag {
+        }
+        let Some(part) = uploads.find(|p| super::etag::client_etag(&p.etag) == *etag) else {
             return Err(ApiError::InvalidPart(format!(
                 "part {number}: ETag {etag:?} does not match the uploaded part"
             )));
-        }
+        };
         upstream.push((*number, part.etag.clone(), part.stored_len));
     }
     // Sizes are checked once every listed part is known to exist, as S3 does.
@@ -317,22 +357,27 @@ fn match_parts(requested: &[(i32, String)], listed: &[UploadedPart]) -> ApiResul
 pub async fn abort(gw: &Gateway, req: S3Request<AbortMultipartUploadInput>) -> ApiResult<AbortMultipartUploadOutput> {
     let input = &req.input;
     let state = UploadState::open(&gw.keyring, &input.bucket, &input.key, &input.upload_id)?;
-    let results = gw
-        .regions
+    let results = abort_upstream(gw, &input.bucket, &input.key, &state).await;
+    // An upload left behind in a failing region is harmless (no object, and upstream lifecycle
+    // rules reap it); with policy "one" the abort succeeds once one region has aborted.
+    gw.regions.settle_part(results)?;
+    uploads::forget(gw, &input.bucket, &input.key, &state).await;
+    Ok(AbortMultipartUploadOutput::default())
+}
+
+/// Aborts the upstream upload in each region that has one (already gone counts as done).
+async fn abort_upstream(gw: &Gateway, bucket: &str, key: &str, state: &UploadState) -> [Result<(), UpstreamError>; 2] {
+    gw.regions
         .on_both(|up| {
             let id = &state.upstream_ids[gw.regions.index_of(up)];
             async move {
                 if id.is_empty() {
                     return Ok(());
                 }
-                up.abort_multipart_upload(&input.bucket, &input.key, id).await
+                up.abort_multipart_upload(bucket, key, id).await
             }
         })
-        .await;
-    // An upload left behind in a failing region is harmless (no object, and upstream lifecycle
-    // rules reap it); with policy "one" the abort succeeds once one region has aborted.
-    gw.regions.settle_part(results)?;
-    Ok(AbortMultipartUploadOutput::default())
+        .await
 }
 
 pub async fn list_parts(gw: &Gateway, req: S3Request<ListPartsInput>) -> ApiResult<ListPartsOutput> {
@@ -371,4 +416,35 @@ pub async fn list_parts(gw: &Gateway, req: S3Request<ListPartsInput>) -> ApiResu
         parts: Some(page),
         ..Default::default()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uploaded(number: i32, etag: &str, plain: u64) -> UploadedPart {
+        UploadedPart {
+            number,
+            etag: etag.to_owned(),
+            stored_len: ciphertext_len(plain),
+        }
+    }
+
+    // See: issue #5 (a part re-uploaded within the same second).
+    #[test]
+    fn completion_takes_the_upload_whose_etag_the_client_sent_whatever_the_listing_order() {
+        let listed = vec![
+            uploaded(1, "aaa", MIN_PART_SIZE),
+            uploaded(2, "old", MIN_PART_SIZE),
+            uploaded(2, "new", 1000),
+            uploaded(2, "older", 7),
+        ];
+        let requested = vec![(1, "aaa-1".to_owned()), (2, "new-1".to_owned())];
+        let expected = vec![(1, "aaa".to_owned()), (2, "new".to_owned())];
+        assert_eq!(match_parts(&requested, &listed).ok(), Some(expected.clone()));
+        let reversed: Vec<UploadedPart> = listed.iter().rev().cloned().collect();
+        assert_eq!(match_parts(&requested, &reversed).ok(), Some(expected));
+        let unknown = vec![(1, "aaa-1".to_owned()), (2, "zzz-1".to_owned())];
+        assert!(matches!(match_parts(&unknown, &listed), Err(ApiError::InvalidPart(_))));
+    }
 }

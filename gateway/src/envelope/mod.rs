@@ -11,6 +11,8 @@
 mod attrs;
 pub mod customer;
 pub mod format;
+#[cfg(test)]
+mod fuzz;
 mod header;
 mod open;
 mod parts;

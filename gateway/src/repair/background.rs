@@ -1,5 +1,6 @@
 //! The repair loop inside `serve`: every `repair_interval`, replay the journal into regions that
-//! answer again.
+//! answer again, then count what is still pending (the `twinvault_journal_pending_records` and
+//! `twinvault_journal_oldest_pending_age_seconds` gauges).
 //!
 //! Several gateway replicas share the journal. A lease object in each region's journal bucket
 //! (`lease/replay`: holder and expiry) keeps them from replaying the same records at once: a
@@ -15,7 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use super::Repairer;
 use crate::replication::Regions;
-use crate::upstream::Upstream;
+use crate::stamp::VersionStamp;
+use crate::upstream::{ListRequest, Upstream, UpstreamError};
 
 const LEASE_KEY: &str = "lease/replay";
 /// Pause between writing the lease and checking it is still ours.
@@ -40,36 +42,131 @@ pub async fn run_background(regions: Arc<Regions>, interval: Duration) {
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        // A region whose breaker is open gets a probe (one per cooldown; its success closes the
-        // breaker); its records wait until it answers.
-        let mut down = false;
-        for region in regions.all() {
-            if region.health().is_open() {
-                down |= region
-                    .head_bucket(regions.journal().bucket())
-                    .await
-                    .is_err_and(|e| !e.kind.is_not_found());
+        replay_round(&regions, &me, interval).await;
+        // Also while a region is down or another replica holds the lease: that is when the
+        // backlog grows.
+        measure_backlog(&regions).await;
+    }
+}
+
+/// Replays the journal if both regions answer and this replica gets the lease.
+async fn replay_round(regions: &Regions, me: &str, interval: Duration) {
+    // A region whose breaker is open gets a probe (one per cooldown; its success closes the
+    // breaker); its records wait until it answers.
+    let mut down = false;
+    for region in regions.all() {
+        if region.health().is_open() {
+            down |= region
+                .head_bucket(regions.journal().bucket())
+                .await
+                .is_err_and(|e| !e.kind.is_not_found());
+        }
+    }
+    if down {
+        return;
+    }
+    let lease_region = &regions.all()[0];
+    if !take_lease(regions, lease_region, me, interval * 3).await {
+        return;
+    }
+    let repairer = Repairer::new(regions, false);
+    let result = repairer.replay_journal().await;
+    let cleared = repairer
+        .summary
+        .records_cleared
+        .load(std::sync::atomic::Ordering::Relaxed);
+    match result {
+        Ok(()) if cleared == 0 => tracing::debug!("repair loop: journal empty"),
+        Ok(()) => tracing::info!(summary = %repairer.summary.line(), "repair loop: journal replayed"),
+        Err(e) => tracing::warn!(error = %e, summary = %repairer.summary.line(), "repair loop: replay incomplete"),
+    }
+    let _ = lease_region.delete_object(regions.journal().bucket(), LEASE_KEY).await;
+}
+
+// === Backlog ===
+
+/// Key prefix of the records `missed` missed, in the other region's journal bucket. This is the
+/// journal's documented key layout (`missed/<region>/<stamp>`, journal.rs and
+/// docs/ARCHITECTURE.md), read here so that counting lists keys without reading every record.
+fn missed_prefix(missed: &str) -> String {
+    format!("missed/{missed}/")
+}
+
+/// Listing pages read per region and round: the count stops at 1,000,000 records, which a
+/// round lists in well under a minute and is far past any alert threshold.
+const BACKLOG_MAX_PAGES: usize = 1000;
+
+/// What one region's journal holds for the other.
+#[derive(Debug, Default, PartialEq)]
+struct Backlog {
+    records: u64,
+    /// Time of the oldest record's change, in ms since the epoch.
+    oldest_ms: Option<u64>,
+}
+
+impl Backlog {
+    /// Counts the record stored under `key`; its stamp (the key's last segment) dates it.
+    fn add(&mut self, key: &str) {
+        self.records += 1;
+        let stamp = key.rsplit('/').next().and_then(|s| s.parse::<VersionStamp>().ok());
+        if let Some(ms) = stamp.map(VersionStamp::millis) {
+            self.oldest_ms = Some(self.oldest_ms.map_or(ms, |oldest| oldest.min(ms)));
+        }
+    }
+
+    /// Age of the oldest record at `now_ms`; 0 when there is none.
+    fn oldest_age_seconds(&self, now_ms: u64) -> f64 {
+        self.oldest_ms
+            .map_or(0.0, |ms| now_ms.saturating_sub(ms) as f64 / 1000.0)
+    }
+}
+
+/// Counts the records in `holder`'s journal of changes `missed` did not get (no bucket: none).
+async fn count_backlog(regions: &Regions, holder: &Upstream, missed: &str) -> Result<Backlog, UpstreamError> {
+    let mut backlog = Backlog::default();
+    let mut request = ListRequest {
+        prefix: Some(missed_prefix(missed)),
+        max_keys: Some(1000),
+        ..Default::default()
+    };
+    for _ in 0..BACKLOG_MAX_PAGES {
+        let page = match holder.list_objects_v2(regions.journal().bucket(), &request).await {
+            Err(e) if e.kind.is_not_found() => break,
+            other => other?,
+        };
+        for key in page.contents().iter().filter_map(|o| o.key()) {
+            backlog.add(key);
+        }
+        match page.next_continuation_token() {
+            Some(token) if page.is_truncated() == Some(true) => request.continuation_token = Some(token.to_owned()),
+            _ => break,
+        }
+    }
+    Ok(backlog)
+}
+
+/// Sets the backlog gauges of each region from the other region's journal. A journal that
+/// cannot be listed leaves its region's gauges as they were: unknown is not empty.
+async fn measure_backlog(regions: &Regions) {
+    let all = regions.all();
+    for holder in 0..2 {
+        let missed = all[1 - holder].name();
+        match count_backlog(regions, &all[holder], missed).await {
+            Ok(backlog) => {
+                let m = regions.metrics();
+                m.journal_pending_records
+                    .with_label_values(&[missed])
+                    .set(i64::try_from(backlog.records).unwrap_or(i64::MAX));
+                m.journal_oldest_pending_age
+                    .with_label_values(&[missed])
+                    .set(backlog.oldest_age_seconds(now_ms()));
             }
+            Err(e) => tracing::debug!(
+                holder = all[holder].name(),
+                error = %e,
+                "repair loop: journal backlog not counted"
+            ),
         }
-        if down {
-            continue;
-        }
-        let lease_region = &regions.all()[0];
-        if !take_lease(&regions, lease_region, &me, interval * 3).await {
-            continue;
-        }
-        let repairer = Repairer::new(&regions, false);
-        let result = repairer.replay_journal().await;
-        let cleared = repairer
-            .summary
-            .records_cleared
-            .load(std::sync::atomic::Ordering::Relaxed);
-        match result {
-            Ok(()) if cleared == 0 => tracing::debug!("repair loop: journal empty"),
-            Ok(()) => tracing::info!(summary = %repairer.summary.line(), "repair loop: journal replayed"),
-            Err(e) => tracing::warn!(error = %e, summary = %repairer.summary.line(), "repair loop: replay incomplete"),
-        }
-        let _ = lease_region.delete_object(regions.journal().bucket(), LEASE_KEY).await;
     }
 }
 
@@ -97,4 +194,37 @@ async fn take_lease(regions: &Regions, region: &Upstream, me: &str, ttl: Duratio
     }
     tokio::time::sleep(LEASE_SETTLE).await;
     matches!(region.get_small(bucket, LEASE_KEY, 4096).await, Ok(now) if now.as_ref() == body.as_slice())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backlog_counts_every_record_and_dates_the_oldest() {
+        let old = VersionStamp {
+            clock: 1_000_000 << 16,
+            writer: 9,
+        };
+        let new = VersionStamp {
+            clock: (4_000_000 << 16) | 3,
+            writer: 1,
+        };
+        let mut backlog = Backlog::default();
+        assert_eq!(backlog.oldest_age_seconds(5_000_000), 0.0);
+        // Listed out of order, plus a key whose name is not a stamp: counted, not dated.
+        backlog.add(&format!("{}{new}", missed_prefix("b")));
+        backlog.add(&format!("{}{old}", missed_prefix("b")));
+        backlog.add("missed/b/not-a-stamp");
+        assert_eq!(
+            backlog,
+            Backlog {
+                records: 3,
+                oldest_ms: Some(1_000_000)
+            }
+        );
+        assert_eq!(backlog.oldest_age_seconds(5_000_000), 4000.0);
+        // A clock behind the record's writer never yields a negative age.
+        assert_eq!(backlog.oldest_age_seconds(0), 0.0);
+    }
 }

@@ -202,7 +202,7 @@ impl<'a> Repairer<'a> {
                 .inc();
         }
         RepairSummary::add(&self.summary.deleted, 1);
-        tracing::info!(
+        tracing::debug!(
             bucket,
             key,
             region = region.name(),
@@ -230,7 +230,7 @@ impl<'a> Repairer<'a> {
         }
         RepairSummary::add(&self.summary.copied, 1);
         RepairSummary::add(&self.summary.bytes, winner.object.stored_len);
-        tracing::info!(
+        tracing::debug!(
             bucket,
             key,
             from = from.name(),

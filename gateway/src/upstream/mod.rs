@@ -18,6 +18,7 @@ use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use bytes::Bytes;
 use futures::Stream;
 use http_body_util::StreamBody;
+use tracing::Instrument;
 
 pub use error::{UpstreamError, UpstreamErrorKind};
 pub use health::Health;
@@ -87,12 +88,17 @@ pub struct Upstream {
     health: Arc<Health>,
 }
 
+/// One upstream call: refused while the breaker is open, else bounded by the timeout, in an
+/// `upstream` span, with its metrics and its answer fed to the breaker.
 macro_rules! timed {
     ($self:ident, $op:literal, $fut:expr) => {{
         if !$self.health.admit() {
             Err($self.breaker_open($op))
         } else {
-            let result = match tokio::time::timeout($self.timeout, $fut).await {
+            let started = std::time::Instant::now();
+            let call = tokio::time::timeout($self.timeout, $fut);
+            let span = crate::telemetry::upstream_span(&$self.name, $op);
+            let result = match tracing::Instrument::instrument(call, span).await {
                 Ok(Ok(out)) => Ok(out),
                 Ok(Err(e)) => Err(UpstreamError::from_sdk(&$self.name, $op, e)),
                 Err(_) => Err(UpstreamError::new(
@@ -102,6 +108,7 @@ macro_rules! timed {
                     "timed out",
                 )),
             };
+            $self.observe($op, started, &result);
             $self.record_health(&result);
             result
         }
@@ -228,6 +235,7 @@ impl Upstream {
             .set_if_none_match(if_none_match.map(str::to_owned))
             .body(body)
             .send()
+            .instrument(crate::telemetry::upstream_span(&self.name, "PutObject"))
             .await
             .map_err(|e| UpstreamError::from_sdk(&self.name, "PutObject", e));
         self.observe("PutObject", started, &result);
@@ -428,6 +436,15 @@ pub struct UploadedPart {
     pub stored_len: u64,
 }
 
+/// One upload of a part as an upstream lists it, with its modification time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListedPart {
+    /// The part.
+    pub part: UploadedPart,
+    /// Upstream modification time (whole seconds on some stores).
+    pub last_modified: Option<aws_smithy_types::DateTime>,
+}
+
 impl Upstream {
     /// Starts a multipart upload; returns the upstream upload id.
     pub async fn create_multipart_upload(
@@ -480,6 +497,7 @@ impl Upstream {
             .content_length(stored_len as i64)
             .body(ByteStream::from_body_1_x(StreamBody::new(body)))
             .send()
+            .instrument(crate::telemetry::upstream_span(&self.name, "UploadPart"))
             .await
             .map_err(|e| UpstreamError::from_sdk(&self.name, "UploadPart", e));
         self.observe("UploadPart", started, &result);
@@ -496,8 +514,31 @@ impl Upstream {
         })
     }
 
-    /// Every part uploaded so far, in part-number order (all pages).
+    /// Every part uploaded so far, in part-number order (all pages); of a part uploaded more
+    /// than once, the newest upload by `LastModified` (see [`Self::list_part_uploads`]).
     pub async fn list_parts(&self, bucket: &str, key: &str, upload_id: &str) -> Result<Vec<UploadedPart>> {
+        let mut parts = self.list_part_uploads(bucket, key, upload_id).await?;
+        // Stable sort: uploads listed with the same second keep the upstream's order.
+        parts.sort_by(|a, b| {
+            a.part
+                .number
+                .cmp(&b.part.number)
+                .then(a.last_modified.cmp(&b.last_modified))
+        });
+        let mut latest: Vec<UploadedPart> = Vec::with_capacity(parts.len());
+        for listed in parts {
+            match latest.last_mut() {
+                Some(last) if last.number == listed.part.number => *last = listed.part,
+                _ => latest.push(listed.part),
+            }
+        }
+        Ok(latest)
+    }
+
+    /// Every upload of every part, as listed (all pages). Some stores (SeaweedFS) list each
+    /// upload of a re-uploaded part, with `LastModified` in whole seconds, so which one is the
+    /// newest cannot always be told from the listing; completion picks by ETag instead.
+    pub async fn list_part_uploads(&self, bucket: &str, key: &str, upload_id: &str) -> Result<Vec<ListedPart>> {
         let mut parts = Vec::new();
         let mut marker: Option<String> = None;
         loop {
@@ -510,30 +551,38 @@ impl Upstream {
                 .set_part_number_marker(marker.clone());
             let out = timed!(self, "ListParts", req.send())?;
             for p in out.parts() {
-                parts.push((
-                    p.last_modified().copied(),
-                    UploadedPart {
+                parts.push(ListedPart {
+                    part: UploadedPart {
                         number: p.part_number().unwrap_or(0),
                         etag: unquote(p.e_tag()),
                         stored_len: p.size().unwrap_or(0).max(0) as u64,
                     },
-                ));
+                    last_modified: p.last_modified().copied(),
+                });
             }
             match (out.is_truncated(), out.next_part_number_marker()) {
                 (Some(true), Some(next)) if Some(next) != marker.as_deref() => marker = Some(next.to_owned()),
                 _ => break,
             }
         }
-        // Some stores (SeaweedFS) list every upload of a re-uploaded part: the newest one counts.
-        parts.sort_by(|(ta, a), (tb, b)| a.number.cmp(&b.number).then(ta.cmp(tb)));
-        let mut latest: Vec<UploadedPart> = Vec::with_capacity(parts.len());
-        for (_, part) in parts {
-            match latest.last_mut() {
-                Some(last) if last.number == part.number => *last = part,
-                _ => latest.push(part),
-            }
+        Ok(parts)
+    }
+
+    /// Whether the multipart upload `upload_id` still exists (one ListParts call of one part):
+    /// `Ok(false)` when the upstream says it does not (completed, aborted, reaped).
+    pub async fn upload_exists(&self, bucket: &str, key: &str, upload_id: &str) -> Result<bool> {
+        let req = self
+            .client
+            .list_parts()
+            .bucket(self.bucket(bucket))
+            .key(key)
+            .upload_id(upload_id)
+            .max_parts(1);
+        match timed!(self, "ListParts", req.send()) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind.is_not_found() => Ok(false),
+            Err(e) => Err(e),
         }
-        Ok(latest)
     }
 
     /// Completes a multipart upload with `parts` (number, upstream ETag).

@@ -36,6 +36,10 @@ fn a_user_limited_to_some_buckets_gets_access_denied_elsewhere() {
         denied(s3.list_objects_v2, Bucket={other:?})
         denied(s3.delete_object, Bucket={other:?}, Key="k")
         denied(s3.copy_object, Bucket={mine:?}, Key="stolen", CopySource={{"Bucket": {other:?}, "Key": "k"}})
+        upload = s3.create_multipart_upload(Bucket={mine:?}, Key="mp")["UploadId"]
+        denied(s3.upload_part_copy, Bucket={mine:?}, Key="mp", UploadId=upload, PartNumber=1,
+               CopySource={{"Bucket": {other:?}, "Key": "k"}})
+        s3.abort_multipart_upload(Bucket={mine:?}, Key="mp", UploadId=upload)
         denied(s3.create_bucket, Bucket="elsewhere-bucket")
         denied(s3.list_objects_v2, Bucket="twinvault-journal")
         print("isolated")

@@ -25,3 +25,4 @@ mod virtual_host; // bucket.domain addressing with server.domain set // multipar
 mod hedge; // hedged reads: a slow region loses to the fast one; a missing copy fails over
 mod large_objects; // 8 concurrent 1 GiB PUTs and GETs, generated on the fly; gateway peak RSS < 256 MiB
 mod metrics; // /metrics series move for requests, upstream calls, replication, reads
+mod prometheus; // a real Prometheus scrapes the admin port, loads alerts.yml, answers queries

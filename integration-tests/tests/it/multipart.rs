@@ -1,5 +1,6 @@
-//! Multipart uploads through the gateway: boto3 edge cases, then aws-cli, rclone and s5cmd
-//! switching to multipart by themselves; ciphertext at rest checked in both regions.
+//! Multipart uploads through the gateway: boto3 edge cases (with UploadPartCopy and
+//! ListMultipartUploads), then aws-cli, rclone and s5cmd switching to multipart by themselves;
+//! ciphertext at rest checked in both regions.
 
 use integration_tests::{Cli, aws, random_bytes, rclone, s5cmd, unique_bucket};
 
@@ -12,6 +13,88 @@ fn boto3_multipart_parts_completion_errors_and_ranges() {
     let cluster = Cluster::start(|c| c);
     let bucket = unique_bucket("mpb");
     cluster.run_boto3_script("multipart.py", &bucket);
+
+    // Parts made by UploadPartCopy are sealed again under the target's key: ciphertext at rest,
+    // identical in both regions, opening offline under the target's name.
+    let gw = cluster.target();
+    let assembled = aws(&gw, ["s3", "cp", &format!("s3://{bucket}/assembled.bin"), "-"])
+        .expect_success()
+        .stdout;
+    assert!(assembled.len() > 10 * MIB, "assembled.bin: {} bytes", assembled.len());
+    cluster.assert_protected_at_rest(&bucket, "assembled.bin", &assembled);
+    upload_records_of_uploads_gone_upstream_are_dropped(&cluster, &bucket);
+}
+
+/// The script leaves `mpu/dir/c.bin` open. Aborted behind the gateway's back in both regions
+/// (as an upstream lifecycle rule would), it must leave the gateway's listing, and the
+/// listing removes its record; every other upload's record went at Complete or Abort.
+fn upload_records_of_uploads_gone_upstream_are_dropped(cluster: &Cluster, bucket: &str) {
+    let gw = cluster.target();
+    let listed = |target: &integration_tests::S3Target, bucket: &str| -> Vec<(String, String)> {
+        let out = aws(target, ["s3api", "list-multipart-uploads", "--bucket", bucket]).expect_success();
+        let json = if out.stdout_str().trim().is_empty() {
+            serde_json::Value::Null
+        } else {
+            out.json()
+        };
+        json["Uploads"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|u| {
+                let field = |name: &str| u[name].as_str().unwrap_or_default().to_owned();
+                (field("Key"), field("UploadId"))
+            })
+            .collect()
+    };
+    let through_gateway = listed(&gw, bucket);
+    assert_eq!(through_gateway.len(), 1, "{through_gateway:?}");
+    assert_eq!(through_gateway[0].0, "mpu/dir/c.bin");
+    for (region, target) in [("a", cluster.a.target()), ("b", cluster.b.target())] {
+        let upstream_bucket = Cluster::upstream_bucket(region, bucket);
+        let upstream = listed(&target, &upstream_bucket);
+        assert_eq!(upstream.len(), 1, "region {region}: {upstream:?}");
+        let (key, id) = &upstream[0];
+        aws(
+            &target,
+            [
+                "s3api",
+                "abort-multipart-upload",
+                "--bucket",
+                &upstream_bucket,
+                "--key",
+                key,
+                "--upload-id",
+                id,
+            ],
+        )
+        .expect_success();
+    }
+    assert_eq!(
+        listed(&gw, bucket),
+        Vec::new(),
+        "an upload gone upstream is still listed"
+    );
+    for (region, target) in [("a", cluster.a.target()), ("b", cluster.b.target())] {
+        let journal = Cluster::upstream_bucket(region, "twinvault-journal");
+        let records = aws(
+            &target,
+            [
+                "s3api",
+                "list-objects-v2",
+                "--bucket",
+                &journal,
+                "--prefix",
+                &format!("uploads/{bucket}/"),
+            ],
+        )
+        .expect_success();
+        assert!(
+            !records.stdout_str().contains("\"Key\""),
+            "region {region} keeps upload records:\n{}",
+            records.stdout_str()
+        );
+    }
 }
 
 #[test]

@@ -7,7 +7,9 @@
 //! - `put_64m` / `get_64m`: N large objects one after another (GET reads each 4 times), MiB/s;
 //! - `put_4k` / `get_4k`: small objects from C concurrent tasks, ops/s;
 //! - `list_1000`: sequential ListObjectsV2 calls, each returning a full page of 1000 keys (1 KiB
-//!   objects written once per side beforehand), listings/s.
+//!   objects written once per side beforehand), listings/s;
+//! - `multipart_put_1g`: one 1 GiB object as a multipart upload of 16 MiB parts, 8 in flight,
+//!   MiB/s; `copy_1g`: a server-side CopyObject of it, MiB/s (`--no-multipart` skips both).
 //!
 //! Every phase runs in rounds that alternate direct and twinvault, and each side's figure is
 //! the median of its rounds, so drift of the (shared, small) machine hits both sides alike.
@@ -15,11 +17,14 @@
 //! required), so the ratio `twinvault ÷ direct` isolates the gateway's cost.
 //!
 //! Output: a table, `ratio NAME VALUE` lines, `raw NAME SIDE VALUE UNIT` lines, CPU seconds per
-//! process and phase (`cpu ...`), and the targets. Run it with `scripts/bench.sh`
+//! process and phase (`cpu ...`), what crossed the gateway per phase (`gateway_io ...`: bytes
+//! its process sent, upstream calls), and the targets. Run it with `scripts/bench.sh`
 //! (release builds; see docs/BENCHMARKS.md).
 
 mod cpu;
+mod gateway_io;
 mod list;
+mod multipart;
 mod phase;
 mod report;
 mod side;
@@ -30,6 +35,7 @@ use clap::Parser;
 use integration_tests::{Gateway, GatewayConfig, S3Target, SeaweedRegion, random_bytes};
 
 use crate::cpu::CpuProbe;
+use crate::gateway_io::{GatewayProbe, GatewayTraffic};
 use crate::phase::Phase;
 use crate::report::{Figure, Measurement};
 use crate::side::Side;
@@ -39,7 +45,8 @@ pub const MIB: usize = 1024 * 1024;
 #[derive(Debug, Parser)]
 #[command(about = "Throughput of twinvault versus one SeaweedFS, same workload and client")]
 struct Args {
-    /// Smoke run: 8 MiB objects, 2 of them, 400 small ops, 10 listings, one round.
+    /// Smoke run: 8 MiB objects, 2 of them, 400 small ops, 10 listings, a 64 MiB multipart
+    /// upload of 8 MiB parts, one round.
     #[arg(long)]
     quick: bool,
     /// Size of each large object in MiB.
@@ -66,6 +73,18 @@ struct Args {
     /// Sequential listings per side and round.
     #[arg(long)]
     lists: Option<usize>,
+    /// Skip the multipart upload and copy phases.
+    #[arg(long)]
+    no_multipart: bool,
+    /// Size of the multipart-uploaded (and then copied) object in MiB.
+    #[arg(long)]
+    multipart_mb: Option<usize>,
+    /// Part size of the multipart upload in MiB (at least 5; twinvault needs whole 64 KiB segments).
+    #[arg(long)]
+    part_mb: Option<usize>,
+    /// Parts uploaded at once.
+    #[arg(long, default_value_t = 8)]
+    part_concurrency: usize,
 }
 
 /// The effective workload after applying `--quick` and the overrides.
@@ -79,6 +98,10 @@ pub struct Plan {
     pub rounds: usize,
     pub list_keys: usize,
     pub lists: usize,
+    pub multipart: bool,
+    pub multipart_bytes: usize,
+    pub part_bytes: usize,
+    pub part_concurrency: usize,
 }
 
 impl Plan {
@@ -88,6 +111,7 @@ impl Plan {
         } else {
             (64, 4, 4000, 3, 50)
         };
+        let (multipart_mb, part_mb) = if args.quick { (64, 8) } else { (1024, 16) };
         let plan = Plan {
             large_bytes: args.size_mb.unwrap_or(size_mb) * MIB,
             large_objects: args.objects.unwrap_or(objects),
@@ -97,6 +121,10 @@ impl Plan {
             rounds: args.rounds.unwrap_or(rounds),
             list_keys: args.list_keys,
             lists: args.lists.unwrap_or(lists),
+            multipart: !args.no_multipart,
+            multipart_bytes: args.multipart_mb.unwrap_or(multipart_mb) * MIB,
+            part_bytes: args.part_mb.unwrap_or(part_mb) * MIB,
+            part_concurrency: args.part_concurrency,
         };
         ensure!(
             plan.large_bytes > 0 && plan.large_objects > 0 && plan.small_bytes > 0,
@@ -110,6 +138,14 @@ impl Plan {
             (1..=list::MAX_PAGE_KEYS).contains(&plan.list_keys) && plan.lists > 0,
             "--list-keys must be 1..={} (one page) and --lists positive",
             list::MAX_PAGE_KEYS
+        );
+        ensure!(
+            plan.part_bytes >= 5 * MIB && plan.multipart_bytes > 0 && plan.part_concurrency > 0,
+            "--part-mb must be at least 5, --multipart-mb and --part-concurrency positive"
+        );
+        ensure!(
+            plan.multipart_bytes.div_ceil(plan.part_bytes) <= 10_000,
+            "--multipart-mb / --part-mb must not exceed 10000 parts"
         );
         Ok(plan)
     }
@@ -141,7 +177,8 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("build the tokio runtime")?;
-    let figures = runtime.block_on(run(plan, &cpu, &region_a.target(), &gateway.target()))?;
+    let probe = GatewayProbe::new(&gateway);
+    let figures = runtime.block_on(run(plan, &cpu, &probe, &region_a.target(), &gateway.target()))?;
     report::print(&plan, &figures);
     Ok(())
 }
@@ -158,7 +195,13 @@ fn start_regions() -> anyhow::Result<(SeaweedRegion, SeaweedRegion)> {
 }
 
 /// Warms both sides up and writes the objects to list, then runs every phase and returns the figures in report order.
-async fn run(plan: Plan, cpu: &CpuProbe, direct: &S3Target, gateway: &S3Target) -> anyhow::Result<Vec<Figure>> {
+async fn run(
+    plan: Plan,
+    cpu: &CpuProbe,
+    probe: &GatewayProbe<'_>,
+    direct: &S3Target,
+    gateway: &S3Target,
+) -> anyhow::Result<Vec<Figure>> {
     let sides = [
         Side::create("direct", direct).await?,
         Side::create("twinvault", gateway).await?,
@@ -169,10 +212,19 @@ async fn run(plan: Plan, cpu: &CpuProbe, direct: &S3Target, gateway: &S3Target) 
         side.warm_up(&large, &small, plan).await?;
         list::populate(side, plan).await?;
     }
+    let parts = if plan.multipart {
+        Bytes::from(random_bytes(plan.part_bytes * multipart::POOL_PARTS))
+    } else {
+        Bytes::new()
+    };
     let mut figures = Vec::new();
-    for phase in Phase::ALL {
-        let body = if phase.is_large() { &large } else { &small };
-        figures.push(run_phase(plan, cpu, phase, &sides, body).await?);
+    for phase in Phase::selected(plan) {
+        let body = match phase {
+            Phase::MultipartPut | Phase::Copy => &parts,
+            _ if phase.is_large() => &large,
+            _ => &small,
+        };
+        figures.push(run_phase(plan, (cpu, probe), phase, &sides, body).await?);
     }
     Ok(figures)
 }
@@ -180,20 +232,25 @@ async fn run(plan: Plan, cpu: &CpuProbe, direct: &S3Target, gateway: &S3Target) 
 /// `plan.rounds` rounds of `phase`, each running direct then twinvault; median per side.
 async fn run_phase(
     plan: Plan,
-    cpu: &CpuProbe,
+    (cpu, probe): (&CpuProbe, &GatewayProbe<'_>),
     phase: Phase,
     sides: &[Side; 2],
     body: &Bytes,
 ) -> anyhow::Result<Figure> {
     let mut rounds: [Vec<Measurement>; 2] = [Vec::new(), Vec::new()];
     let mut cpu_seconds = [cpu.zero(), cpu.zero()];
+    let mut gateway_traffic = GatewayTraffic::zero();
     for round in 0..plan.rounds {
         for (index, side) in sides.iter().enumerate() {
             // The start/done lines let a wrapper (e.g. a profiler) act on exactly one phase.
             eprintln!("tvbench: start {} {} round {round}", phase.name(plan), side.label());
+            let through_gateway = (index == 1).then(|| probe.sample());
             let before = cpu.sample();
             let measurement = side.measure(phase, round, body, plan).await?;
             cpu.accumulate(&mut cpu_seconds[index], &before);
+            if let Some(sample) = &through_gateway {
+                probe.accumulate(&mut gateway_traffic, sample);
+            }
             eprintln!(
                 "tvbench: done {} {} round {round}: {:.1} {}",
                 phase.name(plan),
@@ -212,5 +269,6 @@ async fn run_phase(
         twinvault,
         cpu_seconds,
         cpu_labels: cpu.labels(),
+        gateway_traffic,
     })
 }

@@ -11,17 +11,32 @@ pub enum Phase {
     GetSmall,
     /// Full ListObjectsV2 pages over the objects [`crate::list::populate`] wrote.
     List,
+    /// One large object as a multipart upload with concurrent parts ([`crate::multipart::put`]).
+    MultipartPut,
+    /// A server-side CopyObject of the object the multipart phase wrote.
+    Copy,
 }
 
 impl Phase {
-    /// Report order; each GET phase reads what the PUT phase of the same round wrote.
-    pub const ALL: [Phase; 5] = [
+    /// Report order; each GET phase reads what the PUT phase of the same round wrote, and the
+    /// copy phase copies what the multipart phase of the same round wrote.
+    pub const ALL: [Phase; 7] = [
         Phase::PutLarge,
         Phase::GetLarge,
         Phase::PutSmall,
         Phase::GetSmall,
         Phase::List,
+        Phase::MultipartPut,
+        Phase::Copy,
     ];
+
+    /// The phases `plan` asks for, in report order.
+    pub fn selected(plan: Plan) -> Vec<Phase> {
+        Self::ALL
+            .into_iter()
+            .filter(|phase| plan.multipart || !matches!(phase, Phase::MultipartPut | Phase::Copy))
+            .collect()
+    }
 
     pub fn is_large(self) -> bool {
         matches!(self, Phase::PutLarge | Phase::GetLarge)
@@ -33,6 +48,8 @@ impl Phase {
             Phase::PutLarge | Phase::PutSmall => "put",
             Phase::GetLarge | Phase::GetSmall => "get",
             Phase::List => return format!("list_{}", plan.list_keys),
+            Phase::MultipartPut => return format!("multipart_put_{}", size_label(plan.multipart_bytes)),
+            Phase::Copy => return format!("copy_{}", size_label(plan.multipart_bytes)),
         };
         if self.is_large() {
             format!("{op}_{}m", plan.large_bytes / MIB)
@@ -43,10 +60,20 @@ impl Phase {
 
     pub fn unit(self) -> &'static str {
         match self {
-            Phase::PutLarge | Phase::GetLarge => "MiB/s",
+            Phase::PutLarge | Phase::GetLarge | Phase::MultipartPut | Phase::Copy => "MiB/s",
             Phase::PutSmall | Phase::GetSmall => "ops/s",
             Phase::List => "lists/s",
         }
+    }
+}
+
+/// `1g` for whole GiB, else `64m`.
+fn size_label(bytes: usize) -> String {
+    const GIB: usize = 1024 * MIB;
+    if bytes.is_multiple_of(GIB) {
+        format!("{}g", bytes / GIB)
+    } else {
+        format!("{}m", bytes / MIB)
     }
 }
 
@@ -65,8 +92,30 @@ mod tests {
             rounds: 1,
             list_keys: 1000,
             lists: 1,
+            multipart: true,
+            multipart_bytes: 1024 * MIB,
+            part_bytes: 16 * MIB,
+            part_concurrency: 8,
         };
         let names: Vec<String> = Phase::ALL.iter().map(|phase| phase.name(plan)).collect();
-        assert_eq!(names, ["put_64m", "get_64m", "put_4k", "get_4k", "list_1000"]);
+        assert_eq!(
+            names,
+            [
+                "put_64m",
+                "get_64m",
+                "put_4k",
+                "get_4k",
+                "list_1000",
+                "multipart_put_1g",
+                "copy_1g"
+            ]
+        );
+        let quick = Plan {
+            multipart: false,
+            multipart_bytes: 64 * MIB,
+            ..plan
+        };
+        assert_eq!(Phase::MultipartPut.name(quick), "multipart_put_64m");
+        assert_eq!(Phase::selected(quick).len(), 5);
     }
 }

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::cpu::CpuUsage;
+use crate::gateway_io::GatewayTraffic;
 use crate::{MIB, Plan};
 
 /// The targets, as (figure, minimum ratio); checked only when the sizes match.
@@ -38,6 +39,8 @@ pub struct Figure {
     /// Per side (direct, twinvault), summed over all rounds.
     pub cpu_seconds: [CpuUsage; 2],
     pub cpu_labels: Vec<&'static str>,
+    /// What crossed the gateway on the twinvault side, summed over all rounds.
+    pub gateway_traffic: GatewayTraffic,
 }
 
 impl Figure {
@@ -61,6 +64,14 @@ pub fn print(plan: &Plan, figures: &[Figure]) {
         crate::list::LIST_OBJECT_BYTES / 1024,
         plan.rounds
     );
+    if plan.multipart {
+        println!(
+            "multipart: 1 x {} MiB in {} MiB parts, {} in flight, then a server-side CopyObject of it",
+            plan.multipart_bytes / MIB,
+            plan.part_bytes / MIB,
+            plan.part_concurrency
+        );
+    }
     print_table(figures);
     for figure in figures {
         println!("ratio {} {:.3}", figure.name, figure.ratio());
@@ -73,17 +84,35 @@ pub fn print(plan: &Plan, figures: &[Figure]) {
         );
     }
     print_cpu(figures);
+    print_gateway_io(plan, figures);
     print_targets(figures);
+}
+
+/// `gateway_io NAME rounds=N sent_bytes=B upstream_calls=Op:n,...` (twinvault side, all
+/// rounds): bytes the gateway process sent (to regions and client) and its upstream calls.
+fn print_gateway_io(plan: &Plan, figures: &[Figure]) {
+    let bytes = |value: Option<u64>| value.map_or("?".to_string(), |v| v.to_string());
+    for figure in figures {
+        let traffic = &figure.gateway_traffic;
+        let calls: Vec<String> = traffic.calls.iter().map(|(op, n)| format!("{op}:{n}")).collect();
+        println!(
+            "gateway_io {} rounds={} sent_bytes={} upstream_calls={}",
+            figure.name,
+            plan.rounds,
+            bytes(traffic.sent_bytes),
+            calls.join(",")
+        );
+    }
 }
 
 fn print_table(figures: &[Figure]) {
     println!(
-        "{:<9} {:>10} {:>10} {:>7} {:>6}  {:>15}  {:>15}",
+        "{:<16} {:>10} {:>10} {:>7} {:>6}  {:>15}  {:>15}",
         "figure", "direct", "twinvault", "unit", "ratio", "p50 ms dir/tv", "p99 ms dir/tv"
     );
     for figure in figures {
         println!(
-            "{:<9} {:>10.1} {:>10.1} {:>7} {:>6.3}  {:>15}  {:>15}",
+            "{:<16} {:>10.1} {:>10.1} {:>7} {:>6.3}  {:>15}  {:>15}",
             figure.name,
             figure.direct.rate,
             figure.twinvault.rate,

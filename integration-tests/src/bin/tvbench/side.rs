@@ -83,6 +83,8 @@ impl Side {
             Phase::PutSmall => self.small_phase(plan, body, &format!("small/{round}"), Op::Put).await,
             Phase::GetSmall => self.small_phase(plan, body, &format!("small/{round}"), Op::Get).await,
             Phase::List => crate::list::measure(self, plan).await,
+            Phase::MultipartPut => crate::multipart::put(self, plan, round, body).await,
+            Phase::Copy => crate::multipart::copy(self, plan, round).await,
         }
     }
 

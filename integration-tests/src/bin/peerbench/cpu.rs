@@ -1,0 +1,101 @@
+//! CPU time of the benchmark's processes (client, gateway, rclone, both SeaweedFS), from
+//! `/proc/PID/stat`.
+//!
+//! On a small machine every process shares the cores, so a rate alone does not say who spent
+//! the time; CPU seconds per phase and side do.
+
+use std::time::Instant;
+
+/// Clock ticks per second in `/proc/PID/stat` (`USER_HZ`, fixed at 100 on Linux x86 and arm).
+const TICKS_PER_SECOND: f64 = 100.0;
+
+/// The processes to watch, by label (`None`: not running in this run).
+#[derive(Debug)]
+pub struct CpuProbe {
+    processes: Vec<(&'static str, Option<u32>)>,
+}
+
+/// A point in time: wall clock and each process's user+system CPU seconds so far.
+#[derive(Debug, Clone)]
+pub struct CpuSample {
+    at: Instant,
+    seconds: Vec<Option<f64>>,
+}
+
+/// Wall and CPU seconds spent between samples, summed over several intervals.
+#[derive(Debug, Clone)]
+pub struct CpuUsage {
+    pub wall: f64,
+    /// Per process, in [`CpuProbe::labels`] order; `None` when `/proc` could not be read.
+    pub cpu: Vec<Option<f64>>,
+}
+
+impl CpuProbe {
+    pub fn new(processes: impl IntoIterator<Item = (&'static str, Option<u32>)>) -> Self {
+        CpuProbe {
+            processes: processes.into_iter().collect(),
+        }
+    }
+
+    pub fn labels(&self) -> Vec<&'static str> {
+        self.processes.iter().map(|(label, _)| *label).collect()
+    }
+
+    pub fn zero(&self) -> CpuUsage {
+        CpuUsage {
+            wall: 0.0,
+            cpu: vec![Some(0.0); self.processes.len()],
+        }
+    }
+
+    pub fn sample(&self) -> CpuSample {
+        CpuSample {
+            at: Instant::now(),
+            seconds: self
+                .processes
+                .iter()
+                .map(|(_, pid)| pid.and_then(cpu_seconds))
+                .collect(),
+        }
+    }
+
+    /// Adds the time since `before` to `usage`.
+    pub fn accumulate(&self, usage: &mut CpuUsage, before: &CpuSample) {
+        let after = self.sample();
+        usage.wall += after.at.duration_since(before.at).as_secs_f64();
+        let deltas = before.seconds.iter().zip(&after.seconds);
+        for (total, (start, end)) in usage.cpu.iter_mut().zip(deltas) {
+            *total = match (*total, start, end) {
+                (Some(total), Some(start), Some(end)) => Some(total + end - start),
+                _ => None,
+            };
+        }
+    }
+}
+
+/// utime + stime of `pid` in seconds (fields 14 and 15 of `/proc/PID/stat`).
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may contain spaces; the fields after it start past the last ')'.
+    let (_, after_name) = stat.rsplit_once(')')?;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // after_name starts with field 3 (state), so field N is at index N - 3.
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / TICKS_PER_SECOND)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_cpu_time_is_readable() {
+        let probe = CpuProbe::new([("self", Some(std::process::id())), ("gone", None)]);
+        let before = probe.sample();
+        let mut usage = probe.zero();
+        probe.accumulate(&mut usage, &before);
+        assert!(usage.cpu[0].is_some_and(|seconds| seconds >= 0.0));
+        assert_eq!(usage.cpu[1], None);
+    }
+}
