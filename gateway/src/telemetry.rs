@@ -90,8 +90,8 @@ impl fmt::Display for RequestId {
 
 /// The span of one S3 request. INFO so that it is on under the default filter: a span prints
 /// nothing by itself, it only gives the request's warnings and errors their context.
-pub fn request_span(operation: &'static str, id: &RequestId) -> Span {
-    tracing::info_span!("s3_request", operation, request_id = %id)
+pub fn request_span(operation: &'static str, id: &RequestId, access_key: Option<&str>) -> Span {
+    tracing::info_span!("s3_request", operation, request_id = %id, access_key = access_key.unwrap_or("-"))
 }
 
 /// The span of one upstream call to `region`.
@@ -227,7 +227,7 @@ mod tests {
         let subscriber = subscriber(LogFormat::Json, EnvFilter::new("info"), out.clone());
         let id = RequestId::random();
         tracing::subscriber::with_default(subscriber, || {
-            request_span("PutObject", &id).in_scope(|| {
+            request_span("PutObject", &id, Some("TVUSER")).in_scope(|| {
                 upstream_span("b", "PutObject").in_scope(|| tracing::warn!("upstream slow"));
             });
         });
@@ -237,6 +237,7 @@ mod tests {
         assert_eq!(spans[0]["name"], "s3_request", "{line}");
         assert_eq!(spans[0]["operation"], "PutObject", "{line}");
         assert_eq!(spans[0]["request_id"], id.as_str(), "{line}");
+        assert_eq!(spans[0]["access_key"], "TVUSER", "{line}");
         assert_eq!(spans[1]["name"], "upstream", "{line}");
         assert_eq!(spans[1]["region"], "b", "{line}");
         assert_eq!(line["level"], "WARN", "{line}");

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use futures::TryStreamExt;
-use http_body_util::BodyDataStream;
 use s3s::S3Request;
 use s3s::dto::{GetObjectInput, GetObjectOutput, HeadObjectInput, HeadObjectOutput, Range, StreamingBlob, Timestamp};
 
@@ -57,34 +56,7 @@ pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> ApiResu
         Some((layout, start, end)) => (layout, Some(format!("bytes {start}-{end}/{}", view.plaintext_len))),
     };
     let content_length = layout.len;
-    let source = BodySource {
-        bucket: input.bucket.clone(),
-        key: input.key.clone(),
-        etag: view.upstream_etag.clone(),
-        region: served_by,
-        start: layout.first_segment * SEGMENT_STORED_LEN,
-        end: layout.last_segment * SEGMENT_STORED_LEN + layout.last_stored_len,
-    };
-    let stored = resumable(Arc::clone(&gw.regions), source, body, gw.regions.read_stall_timeout());
-    let opened: Box<dyn Stream<Item = Result<Bytes, EnvelopeError>> + Send + Sync + Unpin> = if view.multipart {
-        Box::new(OpenStream::with_opener(
-            stored,
-            PartsOpener::new(&view.dek, layout),
-            layout,
-        ))
-    } else {
-        Box::new(OpenStream::new(stored, &view.dek, layout))
-    };
-    let metrics = std::sync::Arc::clone(&gw.metrics);
-    let plain = opened.inspect_err(move |e| {
-        if e.is_integrity_failure() {
-            metrics
-                .envelope_integrity_failures
-                .with_label_values(&["segment"])
-                .inc();
-            tracing::error!(error = %e, "stored object failed authentication while streaming");
-        }
-    });
+    let plain = open_body(gw, &view, layout, (&input.bucket, &input.key), served_by, body);
     let attrs = &view.attrs;
     Ok(GetObjectOutput {
         body: Some(StreamingBlob::wrap(read_ahead(plain))),
@@ -191,7 +163,10 @@ async fn full_read(gw: &Gateway, read: &ReadRequest<'_>) -> ApiResult<Opened> {
 
 /// HEAD for the size, then a GET of just the covering segments, pinned to the same version.
 async fn ranged_read(gw: &Gateway, read: &ReadRequest<'_>, range: &Range) -> ApiResult<Opened> {
-    let (upstream, stored) = gw.regions.read(|up: &Upstream| head_on(up, read)).await?;
+    let (upstream, stored) = gw
+        .regions
+        .read(|up: &Upstream| head_at(up, read.bucket, read.key))
+        .await?;
     let view = gw.open_view(read.bucket, read.key, &stored, read.sse_c.as_ref())?;
     check_conditions(&read.conditions, &view)?;
     let wanted = range.check(view.plaintext_len).map_err(|_| ApiError::InvalidRange)?;
@@ -211,13 +186,6 @@ async fn ranged_read(gw: &Gateway, read: &ReadRequest<'_>, range: &Range) -> Api
 fn check_conditions(conditions: &ReadConditions<'_>, view: &ObjectView) -> ApiResult<()> {
     let last_modified: Option<&Timestamp> = view.last_modified.as_ref();
     conditions.check(&view.etag, last_modified)
-}
-
-async fn head_on<'a>(
-    up: &'a Upstream,
-    read: &ReadRequest<'_>,
-) -> Result<(&'a Upstream, crate::upstream::StoredObject), crate::upstream::UpstreamError> {
-    Ok((up, up.head_object(read.bucket, read.key).await?))
 }
 
 /// Segments opened ahead of the client: enough to keep both cores busy, few enough to bound memory.
@@ -241,6 +209,47 @@ where
         }
     });
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+/// The plaintext of `body` (the stored bytes of `layout`'s segments, served by region
+/// `served_by`): continued from the other region if the stream fails mid-way, opened through
+/// the envelope, with authentication failures counted and logged.
+fn open_body(
+    gw: &Gateway,
+    view: &ObjectView,
+    layout: StreamLayout,
+    (bucket, key): (&str, &str),
+    served_by: usize,
+    body: StoredBody,
+) -> PlainStream {
+    let source = BodySource {
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
+        etag: view.upstream_etag.clone(),
+        region: served_by,
+        start: layout.first_segment * SEGMENT_STORED_LEN,
+        end: layout.last_segment * SEGMENT_STORED_LEN + layout.last_stored_len,
+    };
+    let stored = resumable(Arc::clone(&gw.regions), source, body, gw.regions.read_stall_timeout());
+    let opened: PlainStream = if view.multipart {
+        Box::new(OpenStream::with_opener(
+            stored,
+            PartsOpener::new(&view.dek, layout),
+            layout,
+        ))
+    } else {
+        Box::new(OpenStream::new(stored, &view.dek, layout))
+    };
+    let metrics = Arc::clone(&gw.metrics);
+    Box::new(opened.inspect_err(move |e| {
+        if e.is_integrity_failure() {
+            metrics
+                .envelope_integrity_failures
+                .with_label_values(&["segment"])
+                .inc();
+            tracing::error!(error = %e, "stored object failed authentication while streaming");
+        }
+    }))
 }
 
 // === plaintext reads for other operations ===
@@ -281,32 +290,15 @@ pub(super) async fn read_plaintext(
     let body = upstream
         .get_object(bucket, key, stored_range, Some(&view.upstream_etag))
         .await?;
-    let stored = BodyDataStream::new(body.body.into_inner());
-    let opened: PlainStream = if view.multipart {
-        Box::new(OpenStream::with_opener(
-            stored,
-            PartsOpener::new(&view.dek, layout),
-            layout,
-        ))
-    } else {
-        Box::new(OpenStream::new(stored, &view.dek, layout))
-    };
-    let metrics = std::sync::Arc::clone(&gw.metrics);
-    let counted = opened.inspect_err(move |e| {
-        if e.is_integrity_failure() {
-            metrics
-                .envelope_integrity_failures
-                .with_label_values(&["segment"])
-                .inc();
-            tracing::error!(error = %e, "stored object failed authentication while streaming");
-        }
-    });
+    let served_by = gw.regions.index_of(upstream);
+    let counted = open_body(gw, &view, layout, (bucket, key), served_by, body);
     Ok(PlainRead {
         len: layout.len,
-        body: Box::new(counted),
+        body: counted,
     })
 }
 
+/// HEAD on `up`, answering which region answered (to read the body from the same one).
 async fn head_at<'a>(
     up: &'a Upstream,
     bucket: &str,

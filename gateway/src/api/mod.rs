@@ -54,6 +54,11 @@ impl Gateway {
     }
 }
 
+/// The access key id a request was signed with (never the secret), for its log span.
+fn access_key<T>(req: &S3Request<T>) -> Option<String> {
+    req.credentials.as_ref().map(|c| c.access_key.clone())
+}
+
 impl Gateway {
     /// Runs one request handler inside the request's span (`telemetry::request_span`: its
     /// upstream calls become child spans), records the front-door metrics around it, and gives
@@ -61,10 +66,11 @@ impl Gateway {
     async fn observe<T>(
         &self,
         operation: &'static str,
+        access_key: Option<String>,
         handler: impl Future<Output = ApiResult<T>>,
     ) -> S3Result<S3Response<T>> {
         let request_id = RequestId::random();
-        let span = telemetry::request_span(operation, &request_id);
+        let span = telemetry::request_span(operation, &request_id, access_key.as_deref());
         let m = &self.metrics;
         m.s3_in_flight.inc();
         let started = std::time::Instant::now();
@@ -126,55 +132,70 @@ impl Gateway {
 impl S3 for Gateway {
     #[tracing::instrument(level = "debug", skip_all)]
     async fn create_bucket(&self, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
-        self.observe("CreateBucket", bucket::create_bucket(self, req)).await
+        self.observe("CreateBucket", access_key(&req), bucket::create_bucket(self, req))
+            .await
     }
     #[tracing::instrument(level = "debug", skip_all)]
     async fn delete_bucket(&self, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
-        self.observe("DeleteBucket", bucket::delete_bucket(self, req)).await
+        self.observe("DeleteBucket", access_key(&req), bucket::delete_bucket(self, req))
+            .await
     }
     #[tracing::instrument(level = "debug", skip_all)]
     async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
-        self.observe("HeadBucket", bucket::head_bucket(self, req)).await
+        self.observe("HeadBucket", access_key(&req), bucket::head_bucket(self, req))
+            .await
     }
     #[tracing::instrument(level = "debug", skip_all)]
     async fn list_buckets(&self, req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
-        self.observe("ListBuckets", bucket::list_buckets(self, req)).await
+        self.observe("ListBuckets", access_key(&req), bucket::list_buckets(self, req))
+            .await
     }
     #[tracing::instrument(level = "debug", skip_all)]
     async fn get_bucket_location(
         &self,
         req: S3Request<GetBucketLocationInput>,
     ) -> S3Result<S3Response<GetBucketLocationOutput>> {
-        self.observe("GetBucketLocation", bucket::get_bucket_location(self, req))
-            .await
+        self.observe(
+            "GetBucketLocation",
+            access_key(&req),
+            bucket::get_bucket_location(self, req),
+        )
+        .await
     }
     #[tracing::instrument(level = "debug", skip_all)]
     async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
-        self.observe("PutObject", put::put_object(self, req)).await
+        self.observe("PutObject", access_key(&req), put::put_object(self, req))
+            .await
     }
     #[tracing::instrument(level = "debug", skip_all)]
     async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
-        self.observe("GetObject", get::get_object(self, req)).await
+        self.observe("GetObject", access_key(&req), get::get_object(self, req))
+            .await
     }
     #[tracing::instrument(level = "debug", skip_all)]
     async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
-        self.observe("HeadObject", get::head_object(self, req)).await
+        self.observe("HeadObject", access_key(&req), get::head_object(self, req))
+            .await
     }
     #[tracing::instrument(level = "debug", skip_all)]
     async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
-        self.observe("DeleteObject", delete::delete_object(self, req)).await
+        self.observe("DeleteObject", access_key(&req), delete::delete_object(self, req))
+            .await
     }
     #[tracing::instrument(level = "debug", skip_all)]
     async fn delete_objects(&self, req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
-        self.observe("DeleteObjects", delete::delete_objects(self, req)).await
+        self.observe("DeleteObjects", access_key(&req), delete::delete_objects(self, req))
+            .await
     }
     #[tracing::instrument(level = "debug", skip_all)]
     async fn list_objects(&self, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
-        self.observe("ListObjects", list::list_objects(self, req)).await
+        self.observe("ListObjects", access_key(&req), list::list_objects(self, req))
+            .await
     }
     #[tracing::instrument(level = "debug", skip_all)]
     async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
-        self.observe("ListObjectsV2", list::list_objects_v2(self, req)).await
+        self.observe("ListObjectsV2", access_key(&req), list::list_objects_v2(self, req))
+            .await
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
@@ -182,13 +203,14 @@ impl S3 for Gateway {
         &self,
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
-        self.observe("CreateMultipartUpload", multipart::create(self, req))
+        self.observe("CreateMultipartUpload", access_key(&req), multipart::create(self, req))
             .await
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
     async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
-        self.observe("UploadPart", multipart::upload_part(self, req)).await
+        self.observe("UploadPart", access_key(&req), multipart::upload_part(self, req))
+            .await
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
@@ -196,8 +218,12 @@ impl S3 for Gateway {
         &self,
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
-        self.observe("CompleteMultipartUpload", multipart::complete(self, req))
-            .await
+        self.observe(
+            "CompleteMultipartUpload",
+            access_key(&req),
+            multipart::complete(self, req),
+        )
+        .await
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
@@ -205,17 +231,20 @@ impl S3 for Gateway {
         &self,
         req: S3Request<AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
-        self.observe("AbortMultipartUpload", multipart::abort(self, req)).await
+        self.observe("AbortMultipartUpload", access_key(&req), multipart::abort(self, req))
+            .await
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
     async fn list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
-        self.observe("ListParts", multipart::list_parts(self, req)).await
+        self.observe("ListParts", access_key(&req), multipart::list_parts(self, req))
+            .await
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
     async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
-        self.observe("CopyObject", copy::copy_object(self, req)).await
+        self.observe("CopyObject", access_key(&req), copy::copy_object(self, req))
+            .await
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
@@ -223,8 +252,12 @@ impl S3 for Gateway {
         &self,
         req: S3Request<UploadPartCopyInput>,
     ) -> S3Result<S3Response<UploadPartCopyOutput>> {
-        self.observe("UploadPartCopy", part_copy::upload_part_copy(self, req))
-            .await
+        self.observe(
+            "UploadPartCopy",
+            access_key(&req),
+            part_copy::upload_part_copy(self, req),
+        )
+        .await
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
@@ -232,7 +265,11 @@ impl S3 for Gateway {
         &self,
         req: S3Request<ListMultipartUploadsInput>,
     ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
-        self.observe("ListMultipartUploads", uploads::list_multipart_uploads(self, req))
-            .await
+        self.observe(
+            "ListMultipartUploads",
+            access_key(&req),
+            uploads::list_multipart_uploads(self, req),
+        )
+        .await
     }
 }

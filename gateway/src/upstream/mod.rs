@@ -115,6 +115,28 @@ macro_rules! timed {
     }};
 }
 
+/// Sends a request that carries a streamed body: refused while the breaker is open, inside an
+/// upstream span, observed. Not timed (the body takes as long as the client) and not retried
+/// (the body streams once); only a success feeds the breaker, because failures are judged by
+/// the fan-out, which knows whether it cut the body on purpose (client error, other region).
+macro_rules! streamed {
+    ($self:ident, $op:literal, $fut:expr) => {{
+        if !$self.health.admit() {
+            return Err($self.breaker_open($op));
+        }
+        let started = std::time::Instant::now();
+        let result = $fut
+            .instrument(crate::telemetry::upstream_span(&$self.name, $op))
+            .await
+            .map_err(|e| UpstreamError::from_sdk(&$self.name, $op, e));
+        $self.observe($op, started, &result);
+        if result.is_ok() {
+            $self.health.success();
+        }
+        result
+    }};
+}
+
 impl Upstream {
     /// A client for `config`; `timeout` bounds each call that carries no streamed body.
     pub fn new(config: &RegionConfig, timeout: Duration, health: Health, metrics: Arc<Metrics>) -> Self {
@@ -219,12 +241,8 @@ impl Upstream {
     where
         S: Stream<Item = std::result::Result<http_body::Frame<Bytes>, std::io::Error>> + Send + Sync + 'static,
     {
-        if !self.health.admit() {
-            return Err(self.breaker_open("PutObject"));
-        }
-        let started = std::time::Instant::now();
         let body = ByteStream::from_body_1_x(StreamBody::new(body));
-        let result = self
+        let req = self
             .client
             .put_object()
             .bucket(self.bucket(bucket))
@@ -233,17 +251,8 @@ impl Upstream {
             .content_type("application/octet-stream")
             .set_metadata(Some(metadata.clone()))
             .set_if_none_match(if_none_match.map(str::to_owned))
-            .body(body)
-            .send()
-            .instrument(crate::telemetry::upstream_span(&self.name, "PutObject"))
-            .await
-            .map_err(|e| UpstreamError::from_sdk(&self.name, "PutObject", e));
-        self.observe("PutObject", started, &result);
-        // Failures of streamed writes are judged by the fan-out, which knows whether the body
-        // was cut on purpose (client error, other region failed).
-        if result.is_ok() {
-            self.health.success();
-        }
+            .body(body);
+        let result = streamed!(self, "PutObject", req.send());
         let out = result?;
         Ok(StoredObject {
             etag: unquote(out.e_tag()),
@@ -483,11 +492,7 @@ impl Upstream {
         S: Stream<Item = std::result::Result<http_body::Frame<Bytes>, std::io::Error>> + Send + Sync + 'static,
     {
         let (bucket, key, upload_id) = target;
-        if !self.health.admit() {
-            return Err(self.breaker_open("UploadPart"));
-        }
-        let started = std::time::Instant::now();
-        let result = self
+        let req = self
             .client
             .upload_part()
             .bucket(self.bucket(bucket))
@@ -495,17 +500,8 @@ impl Upstream {
             .upload_id(upload_id)
             .part_number(part_number)
             .content_length(stored_len as i64)
-            .body(ByteStream::from_body_1_x(StreamBody::new(body)))
-            .send()
-            .instrument(crate::telemetry::upstream_span(&self.name, "UploadPart"))
-            .await
-            .map_err(|e| UpstreamError::from_sdk(&self.name, "UploadPart", e));
-        self.observe("UploadPart", started, &result);
-        // Failures of streamed writes are judged by the fan-out, which knows whether the body
-        // was cut on purpose (client error, other region failed).
-        if result.is_ok() {
-            self.health.success();
-        }
+            .body(ByteStream::from_body_1_x(StreamBody::new(body)));
+        let result = streamed!(self, "UploadPart", req.send());
         let out = result?;
         Ok(StoredObject {
             etag: unquote(out.e_tag()),
