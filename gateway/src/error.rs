@@ -111,6 +111,7 @@ impl ApiError {
                 UpstreamErrorKind::BucketAlreadyExists => C::BucketAlreadyExists,
                 UpstreamErrorKind::BucketAlreadyOwnedByYou => C::BucketAlreadyOwnedByYou,
                 UpstreamErrorKind::InvalidRange => C::InvalidRange,
+                UpstreamErrorKind::Corrupt => C::InternalError,
                 UpstreamErrorKind::AccessDenied | UpstreamErrorKind::Unavailable | UpstreamErrorKind::Other => {
                     C::ServiceUnavailable
                 }

@@ -96,20 +96,30 @@ pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> ApiResu
 pub async fn head_object(gw: &Gateway, req: S3Request<HeadObjectInput>) -> ApiResult<HeadObjectOutput> {
     let input = &req.input;
     reject_unsupported(input.part_number.is_some())?;
-    let sse_c = SseC::from_headers(
-        input.sse_customer_algorithm.as_deref(),
-        input.sse_customer_key.as_deref(),
-        input.sse_customer_key_md5.as_deref(),
-    )?;
-    let conditions = ReadConditions {
-        if_match: input.if_match.as_ref(),
-        if_none_match: input.if_none_match.as_ref(),
-        if_modified_since: input.if_modified_since.as_ref(),
-        if_unmodified_since: input.if_unmodified_since.as_ref(),
+    let read = ReadRequest {
+        bucket: &input.bucket,
+        key: &input.key,
+        conditions: ReadConditions {
+            if_match: input.if_match.as_ref(),
+            if_none_match: input.if_none_match.as_ref(),
+            if_modified_since: input.if_modified_since.as_ref(),
+            if_unmodified_since: input.if_unmodified_since.as_ref(),
+        },
+        sse_c: SseC::from_headers(
+            input.sse_customer_algorithm.as_deref(),
+            input.sse_customer_key.as_deref(),
+            input.sse_customer_key_md5.as_deref(),
+        )?,
     };
-    let stored = gw.regions.read(|up| up.head_object(&input.bucket, &input.key)).await?;
-    let view = gw.open_view(&input.bucket, &input.key, &stored, sse_c.as_ref())?;
-    conditions.check(&view.etag, view.last_modified.as_ref())?;
+    let read = &read;
+    let view = gw
+        .regions
+        .read(|up: &Upstream| async move {
+            let stored = up.head_object(read.bucket, read.key).await?;
+            opened_or_failover(gw, up, read, &stored)
+        })
+        .await??;
+    check_conditions(&read.conditions, &view)?;
     let (content_length, content_range) = match &input.range {
         None => (view.plaintext_len, None),
         Some(range) => {
@@ -134,8 +144,8 @@ pub async fn head_object(gw: &Gateway, req: S3Request<HeadObjectInput>) -> ApiRe
         content_encoding: attrs.content_encoding.clone(),
         content_language: attrs.content_language.clone(),
         expires: view.expires(),
-        sse_customer_algorithm: SseC::echo(sse_c.as_ref()).0,
-        sse_customer_key_md5: SseC::echo(sse_c.as_ref()).1,
+        sse_customer_algorithm: SseC::echo(read.sse_c.as_ref()).0,
+        sse_customer_key_md5: SseC::echo(read.sse_c.as_ref()).1,
         ..Default::default()
     })
 }
@@ -152,22 +162,49 @@ type Opened = (ObjectView, StoredBody, Option<(StreamLayout, u64, u64)>, usize);
 
 /// One upstream GET of the whole object; headers are checked before any body byte is used.
 async fn full_read(gw: &Gateway, read: &ReadRequest<'_>) -> ApiResult<Opened> {
-    let (upstream, body) = gw
+    let (upstream, body, view) = gw
         .regions
-        .read(|up: &Upstream| async move { Ok((up, up.get_object(read.bucket, read.key, None, None).await?)) })
+        .read(|up: &Upstream| async move {
+            let body = up.get_object(read.bucket, read.key, None, None).await?;
+            let view = opened_or_failover(gw, up, read, &body.object)?;
+            Ok((up, body, view))
+        })
         .await?;
-    let view = gw.open_view(read.bucket, read.key, &body.object, read.sse_c.as_ref())?;
+    let view = view?;
     check_conditions(&read.conditions, &view)?;
     Ok((view, body, None, gw.regions.index_of(upstream)))
 }
 
+/// Opens a copy's envelope. A copy that fails authentication (corruption, tampering) is an
+/// upstream failure, so the read fails over to the other region's copy; other failures (a
+/// missing or wrong SSE-C key) are the client's answer.
+fn opened_or_failover(
+    gw: &Gateway,
+    up: &Upstream,
+    read: &ReadRequest<'_>,
+    stored: &crate::upstream::StoredObject,
+) -> Result<ApiResult<ObjectView>, crate::upstream::UpstreamError> {
+    match gw.open_view(read.bucket, read.key, stored, read.sse_c.as_ref()) {
+        Err(ApiError::Envelope(e)) if e.is_integrity_failure() => Err(crate::upstream::UpstreamError::new(
+            up.name(),
+            "GetObject",
+            crate::upstream::UpstreamErrorKind::Corrupt,
+            format!("stored copy failed authentication: {e}"),
+        )),
+        other => Ok(other),
+    }
+}
+
 /// HEAD for the size, then a GET of just the covering segments, pinned to the same version.
 async fn ranged_read(gw: &Gateway, read: &ReadRequest<'_>, range: &Range) -> ApiResult<Opened> {
-    let (upstream, stored) = gw
+    let (upstream, view) = gw
         .regions
-        .read(|up: &Upstream| head_at(up, read.bucket, read.key))
+        .read(|up: &Upstream| async move {
+            let stored = up.head_object(read.bucket, read.key).await?;
+            Ok((up, opened_or_failover(gw, up, read, &stored)?))
+        })
         .await?;
-    let view = gw.open_view(read.bucket, read.key, &stored, read.sse_c.as_ref())?;
+    let view = view?;
     check_conditions(&read.conditions, &view)?;
     let wanted = range.check(view.plaintext_len).map_err(|_| ApiError::InvalidRange)?;
     let (start, end) = (wanted.start, wanted.end - 1);

@@ -29,6 +29,8 @@ pub enum UpstreamErrorKind {
     InvalidRange,
     /// Unreachable, timed out, or a 5xx: the region is (for now) unavailable.
     Unavailable,
+    /// The region's copy failed authentication (corruption or tampering): read the other one.
+    Corrupt,
     /// Anything else.
     Other,
 }
@@ -49,6 +51,7 @@ impl UpstreamErrorKind {
             Self::AccessDenied => "access_denied",
             Self::InvalidRange => "invalid_range",
             Self::Unavailable => "unavailable",
+            Self::Corrupt => "corrupt",
             Self::Other => "other",
         }
     }

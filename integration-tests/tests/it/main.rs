@@ -19,6 +19,7 @@ mod s3_api;
 mod secrets; // no secret in logs (debug), /metrics, error bodies or check-config after using them all
 mod shutdown; // SIGTERM: in-flight upload finishes, readyz not-ready, new work refused, exit 0 // boto3: every operation, conditions, metadata, ranges, presign, auth failures // one region down: failover reads, 503 on writes with policy "all"
 mod sse_c; // SSE-C: right, missing and wrong keys, copies, aws-cli --sse-c, key never stored or logged
+mod tamper; // tampered upstream copies: failover to the good copy, or a loud failure; never wrong bytes
 mod tls; // https on the S3 listener with aws-cli and boto3; a renewed certificate is reloaded
 mod virtual_host; // bucket.domain addressing with server.domain set // multipart uploads: boto3 edge cases, aws-cli/rclone/s5cmd multipart, at rest
 // mod hedge;           // slow region: hedged reads answer from the fast one
