@@ -105,6 +105,36 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {
         .map_err(|source| ServerError::Bind { addr, source })
 }
 
+/// The S3 service with a request id for every request, including those s3s answers itself
+/// before any operation runs (bad signatures, unknown keys, denied buckets, unknown
+/// operations): the id rides in the request's extensions to `Gateway::observe`, and goes back as
+/// `x-amz-request-id` on every response that does not carry one yet.
+#[derive(Clone)]
+struct WithRequestIds(S3Service);
+
+impl hyper::service::Service<http::Request<hyper::body::Incoming>> for WithRequestIds {
+    type Response = <S3Service as hyper::service::Service<http::Request<hyper::body::Incoming>>>::Response;
+    type Error = <S3Service as hyper::service::Service<http::Request<hyper::body::Incoming>>>::Error;
+    type Future = std::pin::Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn call(&self, mut req: http::Request<hyper::body::Incoming>) -> Self::Future {
+        let id = crate::telemetry::RequestId::random();
+        req.extensions_mut().insert(id.clone());
+        let answer = hyper::service::Service::call(&self.0, req);
+        Box::pin(async move {
+            let mut response = answer.await?;
+            if !response.headers().contains_key(crate::telemetry::REQUEST_ID_HEADER)
+                && let Ok(value) = http::HeaderValue::from_str(id.as_str())
+            {
+                response
+                    .headers_mut()
+                    .insert(crate::telemetry::REQUEST_ID_HEADER, value);
+            }
+            Ok(response)
+        })
+    }
+}
+
 /// How long a client may take to complete the TLS handshake.
 const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -117,6 +147,7 @@ async fn serve_s3(
 ) {
     let http = ConnBuilder::new(TokioExecutor::new());
     let graceful = GracefulShutdown::new();
+    let service = WithRequestIds(service);
     loop {
         tokio::select! {
             accepted = listener.accept() => {

@@ -11,7 +11,7 @@
 //! - [`venv`]: where the tools live
 //! - [`ports`]: process-wide allocator of free loopback ports in 18000-18999
 //! - [`process`]: child processes in their own process group, log files, signals
-//! - [`proxy`]: a latency-adding TCP proxy in front of a region
+//! - [`proxy`]: a fault-injecting TCP proxy in front of a region (latency, 5xx, drops, cuts, silence)
 //! - [`sdk`]: an aws-sdk-s3 client for tests that stream generated bodies
 //! - [`seaweed`]: one SeaweedFS instance = one region
 //! - [`gateway_config`]: builder for the gateway's TOML config
@@ -21,7 +21,9 @@
 //! - [`clients`]: aws-cli, rclone, s3cmd, s5cmd and python/boto3 with isolated config
 //! - [`fixtures`]: random payloads, unique bucket names, digests
 //! - [`eventually`]: polling for state that settles asynchronously
+//! - [`bench`]: what the benchmark binaries (tvbench, peerbench, repairbench) share
 
+pub mod bench;
 pub mod clients;
 pub mod command;
 pub mod eventually;

@@ -54,9 +54,16 @@ impl Gateway {
     }
 }
 
-/// The access key id a request was signed with (never the secret), for its log span.
-fn access_key<T>(req: &S3Request<T>) -> Option<String> {
-    req.credentials.as_ref().map(|c| c.access_key.clone())
+/// What a request's span needs from it: its id (given by the server, see `server.rs`) and the
+/// access key id it was signed with (never the secret).
+fn request_facts<T>(req: &S3Request<T>) -> (RequestId, Option<String>) {
+    (
+        req.extensions
+            .get::<RequestId>()
+            .cloned()
+            .unwrap_or_else(RequestId::random),
+        req.credentials.as_ref().map(|c| c.access_key.clone()),
+    )
 }
 
 impl Gateway {
@@ -66,10 +73,9 @@ impl Gateway {
     async fn observe<T>(
         &self,
         operation: &'static str,
-        access_key: Option<String>,
+        (request_id, access_key): (RequestId, Option<String>),
         handler: impl Future<Output = ApiResult<T>>,
     ) -> S3Result<S3Response<T>> {
-        let request_id = RequestId::random();
         let span = telemetry::request_span(operation, &request_id, access_key.as_deref());
         let m = &self.metrics;
         m.s3_in_flight.inc();
@@ -132,22 +138,22 @@ impl Gateway {
 impl S3 for Gateway {
     #[tracing::instrument(level = "debug", skip_all)]
     async fn create_bucket(&self, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
-        self.observe("CreateBucket", access_key(&req), bucket::create_bucket(self, req))
+        self.observe("CreateBucket", request_facts(&req), bucket::create_bucket(self, req))
             .await
     }
     #[tracing::instrument(level = "debug", skip_all)]
     async fn delete_bucket(&self, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
-        self.observe("DeleteBucket", access_key(&req), bucket::delete_bucket(self, req))
+        self.observe("DeleteBucket", request_facts(&req), bucket::delete_bucket(self, req))
             .await
     }
     #[tracing::instrument(level = "debug", skip_all)]
     async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
-        self.observe("HeadBucket", access_key(&req), bucket::head_bucket(self, req))
+        self.observe("HeadBucket", request_facts(&req), bucket::head_bucket(self, req))
             .await
     }
     #[tracing::instrument(level = "debug", skip_all)]
     async fn list_buckets(&self, req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
-        self.observe("ListBuckets", access_key(&req), bucket::list_buckets(self, req))
+        self.observe("ListBuckets", request_facts(&req), bucket::list_buckets(self, req))
             .await
     }
     #[tracing::instrument(level = "debug", skip_all)]
@@ -157,44 +163,44 @@ impl S3 for Gateway {
     ) -> S3Result<S3Response<GetBucketLocationOutput>> {
         self.observe(
             "GetBucketLocation",
-            access_key(&req),
+            request_facts(&req),
             bucket::get_bucket_location(self, req),
         )
         .await
     }
     #[tracing::instrument(level = "debug", skip_all)]
     async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
-        self.observe("PutObject", access_key(&req), put::put_object(self, req))
+        self.observe("PutObject", request_facts(&req), put::put_object(self, req))
             .await
     }
     #[tracing::instrument(level = "debug", skip_all)]
     async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
-        self.observe("GetObject", access_key(&req), get::get_object(self, req))
+        self.observe("GetObject", request_facts(&req), get::get_object(self, req))
             .await
     }
     #[tracing::instrument(level = "debug", skip_all)]
     async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
-        self.observe("HeadObject", access_key(&req), get::head_object(self, req))
+        self.observe("HeadObject", request_facts(&req), get::head_object(self, req))
             .await
     }
     #[tracing::instrument(level = "debug", skip_all)]
     async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
-        self.observe("DeleteObject", access_key(&req), delete::delete_object(self, req))
+        self.observe("DeleteObject", request_facts(&req), delete::delete_object(self, req))
             .await
     }
     #[tracing::instrument(level = "debug", skip_all)]
     async fn delete_objects(&self, req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
-        self.observe("DeleteObjects", access_key(&req), delete::delete_objects(self, req))
+        self.observe("DeleteObjects", request_facts(&req), delete::delete_objects(self, req))
             .await
     }
     #[tracing::instrument(level = "debug", skip_all)]
     async fn list_objects(&self, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
-        self.observe("ListObjects", access_key(&req), list::list_objects(self, req))
+        self.observe("ListObjects", request_facts(&req), list::list_objects(self, req))
             .await
     }
     #[tracing::instrument(level = "debug", skip_all)]
     async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
-        self.observe("ListObjectsV2", access_key(&req), list::list_objects_v2(self, req))
+        self.observe("ListObjectsV2", request_facts(&req), list::list_objects_v2(self, req))
             .await
     }
 
@@ -203,13 +209,17 @@ impl S3 for Gateway {
         &self,
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
-        self.observe("CreateMultipartUpload", access_key(&req), multipart::create(self, req))
-            .await
+        self.observe(
+            "CreateMultipartUpload",
+            request_facts(&req),
+            multipart::create(self, req),
+        )
+        .await
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
     async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
-        self.observe("UploadPart", access_key(&req), multipart::upload_part(self, req))
+        self.observe("UploadPart", request_facts(&req), multipart::upload_part(self, req))
             .await
     }
 
@@ -220,7 +230,7 @@ impl S3 for Gateway {
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         self.observe(
             "CompleteMultipartUpload",
-            access_key(&req),
+            request_facts(&req),
             multipart::complete(self, req),
         )
         .await
@@ -231,19 +241,19 @@ impl S3 for Gateway {
         &self,
         req: S3Request<AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
-        self.observe("AbortMultipartUpload", access_key(&req), multipart::abort(self, req))
+        self.observe("AbortMultipartUpload", request_facts(&req), multipart::abort(self, req))
             .await
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
     async fn list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
-        self.observe("ListParts", access_key(&req), multipart::list_parts(self, req))
+        self.observe("ListParts", request_facts(&req), multipart::list_parts(self, req))
             .await
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
     async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
-        self.observe("CopyObject", access_key(&req), copy::copy_object(self, req))
+        self.observe("CopyObject", request_facts(&req), copy::copy_object(self, req))
             .await
     }
 
@@ -254,7 +264,7 @@ impl S3 for Gateway {
     ) -> S3Result<S3Response<UploadPartCopyOutput>> {
         self.observe(
             "UploadPartCopy",
-            access_key(&req),
+            request_facts(&req),
             part_copy::upload_part_copy(self, req),
         )
         .await
@@ -267,7 +277,7 @@ impl S3 for Gateway {
     ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
         self.observe(
             "ListMultipartUploads",
-            access_key(&req),
+            request_facts(&req),
             uploads::list_multipart_uploads(self, req),
         )
         .await

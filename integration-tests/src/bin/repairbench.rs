@@ -13,8 +13,6 @@
 //!
 //! Run with `scripts/bench-repair.sh` (release builds).
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, ensure};
@@ -22,7 +20,8 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 use clap::Parser;
-use integration_tests::{Gateway, GatewayConfig, SeaweedRegion, random_bytes, sdk_client};
+use integration_tests::bench::{self, IndexedOp, MIB};
+use integration_tests::{Gateway, GatewayConfig, random_bytes, sdk_client};
 
 #[derive(Debug, Parser)]
 #[command(about = "Policy \"one\" with a blackholed region, and twinvault repair throughput")]
@@ -41,6 +40,31 @@ struct Args {
     large: usize,
 }
 
+/// PUTs of `body` to keys `PREFIX000000`, `PREFIX000001`, ...
+struct Put {
+    client: Client,
+    bucket: String,
+    prefix: String,
+    body: Bytes,
+}
+
+impl IndexedOp for Put {
+    async fn run(&self, index: usize) -> anyhow::Result<()> {
+        let key = format!("{}{index:06}", self.prefix);
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .content_length(self.body.len() as i64)
+            .body(ByteStream::from(self.body.clone()))
+            .send()
+            .await
+            .with_context(|| format!("PUT {key}"))?;
+        Ok(())
+    }
+}
+
+/// `count` PUTs from `concurrency` tasks; PUTs per second.
 async fn put_many(
     client: &Client,
     bucket: &str,
@@ -49,52 +73,19 @@ async fn put_many(
     body: Bytes,
     concurrency: usize,
 ) -> anyhow::Result<f64> {
-    let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..concurrency {
-        let (client, bucket, prefix, body, next) = (
-            client.clone(),
-            bucket.to_owned(),
-            prefix.to_owned(),
-            body.clone(),
-            Arc::clone(&next),
-        );
-        tasks.spawn(async move {
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= count {
-                    return anyhow::Ok(());
-                }
-                let key = format!("{prefix}{i:06}");
-                client
-                    .put_object()
-                    .bucket(&bucket)
-                    .key(&key)
-                    .content_length(body.len() as i64)
-                    .body(ByteStream::from(body.clone()))
-                    .send()
-                    .await
-                    .with_context(|| format!("PUT {key}"))?;
-            }
-        });
-    }
-    while let Some(done) = tasks.join_next().await {
-        done??;
-    }
-    Ok(count as f64 / started.elapsed().as_secs_f64())
+    let put = Put {
+        client: client.clone(),
+        bucket: bucket.to_owned(),
+        prefix: prefix.to_owned(),
+        body,
+    };
+    Ok(bench::run_indexed(put, count, concurrency).await?.rate)
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let (a, b) = std::thread::scope(|scope| {
-        let a = scope.spawn(|| SeaweedRegion::start("a"));
-        let b = scope.spawn(|| SeaweedRegion::start("b"));
-        (a.join().expect("thread a"), b.join().expect("thread b"))
-    });
-    let a = a?;
-    let mut b = b?;
+    let (a, mut b) = bench::start_regions()?;
     let gateway: Gateway = GatewayConfig::new(&a.target(), &b.target())
         .write_policy("one")
         .read_mode("primary")
@@ -135,7 +126,7 @@ async fn main() -> anyhow::Result<()> {
         c,
     )
     .await?;
-    let large = Bytes::from(random_bytes(64 * 1024 * 1024));
+    let large = Bytes::from(random_bytes(64 * MIB));
     put_many(&client, bucket, "large/", args.large, large, 2).await?;
     b.resume();
 
@@ -168,9 +159,6 @@ async fn main() -> anyhow::Result<()> {
         args.objects, args.large
     );
     println!("raw repair_objects_per_second {:.1}", copied as f64 / seconds);
-    println!(
-        "raw repair_mib_per_second {:.1}",
-        bytes as f64 / seconds / (1024.0 * 1024.0)
-    );
+    println!("raw repair_mib_per_second {:.1}", bytes as f64 / seconds / MIB as f64);
     Ok(())
 }

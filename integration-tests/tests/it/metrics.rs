@@ -296,6 +296,27 @@ fn every_answer_carries_a_request_id_that_the_logs_carry_too() {
         "{answers}"
     );
 
+    // Answers s3s gives before any operation runs (here a wrong signature) carry an id too.
+    let gw = cluster.target();
+    let wrong = integration_tests::S3Target::new(gw.endpoint.clone(), &gw.access_key, "not-the-secret");
+    let denied = integration_tests::boto3(
+        &wrong,
+        r#"
+        try:
+            s3.list_buckets()
+        except botocore.exceptions.ClientError as e:
+            print("DENIED", e.response["Error"]["Code"], e.response["ResponseMetadata"].get("RequestId"))
+        "#,
+    )
+    .expect_success();
+    let line = denied.stdout_str().trim().to_owned();
+    assert!(line.starts_with("DENIED SignatureDoesNotMatch "), "{line}");
+    let id = line.rsplit(' ').next().unwrap_or_default();
+    assert!(
+        id.len() == 16 && id.chars().all(|c| c.is_ascii_hexdigit()),
+        "no request id: {line}"
+    );
+
     // Region b down under write_policy "all": the PUT answers 503, which the gateway logs.
     cluster.b.kill();
     let failed = presigned(&cluster, &bucket, r#"call("put", "y", b"hello")"#);

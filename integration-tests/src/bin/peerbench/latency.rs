@@ -11,17 +11,17 @@
 //!
 //! The objects are written before the delay is switched on. Each side then makes a few untimed
 //! GETs (the hedged gateway learns which region answers faster, as it would have in service),
-//! then `plan.rounds` rounds of `plan.latency_gets` GETs from `plan.latency_concurrency` tasks;
+//! then `plan.workload.rounds` rounds of `plan.latency_gets` GETs from `plan.latency_concurrency` tasks;
 //! p50 and p99 are each the median over the rounds.
 
 use std::time::Duration;
 
 use anyhow::Context;
 use bytes::Bytes;
+use integration_tests::bench::{Op, Side, millis};
 use integration_tests::{FaultProxy, Gateway, GatewayConfig, S3Target, SeaweedRegion, random_bytes};
 
-use crate::Plan;
-use crate::side::{Op, Side};
+use crate::{BENCH, Plan};
 
 /// Untimed GETs per side after the delay is on.
 const WARMUP_GETS: usize = 40;
@@ -85,11 +85,11 @@ async fn measure(
     hedged: &Gateway,
     primary: &Gateway,
 ) -> anyhow::Result<Vec<LatencyFigure>> {
-    let fast = Side::create(DIRECT_FAST, &[region_b]).await?;
-    let slow = Side::create(DIRECT_SLOW, &[slow_a]).await?;
-    let through_hedged = Side::create(HEDGED, &[&hedged.target()]).await?;
+    let fast = Side::create(BENCH, DIRECT_FAST, &[region_b]).await?;
+    let slow = Side::create(BENCH, DIRECT_SLOW, &[slow_a]).await?;
+    let through_hedged = Side::create(BENCH, HEDGED, &[&hedged.target()]).await?;
     let through_primary = through_hedged.attach(PRIMARY_SLOW, &primary.target());
-    let body = Bytes::from(random_bytes(plan.small_bytes));
+    let body = Bytes::from(random_bytes(plan.workload.small_bytes));
     let (keys, concurrency) = (plan.latency_gets, plan.latency_concurrency);
     for writer in [&fast, &slow, &through_hedged] {
         writer.small_phase(keys, concurrency, &body, PREFIX, Op::Put).await?;
@@ -102,7 +102,7 @@ async fn measure(
             .await?;
     }
     let mut rounds: Vec<(Vec<Duration>, Vec<Duration>)> = vec![(Vec::new(), Vec::new()); sides.len()];
-    for round in 0..plan.rounds {
+    for round in 0..plan.workload.rounds {
         for (side, (p50s, p99s)) in sides.iter().zip(&mut rounds) {
             eprintln!("peerbench: start latency {} round {round}", side.label());
             let measured = side.small_phase(keys, concurrency, &body, PREFIX, Op::Get).await?;
@@ -111,8 +111,8 @@ async fn measure(
             eprintln!(
                 "peerbench: done latency {} round {round}: p50 {:.1} ms p99 {:.1} ms",
                 side.label(),
-                p50.as_secs_f64() * 1000.0,
-                p99.as_secs_f64() * 1000.0
+                millis(p50),
+                millis(p99)
             );
             p50s.push(p50);
             p99s.push(p99);

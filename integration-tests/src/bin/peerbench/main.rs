@@ -21,25 +21,26 @@
 //! Output: a table, `ratio NAME VALUE` lines, `raw` and `cpu` lines, and the issue's targets.
 //! Run it with `scripts/bench-peers.sh` (release builds; see docs/BENCHMARKS.md).
 
-mod cpu;
 mod latency;
 mod rclone;
 mod report;
-mod side;
 
+use std::fmt;
 use std::time::Duration;
 
-use anyhow::{Context, ensure};
+use anyhow::ensure;
 use bytes::Bytes;
 use clap::Parser;
+use integration_tests::bench::{
+    self, CpuProbe, Measurement, RoundLog, Side, Transfer, Workload, WorkloadArgs, WorkloadDefaults,
+};
 use integration_tests::{Gateway, GatewayConfig, SeaweedRegion, random_bytes};
 
-use crate::cpu::CpuProbe;
 use crate::rclone::RcloneServer;
-use crate::report::{Figure, Measurement, Peer};
-use crate::side::{Op, Side};
+use crate::report::{Figure, Peer};
 
-pub const MIB: usize = 1024 * 1024;
+/// Names this bench's stderr lines, buckets and client credentials.
+const BENCH: &str = "peerbench";
 
 #[derive(Debug, Parser)]
 #[command(about = "twinvault against direct, client-side dual writes and rclone serve s3 (crypt over union)")]
@@ -47,24 +48,8 @@ struct Args {
     /// Smoke run: 8 MiB objects, 2 of them, 200 small ops, 40 latency GETs, one round.
     #[arg(long)]
     quick: bool,
-    /// Size of each large object in MiB.
-    #[arg(long)]
-    size_mb: Option<usize>,
-    /// Large objects written (and read 4 times) per side and round.
-    #[arg(long)]
-    objects: Option<usize>,
-    /// Small-object operations per side and round (PUT, then GET of the same keys).
-    #[arg(long)]
-    ops: Option<usize>,
-    /// Rounds per phase; each side reports the median of its rounds.
-    #[arg(long)]
-    rounds: Option<usize>,
-    /// Size of each small object in KiB.
-    #[arg(long, default_value_t = 4)]
-    small_kb: usize,
-    /// Concurrent tasks for the small-object phases.
-    #[arg(long, default_value_t = 32)]
-    concurrency: usize,
+    #[command(flatten)]
+    workload: WorkloadArgs,
     /// GETs per side and round in the latency phase.
     #[arg(long)]
     latency_gets: Option<usize>,
@@ -84,14 +69,9 @@ struct Args {
 }
 
 /// The effective workload after applying `--quick` and the overrides.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct Plan {
-    pub large_bytes: usize,
-    pub large_objects: usize,
-    pub small_bytes: usize,
-    pub small_ops: usize,
-    pub concurrency: usize,
-    pub rounds: usize,
+    pub workload: Workload,
     pub latency_gets: usize,
     pub latency_concurrency: usize,
     pub delay: Duration,
@@ -100,31 +80,18 @@ pub struct Plan {
 
 impl Plan {
     fn from_args(args: &Args) -> anyhow::Result<Self> {
-        let (size_mb, objects, ops, rounds, latency_gets) = if args.quick {
-            (8, 2, 200, 1, 40)
+        let (defaults, latency_gets) = if args.quick {
+            (WorkloadDefaults::new(8, 2, 200, 1), 40)
         } else {
-            (64, 4, 2000, 3, 200)
+            (WorkloadDefaults::new(64, 4, 2000, 3), 200)
         };
         let plan = Plan {
-            large_bytes: args.size_mb.unwrap_or(size_mb) * MIB,
-            large_objects: args.objects.unwrap_or(objects),
-            small_bytes: args.small_kb * 1024,
-            small_ops: args.ops.unwrap_or(ops),
-            concurrency: args.concurrency,
-            rounds: args.rounds.unwrap_or(rounds),
+            workload: args.workload.resolve(defaults)?,
             latency_gets: args.latency_gets.unwrap_or(latency_gets),
             latency_concurrency: args.latency_concurrency,
             delay: Duration::from_millis(args.delay_ms),
             rclone: !args.no_rclone,
         };
-        ensure!(
-            plan.large_bytes > 0 && plan.large_objects > 0 && plan.small_bytes > 0,
-            "--size-mb, --objects and --small-kb must be positive"
-        );
-        ensure!(
-            plan.small_ops > 0 && plan.concurrency > 0 && plan.rounds > 0,
-            "--ops, --concurrency and --rounds must be positive"
-        );
         ensure!(
             plan.latency_gets > 0 && plan.latency_concurrency > 0,
             "--latency-gets and --latency-concurrency must be positive"
@@ -133,45 +100,16 @@ impl Plan {
     }
 }
 
-/// The throughput phases, in report order; each GET phase reads what the PUT phase of the same
-/// round wrote.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    PutLarge,
-    GetLarge,
-    PutSmall,
-    GetSmall,
-}
-
-impl Phase {
-    pub const ALL: [Phase; 4] = [Phase::PutLarge, Phase::GetLarge, Phase::PutSmall, Phase::GetSmall];
-
-    pub fn is_large(self) -> bool {
-        matches!(self, Phase::PutLarge | Phase::GetLarge)
-    }
-
-    pub fn op(self) -> Op {
-        match self {
-            Phase::PutLarge | Phase::PutSmall => Op::Put,
-            Phase::GetLarge | Phase::GetSmall => Op::Get,
-        }
-    }
-
-    /// `put_64m`, `get_4k`, ...
-    pub fn name(self, plan: Plan) -> String {
-        let op = match self.op() {
-            Op::Put => "put",
-            Op::Get => "get",
-        };
-        if self.is_large() {
-            format!("{op}_{}m", plan.large_bytes / MIB)
-        } else {
-            format!("{op}_{}k", plan.small_bytes / 1024)
-        }
-    }
-
-    pub fn unit(self) -> &'static str {
-        if self.is_large() { "MiB/s" } else { "ops/s" }
+/// Flat, as the `starting` line has always printed the plan.
+impl fmt::Debug for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = f.debug_struct("Plan");
+        self.workload.debug_fields(&mut out);
+        out.field("latency_gets", &self.latency_gets)
+            .field("latency_concurrency", &self.latency_concurrency)
+            .field("delay", &self.delay)
+            .field("rclone", &self.rclone)
+            .finish()
     }
 }
 
@@ -179,21 +117,12 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let plan = Plan::from_args(&args)?;
     eprintln!("peerbench: starting two SeaweedFS regions and the gateway ({plan:?})");
-    let (region_a, region_b) = start_regions()?;
-    let gateway = GatewayConfig::new(&region_a.target(), &region_b.target())
+    let (region_a, region_b) = bench::start_regions()?;
+    let config = GatewayConfig::new(&region_a.target(), &region_b.target())
         .write_policy("all")
-        .read_mode("hedged")
-        .start()
-        .context("start the gateway (scripts/bench-peers.sh builds it first)")?;
-    eprintln!(
-        "peerbench: gateway pid {} binary {}",
-        gateway.pid().unwrap_or_default(),
-        Gateway::binary().display()
-    );
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("build the tokio runtime")?;
+        .read_mode("hedged");
+    let gateway = bench::start_gateway(BENCH, &config, "scripts/bench-peers.sh")?;
+    let runtime = bench::runtime()?;
     let rclone = if plan.rclone {
         start_rclone(&runtime, &region_a, &region_b, &args.rclone_flag)
     } else {
@@ -215,17 +144,6 @@ fn main() -> anyhow::Result<()> {
     let latencies = latency::run(&runtime, plan, regions)?;
     report::print(&plan, &figures, &latencies, rclone_missing.as_deref());
     Ok(())
-}
-
-/// Starts regions `a` and `b` in parallel (each takes ~3.5 s to become writable).
-fn start_regions() -> anyhow::Result<(SeaweedRegion, SeaweedRegion)> {
-    std::thread::scope(|scope| {
-        let a = scope.spawn(|| SeaweedRegion::start("a"));
-        let b = scope.spawn(|| SeaweedRegion::start("b"));
-        let a = a.join().map_err(|_| anyhow::anyhow!("starting region a panicked"))?;
-        let b = b.join().map_err(|_| anyhow::anyhow!("starting region b panicked"))?;
-        Ok((a.context("start region a")?, b.context("start region b")?))
-    })
 }
 
 /// The rclone peer, or why it could not be started (the run goes on without it).
@@ -262,62 +180,64 @@ async fn throughput(
 ) -> anyhow::Result<Vec<Figure>> {
     let (target_a, target_b) = (region_a.target(), region_b.target());
     let mut sides = vec![
-        (Peer::Direct, Side::create(Peer::Direct.label(), &[&target_a]).await?),
+        (
+            Peer::Direct,
+            Side::create(BENCH, Peer::Direct.label(), &[&target_a]).await?,
+        ),
         (
             Peer::ClientBoth,
-            Side::create(Peer::ClientBoth.label(), &[&target_a, &target_b]).await?,
+            Side::create(BENCH, Peer::ClientBoth.label(), &[&target_a, &target_b]).await?,
         ),
     ];
     if let Some(server) = rclone {
         sides.push((
             Peer::Rclone,
-            Side::create(Peer::Rclone.label(), &[&server.target()]).await?,
+            Side::create(BENCH, Peer::Rclone.label(), &[&server.target()]).await?,
         ));
     }
-    let twinvault = Side::create(Peer::Twinvault.label(), &[&gateway.target()]).await?;
+    let twinvault = Side::create(BENCH, Peer::Twinvault.label(), &[&gateway.target()]).await?;
     sides.push((Peer::Twinvault, twinvault));
-    let large = Bytes::from(random_bytes(plan.large_bytes));
-    let small = Bytes::from(random_bytes(plan.small_bytes));
+    let large = Bytes::from(random_bytes(plan.workload.large_bytes));
+    let small = Bytes::from(random_bytes(plan.workload.small_bytes));
     for (_, side) in &sides {
         eprintln!("peerbench: warm-up {}", side.label());
-        side.warm_up(&large, &small, plan).await?;
+        side.warm_up(&large, &small, &plan.workload).await?;
     }
     let mut figures = Vec::new();
-    for phase in Phase::ALL {
-        let body = if phase.is_large() { &large } else { &small };
-        figures.push(run_phase(plan, cpu, phase, &sides, body).await?);
+    for transfer in Transfer::ALL {
+        let body = if transfer.is_large() { &large } else { &small };
+        figures.push(run_phase(plan, cpu, transfer, &sides, body).await?);
     }
     Ok(figures)
 }
 
-/// `plan.rounds` rounds of `phase`, each running every side in turn; median per side.
+/// `plan.workload.rounds` rounds of `transfer`, each running every side in turn; median per side.
 async fn run_phase(
     plan: Plan,
     cpu: &CpuProbe,
-    phase: Phase,
+    transfer: Transfer,
     sides: &[(Peer, Side)],
     body: &Bytes,
 ) -> anyhow::Result<Figure> {
+    let name = transfer.name(&plan.workload);
+    let log = RoundLog {
+        bench: BENCH,
+        phase: &name,
+        unit: transfer.unit(),
+    };
     let mut rounds: Vec<Vec<Measurement>> = vec![Vec::new(); sides.len()];
     let mut usage = vec![cpu.zero(); sides.len()];
-    for round in 0..plan.rounds {
+    for round in 0..plan.workload.rounds {
         for (index, (_, side)) in sides.iter().enumerate() {
-            // The start/done lines let a wrapper (e.g. a profiler) act on exactly one phase.
-            eprintln!("peerbench: start {} {} round {round}", phase.name(plan), side.label());
+            log.start(side.label(), round);
             let before = cpu.sample();
-            let measurement = side.measure(phase, round, body, plan).await?;
+            let measurement = side.transfer(transfer, round, body, &plan.workload).await?;
             cpu.accumulate(&mut usage[index], &before);
-            eprintln!(
-                "peerbench: done {} {} round {round}: {:.1} {}",
-                phase.name(plan),
-                side.label(),
-                measurement.rate,
-                phase.unit()
-            );
+            log.done(side.label(), round, measurement.rate);
             rounds[index].push(measurement);
         }
     }
-    let mut figure = Figure::new(phase.name(plan), phase.unit(), cpu.labels());
+    let mut figure = Figure::new(name, transfer.unit(), cpu.labels());
     for (((peer, _), measured), usage) in sides.iter().zip(rounds).zip(usage) {
         figure.set(*peer, Measurement::median(measured), usage);
     }

@@ -1,10 +1,9 @@
 //! Figures and the printed report: tables, `ratio` lines, raw figures, CPU use, targets.
 
-use std::time::Duration;
+use integration_tests::bench::{CpuUsage, MIB, Measurement, millis, millis_pair};
 
-use crate::cpu::CpuUsage;
+use crate::Plan;
 use crate::latency::{self, LatencyFigure, LatencyRun};
-use crate::{MIB, Plan};
 
 /// The issue's targets for twinvault, checked against the ratio of the same name.
 const TARGETS: [Target; 4] = [
@@ -44,25 +43,6 @@ impl Peer {
 
     fn index(self) -> usize {
         self as usize
-    }
-}
-
-/// One rate, plus per-request latency percentiles for the small-object phases.
-#[derive(Debug, Clone, Copy)]
-pub struct Measurement {
-    pub rate: f64,
-    pub p50: Option<Duration>,
-    pub p99: Option<Duration>,
-}
-
-impl Measurement {
-    /// The round with the median rate (the upper one of the middle two for an even count).
-    ///
-    /// # Panics
-    /// If `rounds` is empty (a plan always has at least one round).
-    pub fn median(mut rounds: Vec<Measurement>) -> Measurement {
-        rounds.sort_by(|a, b| a.rate.total_cmp(&b.rate));
-        rounds[rounds.len() / 2]
     }
 }
 
@@ -108,14 +88,9 @@ impl Figure {
 
 pub fn print(plan: &Plan, figures: &[Figure], latency: &LatencyRun, rclone_missing: Option<&str>) {
     println!(
-        "workload: {} x {} MiB sequential (GET: {} passes); {} x {} KiB at {} concurrent tasks; median of {} rounds",
-        plan.large_objects,
-        plan.large_bytes / MIB,
-        crate::side::LARGE_GET_PASSES,
-        plan.small_ops,
-        plan.small_bytes / 1024,
-        plan.concurrency,
-        plan.rounds
+        "workload: {}; median of {} rounds",
+        plan.workload.describe(),
+        plan.workload.rounds
     );
     println!(
         "sides: direct = region a only; client_both = client PUTs to a and b in parallel, GETs from a; \
@@ -176,7 +151,7 @@ fn print_table(figures: &[Figure]) {
         let mut line = format!("latency_ms {} p50/p99:", figure.name);
         for peer in Peer::ALL {
             if let Some(m) = figure.get(peer) {
-                line.push_str(&format!(" {}={}", peer.label(), pair(m.p50, m.p99)));
+                line.push_str(&format!(" {}={}", peer.label(), millis_pair(m.p50, m.p99)));
             }
         }
         println!("{line}");
@@ -225,11 +200,11 @@ fn print_latency(plan: &Plan, latency: &LatencyRun) {
     println!(
         "latency: {} KiB GETs with region a at +{} ms per answer chunk; {} GETs per round from {} tasks; \
          both gateways prefer region a; median of {} rounds",
-        plan.small_bytes / 1024,
+        plan.workload.small_bytes / 1024,
         plan.delay.as_millis(),
         plan.latency_gets,
         plan.latency_concurrency,
-        plan.rounds
+        plan.workload.rounds
     );
     println!("{:<24} {:>8} {:>8}", "side", "p50 ms", "p99 ms");
     for figure in &latency.figures {
@@ -256,29 +231,25 @@ fn print_raw(figures: &[Figure]) {
     }
 }
 
-/// `cpu NAME SIDE wall=S client=S gateway=S rclone=S weed_a=S weed_b=S` (seconds, all rounds).
+/// `cpu NAME SIDE wall=S client=S gateway=S rclone=S weed_a=S weed_b=S` (seconds, all rounds;
+/// `-` where `/proc` could not be read, e.g. for rclone when it is left out).
 fn print_cpu(figures: &[Figure]) {
     for figure in figures {
         for peer in Peer::ALL {
-            let Some((_, usage)) = &figure.sides[peer.index()] else {
-                continue;
-            };
-            let mut line = format!("cpu {} {} wall={:.2}", figure.name, peer.label(), usage.wall);
-            for (label, seconds) in figure.cpu_labels.iter().zip(&usage.cpu) {
-                match seconds {
-                    Some(seconds) => line.push_str(&format!(" {label}={seconds:.2}")),
-                    None => line.push_str(&format!(" {label}=-")),
-                }
+            if let Some((_, usage)) = &figure.sides[peer.index()] {
+                println!(
+                    "{}",
+                    usage.report_line(&figure.name, peer.label(), &figure.cpu_labels, "-")
+                );
             }
-            println!("{line}");
         }
     }
 }
 
 fn print_targets(plan: &Plan, ratios: &[(String, f64)]) {
     let sized = |name: &str| {
-        name.replace("LARGE", &format!("{}m", plan.large_bytes / MIB))
-            .replace("SMALL", &format!("{}k", plan.small_bytes / 1024))
+        name.replace("LARGE", &format!("{}m", plan.workload.large_bytes / MIB))
+            .replace("SMALL", &format!("{}k", plan.workload.small_bytes / 1024))
     };
     for target in TARGETS {
         let (name, bound, at_least) = match target {
@@ -298,27 +269,14 @@ fn print_targets(plan: &Plan, ratios: &[(String, f64)]) {
     }
 }
 
-fn pair(p50: Option<Duration>, p99: Option<Duration>) -> String {
-    match (p50, p99) {
-        (Some(p50), Some(p99)) => format!("{:.1}/{:.1}", millis(p50), millis(p99)),
-        _ => "-".to_string(),
-    }
-}
-
-fn millis(duration: Duration) -> f64 {
-    duration.as_secs_f64() * 1000.0
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn rate(rate: f64) -> Measurement {
-        Measurement {
-            rate,
-            p50: None,
-            p99: None,
-        }
+        Measurement::from_rate(rate)
     }
 
     fn usage() -> CpuUsage {
@@ -326,12 +284,6 @@ mod tests {
             wall: 0.0,
             cpu: Vec::new(),
         }
-    }
-
-    #[test]
-    fn median_picks_the_middle_round() {
-        assert_eq!(Measurement::median(vec![rate(3.0), rate(1.0), rate(2.0)]).rate, 2.0);
-        assert_eq!(Measurement::median(vec![rate(5.0)]).rate, 5.0);
     }
 
     #[test]

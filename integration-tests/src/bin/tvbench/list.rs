@@ -10,9 +10,9 @@ use anyhow::{Context, ensure};
 use bytes::Bytes;
 use integration_tests::random_bytes;
 
+use integration_tests::bench::{Latencies, Measurement, Op, Side};
+
 use crate::Plan;
-use crate::report::Measurement;
-use crate::side::{Op, Side, percentile};
 
 /// Size of each listed object.
 pub const LIST_OBJECT_BYTES: usize = 1024;
@@ -21,15 +21,11 @@ pub const MAX_PAGE_KEYS: usize = 1000;
 /// Keys are `list/00000000`, `list/00000001`, ... (as the small-object phases name them).
 const LIST_PREFIX: &str = "list";
 
-/// Writes the listed objects (from `plan.concurrency` tasks), then lists them once untimed, so
+/// Writes the listed objects (from `plan.workload.concurrency` tasks), then lists them once untimed, so
 /// a wrong page fails before any timing and first-use costs stay out of the rounds.
 pub async fn populate(side: &Side, plan: Plan) -> anyhow::Result<()> {
     let body = Bytes::from(random_bytes(LIST_OBJECT_BYTES));
-    let writes = Plan {
-        small_ops: plan.list_keys,
-        ..plan
-    };
-    side.small_phase(writes, &body, LIST_PREFIX, Op::Put)
+    side.small_phase(plan.list_keys, plan.workload.concurrency, &body, LIST_PREFIX, Op::Put)
         .await
         .with_context(|| format!("{}: write the objects to list", side.label()))?;
     list_verified(side, plan).await?;
@@ -45,11 +41,11 @@ pub async fn measure(side: &Side, plan: Plan) -> anyhow::Result<Measurement> {
     }
     let rate = plan.lists as f64 / started.elapsed().as_secs_f64();
     latencies.sort_unstable();
-    Ok(Measurement {
+    Ok(Latencies {
         rate,
-        p50: percentile(&latencies, 0.50),
-        p99: percentile(&latencies, 0.99),
-    })
+        sorted: latencies,
+    }
+    .measurement())
 }
 
 /// One ListObjectsV2 call over the prefix; checks the page and returns the call's latency

@@ -21,52 +21,44 @@
 //! its process sent, upstream calls), and the targets. Run it with `scripts/bench.sh`
 //! (release builds; see docs/BENCHMARKS.md).
 
-mod cpu;
 mod gateway_io;
 mod list;
 mod multipart;
 mod phase;
 mod report;
-mod side;
 
-use anyhow::{Context, ensure};
+use std::fmt;
+
+use anyhow::ensure;
 use bytes::Bytes;
 use clap::Parser;
-use integration_tests::{Gateway, GatewayConfig, S3Target, SeaweedRegion, random_bytes};
+use integration_tests::bench::{
+    self, CpuProbe, MIB, Measurement, RoundLog, Side, Workload, WorkloadArgs, WorkloadDefaults,
+};
+use integration_tests::{GatewayConfig, S3Target, random_bytes};
 
-use crate::cpu::CpuProbe;
 use crate::gateway_io::{GatewayProbe, GatewayTraffic};
 use crate::phase::Phase;
-use crate::report::{Figure, Measurement};
-use crate::side::Side;
+use crate::report::Figure;
 
-pub const MIB: usize = 1024 * 1024;
+/// Names this bench's stderr lines, buckets and client credentials.
+const BENCH: &str = "tvbench";
 
 #[derive(Debug, Parser)]
 #[command(about = "Throughput of twinvault versus one SeaweedFS, same workload and client")]
+// tvbench's own wording of two shared flags, as its --help has always read (clap drops the
+// final period of a doc comment, so these have none).
+#[command(mut_arg("objects", |arg| arg.help("Large objects written and read per side and round")))]
+#[command(mut_arg("concurrency", |arg| {
+    arg.help("Concurrent tasks for the small-object phases (and for writing the objects to list)")
+}))]
 struct Args {
     /// Smoke run: 8 MiB objects, 2 of them, 400 small ops, 10 listings, a 64 MiB multipart
     /// upload of 8 MiB parts, one round.
     #[arg(long)]
     quick: bool,
-    /// Size of each large object in MiB.
-    #[arg(long)]
-    size_mb: Option<usize>,
-    /// Large objects written and read per side and round.
-    #[arg(long)]
-    objects: Option<usize>,
-    /// Small-object operations per side and round (PUT, then GET of the same keys).
-    #[arg(long)]
-    ops: Option<usize>,
-    /// Rounds per phase; each side reports the median of its rounds.
-    #[arg(long)]
-    rounds: Option<usize>,
-    /// Size of each small object in KiB.
-    #[arg(long, default_value_t = 4)]
-    small_kb: usize,
-    /// Concurrent tasks for the small-object phases (and for writing the objects to list).
-    #[arg(long, default_value_t = 32)]
-    concurrency: usize,
+    #[command(flatten)]
+    workload: WorkloadArgs,
     /// Objects of 1 KiB listed per ListObjectsV2 page (at most 1000, one page).
     #[arg(long, default_value_t = list::MAX_PAGE_KEYS)]
     list_keys: usize,
@@ -88,14 +80,9 @@ struct Args {
 }
 
 /// The effective workload after applying `--quick` and the overrides.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct Plan {
-    pub large_bytes: usize,
-    pub large_objects: usize,
-    pub small_bytes: usize,
-    pub small_ops: usize,
-    pub concurrency: usize,
-    pub rounds: usize,
+    pub workload: Workload,
     pub list_keys: usize,
     pub lists: usize,
     pub multipart: bool,
@@ -106,19 +93,13 @@ pub struct Plan {
 
 impl Plan {
     fn from_args(args: &Args) -> anyhow::Result<Self> {
-        let (size_mb, objects, ops, rounds, lists) = if args.quick {
-            (8, 2, 400, 1, 10)
+        let (defaults, lists, multipart_mb, part_mb) = if args.quick {
+            (WorkloadDefaults::new(8, 2, 400, 1), 10, 64, 8)
         } else {
-            (64, 4, 4000, 3, 50)
+            (WorkloadDefaults::new(64, 4, 4000, 3), 50, 1024, 16)
         };
-        let (multipart_mb, part_mb) = if args.quick { (64, 8) } else { (1024, 16) };
         let plan = Plan {
-            large_bytes: args.size_mb.unwrap_or(size_mb) * MIB,
-            large_objects: args.objects.unwrap_or(objects),
-            small_bytes: args.small_kb * 1024,
-            small_ops: args.ops.unwrap_or(ops),
-            concurrency: args.concurrency,
-            rounds: args.rounds.unwrap_or(rounds),
+            workload: args.workload.resolve(defaults)?,
             list_keys: args.list_keys,
             lists: args.lists.unwrap_or(lists),
             multipart: !args.no_multipart,
@@ -126,14 +107,6 @@ impl Plan {
             part_bytes: args.part_mb.unwrap_or(part_mb) * MIB,
             part_concurrency: args.part_concurrency,
         };
-        ensure!(
-            plan.large_bytes > 0 && plan.large_objects > 0 && plan.small_bytes > 0,
-            "--size-mb, --objects and --small-kb must be positive"
-        );
-        ensure!(
-            plan.small_ops > 0 && plan.concurrency > 0 && plan.rounds > 0,
-            "--ops, --concurrency and --rounds must be positive"
-        );
         ensure!(
             (1..=list::MAX_PAGE_KEYS).contains(&plan.list_keys) && plan.lists > 0,
             "--list-keys must be 1..={} (one page) and --lists positive",
@@ -151,21 +124,30 @@ impl Plan {
     }
 }
 
+/// Flat, as the `starting` line has always printed the plan.
+impl fmt::Debug for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = f.debug_struct("Plan");
+        self.workload.debug_fields(&mut out);
+        out.field("list_keys", &self.list_keys)
+            .field("lists", &self.lists)
+            .field("multipart", &self.multipart)
+            .field("multipart_bytes", &self.multipart_bytes)
+            .field("part_bytes", &self.part_bytes)
+            .field("part_concurrency", &self.part_concurrency)
+            .finish()
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let plan = Plan::from_args(&args)?;
     eprintln!("tvbench: starting two SeaweedFS regions and the gateway ({plan:?})");
-    let (region_a, region_b) = start_regions()?;
-    let gateway = GatewayConfig::new(&region_a.target(), &region_b.target())
+    let (region_a, region_b) = bench::start_regions()?;
+    let config = GatewayConfig::new(&region_a.target(), &region_b.target())
         .write_policy("all")
-        .read_mode("primary")
-        .start()
-        .context("start the gateway (scripts/bench.sh builds it first)")?;
-    eprintln!(
-        "tvbench: gateway pid {} binary {}",
-        gateway.pid().unwrap_or_default(),
-        Gateway::binary().display()
-    );
+        .read_mode("primary");
+    let gateway = bench::start_gateway(BENCH, &config, "scripts/bench.sh")?;
     let cpu = CpuProbe::new([
         ("client", Some(std::process::id())),
         ("gateway", gateway.pid()),
@@ -173,25 +155,11 @@ fn main() -> anyhow::Result<()> {
         ("weed_b", region_b.pid()),
     ]);
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("build the tokio runtime")?;
+    let runtime = bench::runtime()?;
     let probe = GatewayProbe::new(&gateway);
     let figures = runtime.block_on(run(plan, &cpu, &probe, &region_a.target(), &gateway.target()))?;
     report::print(&plan, &figures);
     Ok(())
-}
-
-/// Starts regions `a` and `b` in parallel (each takes ~3.5 s to become writable).
-fn start_regions() -> anyhow::Result<(SeaweedRegion, SeaweedRegion)> {
-    std::thread::scope(|scope| {
-        let a = scope.spawn(|| SeaweedRegion::start("a"));
-        let b = scope.spawn(|| SeaweedRegion::start("b"));
-        let a = a.join().map_err(|_| anyhow::anyhow!("starting region a panicked"))?;
-        let b = b.join().map_err(|_| anyhow::anyhow!("starting region b panicked"))?;
-        Ok((a.context("start region a")?, b.context("start region b")?))
-    })
 }
 
 /// Warms both sides up and writes the objects to list, then runs every phase and returns the figures in report order.
@@ -203,13 +171,13 @@ async fn run(
     gateway: &S3Target,
 ) -> anyhow::Result<Vec<Figure>> {
     let sides = [
-        Side::create("direct", direct).await?,
-        Side::create("twinvault", gateway).await?,
+        Side::create(BENCH, "direct", &[direct]).await?,
+        Side::create(BENCH, "twinvault", &[gateway]).await?,
     ];
-    let large = Bytes::from(random_bytes(plan.large_bytes));
-    let small = Bytes::from(random_bytes(plan.small_bytes));
+    let large = Bytes::from(random_bytes(plan.workload.large_bytes));
+    let small = Bytes::from(random_bytes(plan.workload.small_bytes));
     for side in &sides {
-        side.warm_up(&large, &small, plan).await?;
+        side.warm_up(&large, &small, &plan.workload).await?;
         list::populate(side, plan).await?;
     }
     let parts = if plan.multipart {
@@ -229,7 +197,7 @@ async fn run(
     Ok(figures)
 }
 
-/// `plan.rounds` rounds of `phase`, each running direct then twinvault; median per side.
+/// `plan.workload.rounds` rounds of `phase`, each running direct then twinvault; median per side.
 async fn run_phase(
     plan: Plan,
     (cpu, probe): (&CpuProbe, &GatewayProbe<'_>),
@@ -237,33 +205,32 @@ async fn run_phase(
     sides: &[Side; 2],
     body: &Bytes,
 ) -> anyhow::Result<Figure> {
+    let name = phase.name(plan);
+    let log = RoundLog {
+        bench: BENCH,
+        phase: &name,
+        unit: phase.unit(),
+    };
     let mut rounds: [Vec<Measurement>; 2] = [Vec::new(), Vec::new()];
     let mut cpu_seconds = [cpu.zero(), cpu.zero()];
     let mut gateway_traffic = GatewayTraffic::zero();
-    for round in 0..plan.rounds {
+    for round in 0..plan.workload.rounds {
         for (index, side) in sides.iter().enumerate() {
-            // The start/done lines let a wrapper (e.g. a profiler) act on exactly one phase.
-            eprintln!("tvbench: start {} {} round {round}", phase.name(plan), side.label());
+            log.start(side.label(), round);
             let through_gateway = (index == 1).then(|| probe.sample());
             let before = cpu.sample();
-            let measurement = side.measure(phase, round, body, plan).await?;
+            let measurement = phase.measure(side, round, body, plan).await?;
             cpu.accumulate(&mut cpu_seconds[index], &before);
             if let Some(sample) = &through_gateway {
                 probe.accumulate(&mut gateway_traffic, sample);
             }
-            eprintln!(
-                "tvbench: done {} {} round {round}: {:.1} {}",
-                phase.name(plan),
-                side.label(),
-                measurement.rate,
-                phase.unit()
-            );
+            log.done(side.label(), round, measurement.rate);
             rounds[index].push(measurement);
         }
     }
     let [direct, twinvault] = rounds.map(Measurement::median);
     Ok(Figure {
-        name: phase.name(plan),
+        name,
         unit: phase.unit(),
         direct,
         twinvault,

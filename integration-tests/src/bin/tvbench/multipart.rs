@@ -11,10 +11,9 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
+use integration_tests::bench::{MIB, Measurement, Side};
 
-use crate::report::Measurement;
-use crate::side::Side;
-use crate::{MIB, Plan};
+use crate::Plan;
 
 /// Distinct part bodies in the pool.
 pub const POOL_PARTS: usize = 4;
@@ -127,9 +126,5 @@ async fn check_size(side: &Side, key: &str, expected: usize) -> anyhow::Result<(
 }
 
 fn rate(bytes: usize, seconds: f64) -> Measurement {
-    Measurement {
-        rate: bytes as f64 / MIB as f64 / seconds,
-        p50: None,
-        p99: None,
-    }
+    Measurement::from_rate(bytes as f64 / MIB as f64 / seconds)
 }

@@ -1,14 +1,15 @@
 //! The timed phases, in report order, with their figure names and units.
 
-use crate::{MIB, Plan};
+use bytes::Bytes;
+use integration_tests::bench::{MIB, Measurement, Side, Transfer};
+
+use crate::Plan;
 
 /// What one timed phase does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
-    PutLarge,
-    GetLarge,
-    PutSmall,
-    GetSmall,
+    /// `put_64m`, `get_64m`, `put_4k`, `get_4k`: the transfers every bench runs.
+    Transfer(Transfer),
     /// Full ListObjectsV2 pages over the objects [`crate::list::populate`] wrote.
     List,
     /// One large object as a multipart upload with concurrent parts ([`crate::multipart::put`]).
@@ -21,10 +22,10 @@ impl Phase {
     /// Report order; each GET phase reads what the PUT phase of the same round wrote, and the
     /// copy phase copies what the multipart phase of the same round wrote.
     pub const ALL: [Phase; 7] = [
-        Phase::PutLarge,
-        Phase::GetLarge,
-        Phase::PutSmall,
-        Phase::GetSmall,
+        Phase::Transfer(Transfer::PutLarge),
+        Phase::Transfer(Transfer::GetLarge),
+        Phase::Transfer(Transfer::PutSmall),
+        Phase::Transfer(Transfer::GetSmall),
         Phase::List,
         Phase::MultipartPut,
         Phase::Copy,
@@ -39,30 +40,34 @@ impl Phase {
     }
 
     pub fn is_large(self) -> bool {
-        matches!(self, Phase::PutLarge | Phase::GetLarge)
+        matches!(self, Phase::Transfer(transfer) if transfer.is_large())
     }
 
     /// `put_64m`, `get_4k`, `list_1000`, ...
     pub fn name(self, plan: Plan) -> String {
-        let op = match self {
-            Phase::PutLarge | Phase::PutSmall => "put",
-            Phase::GetLarge | Phase::GetSmall => "get",
-            Phase::List => return format!("list_{}", plan.list_keys),
-            Phase::MultipartPut => return format!("multipart_put_{}", size_label(plan.multipart_bytes)),
-            Phase::Copy => return format!("copy_{}", size_label(plan.multipart_bytes)),
-        };
-        if self.is_large() {
-            format!("{op}_{}m", plan.large_bytes / MIB)
-        } else {
-            format!("{op}_{}k", plan.small_bytes / 1024)
+        match self {
+            Phase::Transfer(transfer) => transfer.name(&plan.workload),
+            Phase::List => format!("list_{}", plan.list_keys),
+            Phase::MultipartPut => format!("multipart_put_{}", size_label(plan.multipart_bytes)),
+            Phase::Copy => format!("copy_{}", size_label(plan.multipart_bytes)),
         }
     }
 
     pub fn unit(self) -> &'static str {
         match self {
-            Phase::PutLarge | Phase::GetLarge | Phase::MultipartPut | Phase::Copy => "MiB/s",
-            Phase::PutSmall | Phase::GetSmall => "ops/s",
+            Phase::Transfer(transfer) => transfer.unit(),
+            Phase::MultipartPut | Phase::Copy => "MiB/s",
             Phase::List => "lists/s",
+        }
+    }
+
+    /// Runs the phase once on `side`; round `round` uses its own keys.
+    pub async fn measure(self, side: &Side, round: usize, body: &Bytes, plan: Plan) -> anyhow::Result<Measurement> {
+        match self {
+            Phase::Transfer(transfer) => side.transfer(transfer, round, body, &plan.workload).await,
+            Phase::List => crate::list::measure(side, plan).await,
+            Phase::MultipartPut => crate::multipart::put(side, plan, round, body).await,
+            Phase::Copy => crate::multipart::copy(side, plan, round).await,
         }
     }
 }
@@ -79,17 +84,21 @@ fn size_label(bytes: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+    use integration_tests::bench::Workload;
+
     use super::*;
 
     #[test]
     fn phase_names_follow_the_sizes() {
         let plan = Plan {
-            large_bytes: 64 * MIB,
-            large_objects: 1,
-            small_bytes: 4096,
-            small_ops: 1,
-            concurrency: 1,
-            rounds: 1,
+            workload: Workload {
+                large_bytes: 64 * MIB,
+                large_objects: 1,
+                small_bytes: 4096,
+                small_ops: 1,
+                concurrency: 1,
+                rounds: 1,
+            },
             list_keys: 1000,
             lists: 1,
             multipart: true,

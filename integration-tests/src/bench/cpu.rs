@@ -1,14 +1,15 @@
-//! CPU time of the benchmark's processes (client, gateway, both SeaweedFS), from `/proc/PID/stat`.
+//! CPU time of a benchmark's processes (client, gateway, peers, both SeaweedFS), from
+//! `/proc/PID/stat`.
 //!
-//! On a small machine all four processes share the cores, so a ratio alone does not say who
-//! spent the time; CPU seconds per phase and side do.
+//! On a small machine every process shares the cores, so a rate alone does not say who spent
+//! the time; CPU seconds per phase and side do.
 
 use std::time::Instant;
 
 /// Clock ticks per second in `/proc/PID/stat` (`USER_HZ`, fixed at 100 on Linux x86 and arm).
 const TICKS_PER_SECOND: f64 = 100.0;
 
-/// The processes to watch, by label.
+/// The processes to watch, by label (`None`: not running in this run).
 #[derive(Debug)]
 pub struct CpuProbe {
     processes: Vec<(&'static str, Option<u32>)>,
@@ -28,6 +29,8 @@ pub struct CpuUsage {
     /// Per process, in [`CpuProbe::labels`] order; `None` when `/proc` could not be read.
     pub cpu: Vec<Option<f64>>,
 }
+
+// === impl CpuProbe ===
 
 impl CpuProbe {
     pub fn new(processes: impl IntoIterator<Item = (&'static str, Option<u32>)>) -> Self {
@@ -72,6 +75,23 @@ impl CpuProbe {
     }
 }
 
+// === impl CpuUsage ===
+
+impl CpuUsage {
+    /// `cpu FIGURE SIDE wall=S LABEL=S ...` (seconds), `LABEL=UNREADABLE` where `/proc` could not
+    /// be read. `labels` are the probe's, in [`CpuProbe::labels`] order.
+    pub fn report_line(&self, figure: &str, side: &str, labels: &[&str], unreadable: &str) -> String {
+        let mut line = format!("cpu {figure} {side} wall={:.2}", self.wall);
+        for (label, seconds) in labels.iter().zip(&self.cpu) {
+            match seconds {
+                Some(seconds) => line.push_str(&format!(" {label}={seconds:.2}")),
+                None => line.push_str(&format!(" {label}={unreadable}")),
+            }
+        }
+        line
+    }
+}
+
 /// utime + stime of `pid` in seconds (fields 14 and 15 of `/proc/PID/stat`).
 fn cpu_seconds(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -89,6 +109,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn own_cpu_time_is_readable() {
+        let probe = CpuProbe::new([("self", Some(std::process::id())), ("gone", None)]);
+        let before = probe.sample();
+        let mut usage = probe.zero();
+        probe.accumulate(&mut usage, &before);
+        assert!(usage.cpu[0].is_some_and(|seconds| seconds >= 0.0));
+        assert_eq!(usage.cpu[1], None);
+    }
+
+    #[test]
     fn own_cpu_time_is_readable_and_grows() {
         let probe = CpuProbe::new([("self", Some(std::process::id()))]);
         let before = probe.sample();
@@ -101,5 +131,15 @@ mod tests {
         probe.accumulate(&mut usage, &before);
         assert!(usage.cpu[0].is_some_and(|seconds| seconds >= 0.0));
         assert!(usage.wall > 0.0);
+    }
+
+    #[test]
+    fn report_line_names_every_process_and_marks_unreadable_ones() {
+        let usage = CpuUsage {
+            wall: 1.5,
+            cpu: vec![Some(0.25), None],
+        };
+        let line = usage.report_line("put_64m", "direct", &["client", "gateway"], "?");
+        assert_eq!(line, "cpu put_64m direct wall=1.50 client=0.25 gateway=?");
     }
 }
