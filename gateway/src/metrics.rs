@@ -32,6 +32,12 @@ pub struct Metrics {
     pub reads_served: IntCounterVec,
     /// `twinvault_envelope_integrity_failures_total{kind}`: corruption or tampering. Alert on any.
     pub envelope_integrity_failures: IntCounterVec,
+    /// `twinvault_envelope_objects_total{op=seal|open}`: object envelopes created (writes) and
+    /// opened (reads, copies), successful or not.
+    pub envelope_objects: IntCounterVec,
+    /// `twinvault_s3_payload_bytes_total{operation,direction=in|out}`: plaintext bytes of
+    /// successful requests (bodies received on writes, bodies answered on reads).
+    pub s3_payload_bytes: IntCounterVec,
     /// `twinvault_journal_records_total{missed_region}`: changes recorded for repair.
     pub journal_records: IntCounterVec,
     /// `twinvault_repair_objects_total{region,action}`: objects repaired (copied, deleted) into a region.
@@ -131,6 +137,16 @@ impl Metrics {
                 "Stored objects that failed authentication (corruption or tampering)",
                 &["kind"],
             )?,
+            envelope_objects: counter(
+                "envelope_objects_total",
+                "Object envelopes sealed (writes) and opened (reads, copies)",
+                &["op"],
+            )?,
+            s3_payload_bytes: counter(
+                "s3_payload_bytes_total",
+                "Plaintext body bytes of successful S3 requests",
+                &["operation", "direction"],
+            )?,
             journal_records: counter(
                 "journal_records_total",
                 "Changes a region missed, recorded for repair",
@@ -183,6 +199,9 @@ impl Metrics {
         }
         for kind in ["header", "segment"] {
             self.envelope_integrity_failures.with_label_values(&[kind]).inc_by(0);
+        }
+        for op in ["seal", "open"] {
+            self.envelope_objects.with_label_values(&[op]).inc_by(0);
         }
     }
 }

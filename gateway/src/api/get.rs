@@ -57,6 +57,10 @@ pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> ApiResu
     };
     let content_length = layout.len;
     let plain = open_body(gw, &view, layout, (&input.bucket, &input.key), served_by, body);
+    gw.metrics
+        .s3_payload_bytes
+        .with_label_values(&["GetObject", "out"])
+        .inc_by(content_length);
     let attrs = &view.attrs;
     Ok(GetObjectOutput {
         body: Some(StreamingBlob::wrap(read_ahead(plain))),

@@ -119,6 +119,7 @@ impl Gateway {
         stored: &crate::upstream::StoredObject,
         sse_c: Option<&sse_c::SseC>,
     ) -> ApiResult<object::ObjectView> {
+        self.metrics.envelope_objects.with_label_values(&["open"]).inc();
         sse_c::check_key(stored, sse_c)?;
         let customer_key = sse_c.map(|s| &s.key);
         object::ObjectView::open(&self.keyring, bucket, key, stored, customer_key).inspect_err(|e| {

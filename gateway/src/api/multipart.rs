@@ -53,6 +53,7 @@ pub async fn create(
         key: &input.key,
     };
     let (header, dek) = ObjectHeader::create(&gw.keyring, identity, None)?;
+    gw.metrics.envelope_objects.with_label_values(&["seal"]).inc();
     let header_value = header.to_metadata_value();
     let mut metadata = HashMap::new();
     metadata.insert(META_HEADER.to_owned(), header_value.clone());
@@ -125,6 +126,10 @@ pub async fn upload_part(gw: &Gateway, mut req: S3Request<UploadPartInput>) -> A
     let target = (input.bucket.as_str(), input.key.as_str());
     let outcome = store_part(gw, &state, target, part, ciphertext_len(plain_len), sealed).await;
     let stored = settle_part(gw, body_results(&verdict, outcome)?)?;
+    gw.metrics
+        .s3_payload_bytes
+        .with_label_values(&["UploadPart", "in"])
+        .inc_by(plain_len);
     Ok(UploadPartOutput {
         e_tag: Some(client_etag_dto(&stored.etag)),
         ..Default::default()

@@ -54,6 +54,7 @@ pub async fn put_object(gw: &Gateway, mut req: S3Request<PutObjectInput>) -> Api
         key: &input.key,
     };
     let (header, dek) = ObjectHeader::create(&gw.keyring, identity, sse_c.as_ref().map(|s| &s.key))?;
+    gw.metrics.envelope_objects.with_label_values(&["seal"]).inc();
     let stamp = gw.regions.stamp();
     let mut metadata = HashMap::new();
     if let Some(sse_c) = &sse_c {
@@ -84,6 +85,10 @@ pub async fn put_object(gw: &Gateway, mut req: S3Request<PutObjectInput>) -> Api
     };
     let stored = gw.regions.commit(results, &change).await?;
     let stored = gw.regions.pick(stored).ok_or(ApiError::Internal("no region result"))?;
+    gw.metrics
+        .s3_payload_bytes
+        .with_label_values(&["PutObject", "in"])
+        .inc_by(plain_len);
     let (sse_customer_algorithm, sse_customer_key_md5) = SseC::echo(sse_c.as_ref());
     Ok(PutObjectOutput {
         e_tag: Some(client_etag_dto(&stored.etag)),

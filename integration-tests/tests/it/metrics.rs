@@ -129,6 +129,10 @@ fn scrape_after_a_workload_counts_it_passes_promtool_and_covers_the_dashboards()
         r#"twinvault_reads_served_total{outcome="first",region="a"}"#,
         r#"twinvault_s3_request_duration_seconds_count{operation="PutObject"}"#,
         r#"twinvault_build_info{version="#,
+        r#"twinvault_envelope_objects_total{op="seal"}"#,
+        r#"twinvault_envelope_objects_total{op="open"}"#,
+        r#"twinvault_s3_payload_bytes_total{direction="in",operation="PutObject"}"#,
+        r#"twinvault_s3_payload_bytes_total{direction="out",operation="GetObject"}"#,
     ];
     for series in at_least_one {
         let value = sample(&text, series).unwrap_or_else(|| panic!("{series} missing from /metrics:\n{text}"));
