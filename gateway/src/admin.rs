@@ -65,18 +65,22 @@ pub async fn serve_admin(listener: TcpListener, state: AdminState, shutdown: wat
 }
 
 /// How long a readiness probe waits for each region.
-const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(800);
 
 /// `/readyz`: ready while not shutting down and at least one region answers (a gateway with one
 /// region down still serves reads, and the write error tells clients the truth). The body says
 /// which region is down.
 async fn readiness(state: &AdminState, shutting_down: bool) -> Response<Full<Bytes>> {
     let probes = state.regions.all().iter().map(|region| async move {
-        let reachable = matches!(
-            tokio::time::timeout(PROBE_TIMEOUT, region.list_buckets()).await,
-            Ok(Ok(_))
-        );
-        (region.name().to_owned(), reachable, region.health().is_open())
+        // A region whose breaker is open is down until traffic or the repair loop's probe says
+        // otherwise: answering at once keeps /readyz within a kubelet's probe timeout.
+        let open = region.health().is_open();
+        let reachable = !open
+            && matches!(
+                tokio::time::timeout(PROBE_TIMEOUT, region.list_buckets()).await,
+                Ok(Ok(_))
+            );
+        (region.name().to_owned(), reachable, open)
     });
     let regions = futures::future::join_all(probes).await;
     let any_region = regions.iter().any(|(_, up, _)| *up);

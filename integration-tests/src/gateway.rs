@@ -19,7 +19,7 @@ use crate::venv::workspace_root;
 pub const ENV_BIN: &str = "TWINVAULT_BIN";
 const READY_DEADLINE: Duration = Duration::from_secs(30);
 const TERM_GRACE: Duration = Duration::from_secs(30);
-const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 const LOG_TAIL_LINES: usize = 60;
 
 /// A running gateway. Dropping it SIGKILLs it and deletes its temp dir (config and log).
