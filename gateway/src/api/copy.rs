@@ -10,12 +10,10 @@ use s3s::dto::{CopyObjectInput, CopyObjectOutput, CopyObjectResult, CopySource};
 use super::Gateway;
 use super::etag::{ReadConditions, client_etag_dto};
 use super::object::{META_ATTRS, META_HEADER, META_LAYOUT};
-use super::put::attributes;
+use super::put::{attributes, commit_put};
 use super::sse_c::{META_SSE_C, SseC};
 use crate::envelope::{ObjectHeader, ObjectIdentity};
 use crate::error::{ApiError, ApiResult};
-use crate::journal::ChangeKind;
-use crate::replication::Change;
 use crate::stamp::META_STAMP;
 
 pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> ApiResult<CopyObjectOutput> {
@@ -109,15 +107,7 @@ pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> ApiRe
             )
         })
         .await;
-    let keys = [input.key.clone()];
-    let change = Change {
-        kind: ChangeKind::Put,
-        bucket: &input.bucket,
-        keys: &keys,
-        stamp,
-    };
-    let copied = gw.regions.commit(results, &change).await?;
-    let result = gw.regions.pick(copied).ok_or(ApiError::Internal("no region result"))?;
+    let result = commit_put(gw, results, &input.bucket, &input.key, stamp).await?;
     let (sse_customer_algorithm, sse_customer_key_md5) = SseC::echo(target_sse_c.as_ref());
     Ok(CopyObjectOutput {
         sse_customer_algorithm,

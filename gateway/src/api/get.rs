@@ -28,24 +28,31 @@ struct ReadRequest<'a> {
     sse_c: Option<SseC>,
 }
 
+/// The [`ReadRequest`] of a GetObject or HeadObject input (same field names in both).
+macro_rules! read_request {
+    ($input:expr) => {
+        ReadRequest {
+            bucket: &$input.bucket,
+            key: &$input.key,
+            conditions: ReadConditions {
+                if_match: $input.if_match.as_ref(),
+                if_none_match: $input.if_none_match.as_ref(),
+                if_modified_since: $input.if_modified_since.as_ref(),
+                if_unmodified_since: $input.if_unmodified_since.as_ref(),
+            },
+            sse_c: SseC::from_headers(
+                $input.sse_customer_algorithm.as_deref(),
+                $input.sse_customer_key.as_deref(),
+                $input.sse_customer_key_md5.as_deref(),
+            )?,
+        }
+    };
+}
+
 pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> ApiResult<GetObjectOutput> {
     let input = &req.input;
     reject_unsupported(input.part_number.is_some())?;
-    let read = ReadRequest {
-        bucket: &input.bucket,
-        key: &input.key,
-        conditions: ReadConditions {
-            if_match: input.if_match.as_ref(),
-            if_none_match: input.if_none_match.as_ref(),
-            if_modified_since: input.if_modified_since.as_ref(),
-            if_unmodified_since: input.if_unmodified_since.as_ref(),
-        },
-        sse_c: SseC::from_headers(
-            input.sse_customer_algorithm.as_deref(),
-            input.sse_customer_key.as_deref(),
-            input.sse_customer_key_md5.as_deref(),
-        )?,
-    };
+    let read = read_request!(input);
     let (view, body, range, served_by) = match &input.range {
         None => full_read(gw, &read).await?,
         Some(range) => ranged_read(gw, &read, range).await?,
@@ -100,21 +107,7 @@ pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> ApiResu
 pub async fn head_object(gw: &Gateway, req: S3Request<HeadObjectInput>) -> ApiResult<HeadObjectOutput> {
     let input = &req.input;
     reject_unsupported(input.part_number.is_some())?;
-    let read = ReadRequest {
-        bucket: &input.bucket,
-        key: &input.key,
-        conditions: ReadConditions {
-            if_match: input.if_match.as_ref(),
-            if_none_match: input.if_none_match.as_ref(),
-            if_modified_since: input.if_modified_since.as_ref(),
-            if_unmodified_since: input.if_unmodified_since.as_ref(),
-        },
-        sse_c: SseC::from_headers(
-            input.sse_customer_algorithm.as_deref(),
-            input.sse_customer_key.as_deref(),
-            input.sse_customer_key_md5.as_deref(),
-        )?,
-    };
+    let read = read_request!(input);
     let read = &read;
     let view = gw
         .regions

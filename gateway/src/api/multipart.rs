@@ -20,15 +20,14 @@ use s3s::dto::{
 use super::Gateway;
 use super::etag::client_etag_dto;
 use super::object::{LAYOUT_PARTS, META_ATTRS, META_HEADER, META_LAYOUT};
-use super::put::{attributes, body_results, client_checksums, seal_body};
+use super::put::{attributes, body_results, client_checksums, commit_put, seal_body};
 use super::upload_id::UploadState;
 use super::uploads;
 use crate::config::WritePolicy;
 use crate::envelope::format::{SEGMENT_PLAINTEXT_LEN, ciphertext_len, plaintext_len};
 use crate::envelope::{DataKey, EnvelopeError, ObjectHeader, ObjectIdentity};
 use crate::error::{ApiError, ApiResult};
-use crate::journal::ChangeKind;
-use crate::replication::{Change, FanoutOutcome, both_ok, fan_out};
+use crate::replication::{FanoutOutcome, both_ok, fan_out};
 use crate::stamp::META_STAMP;
 use crate::upstream::{StoredObject, UploadedPart, UpstreamError, UpstreamErrorKind};
 
@@ -275,15 +274,8 @@ pub async fn complete(
             }
         })
         .await;
-    let keys = [key.to_owned()];
-    let change = Change {
-        kind: ChangeKind::Put,
-        bucket,
-        keys: &keys,
-        stamp: state.stamp.parse().unwrap_or_else(|_| gw.regions.stamp()),
-    };
-    let stored = gw.regions.commit(results, &change).await?;
-    let stored = gw.regions.pick(stored).ok_or(ApiError::Internal("no region result"))?;
+    let stamp = state.stamp.parse().unwrap_or_else(|_| gw.regions.stamp());
+    let stored = commit_put(gw, results, bucket, key, stamp).await?;
     uploads::forget(gw, bucket, key, &state).await;
     Ok(CompleteMultipartUploadOutput {
         bucket: Some(bucket.to_owned()),

@@ -18,7 +18,7 @@ use crate::envelope::{
 use crate::error::{ApiError, ApiResult};
 use crate::journal::ChangeKind;
 use crate::replication::{Change, FanoutOutcome, ReplicatedPut, fan_out_put};
-use crate::stamp::META_STAMP;
+use crate::stamp::{META_STAMP, VersionStamp};
 use crate::upstream::{StoredObject, UpstreamError};
 
 /// S3's limit for one PUT.
@@ -76,15 +76,7 @@ pub async fn put_object(gw: &Gateway, mut req: S3Request<PutObjectInput>) -> Api
     };
     let outcome = fan_out_put(gw.regions.all(), &put, sealed).await;
     let results = body_results(&verdict, outcome)?;
-    let keys = [input.key.clone()];
-    let change = Change {
-        kind: ChangeKind::Put,
-        bucket: &input.bucket,
-        keys: &keys,
-        stamp,
-    };
-    let stored = gw.regions.commit(results, &change).await?;
-    let stored = gw.regions.pick(stored).ok_or(ApiError::Internal("no region result"))?;
+    let stored = commit_put(gw, results, &input.bucket, &input.key, stamp).await?;
     gw.metrics
         .s3_payload_bytes
         .with_label_values(&["PutObject", "in"])
@@ -169,6 +161,26 @@ pub(super) fn seal_body(
         SealStream::new(checked, SegmentSealer::new(dek, part), Some(plain_len)),
         verdict,
     )
+}
+
+/// Settles a new version of one object under the write policy (journaling a region that
+/// missed it) and returns the result the client hears about (the preferred region's).
+pub(super) async fn commit_put(
+    gw: &Gateway,
+    results: [Result<StoredObject, UpstreamError>; 2],
+    bucket: &str,
+    key: &str,
+    stamp: VersionStamp,
+) -> ApiResult<StoredObject> {
+    let keys = [key.to_owned()];
+    let change = Change {
+        kind: ChangeKind::Put,
+        bucket,
+        keys: &keys,
+        stamp,
+    };
+    let stored = gw.regions.commit(results, &change).await?;
+    gw.regions.pick(stored).ok_or(ApiError::Internal("no region result"))
 }
 
 /// The regions' results of a replicated body write, unless the client side failed (checksum,
