@@ -1,4 +1,5 @@
-//! Minimal plain-HTTP GET for the gateway's admin endpoints (`/readyz`, `/metrics`).
+//! Minimal plain-HTTP GET for the gateway's admin endpoints (`/readyz`, `/metrics`) and other
+//! local test servers.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -8,7 +9,7 @@ use anyhow::{Context, bail};
 
 /// Sends `GET path` as HTTP/1.0 (so the body is close-delimited, never chunked) and returns
 /// the status code and body.
-pub(crate) fn get(addr: SocketAddr, path: &str, timeout: Duration) -> anyhow::Result<(u16, String)> {
+pub fn get(addr: SocketAddr, path: &str, timeout: Duration) -> anyhow::Result<(u16, String)> {
     let mut stream = TcpStream::connect_timeout(&addr, timeout).with_context(|| format!("connect to {addr}"))?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;

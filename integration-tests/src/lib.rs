@@ -20,6 +20,7 @@
 //! - [`command`]: running a CLI with a timeout and reporting its full output
 //! - [`clients`]: aws-cli, rclone, s3cmd, s5cmd and python/boto3 with isolated config
 //! - [`fixtures`]: random payloads, unique bucket names, digests
+//! - [`http`]: a minimal plain-HTTP GET (admin endpoints, a local Prometheus)
 //! - [`eventually`]: polling for state that settles asynchronously
 //! - [`bench`]: what the benchmark binaries (tvbench, peerbench, repairbench) share
 
@@ -30,7 +31,7 @@ pub mod eventually;
 pub mod fixtures;
 pub mod gateway;
 pub mod gateway_config;
-mod http;
+pub mod http;
 pub mod ports;
 pub mod process;
 pub mod proxy;

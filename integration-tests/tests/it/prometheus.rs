@@ -1,13 +1,12 @@
 //! A real Prometheus (Debian package `prometheus`) scrapes the gateway's admin port with a
 //! generated config, loads dashboards/alerts.yml, and answers queries for twinvault series.
 
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, ensure};
 use integration_tests::process::{self, GroupChild};
 use integration_tests::{assert_eventually, ports, workspace_root};
 
@@ -60,7 +59,7 @@ impl Prometheus {
 
     /// `GET path` on Prometheus's HTTP API, as JSON; fails unless `"status":"success"`.
     fn api(&self, path: &str) -> anyhow::Result<serde_json::Value> {
-        let (status, body) = http_get(self.addr, path)?;
+        let (status, body) = integration_tests::http::get(self.addr, path, Duration::from_secs(5))?;
         ensure!(status == 200, "GET {path} -> {status}: {body}");
         let json: serde_json::Value = serde_json::from_str(&body).with_context(|| format!("GET {path}: {body}"))?;
         ensure!(json["status"] == "success", "GET {path}: {json}");
@@ -76,26 +75,6 @@ impl Prometheus {
     fn log_tail(&self) -> String {
         process::log_tail(&self.log, 40)
     }
-}
-
-/// A plain HTTP/1.0 GET (close-delimited body): status and body.
-fn http_get(addr: SocketAddr, path: &str) -> anyhow::Result<(u16, String)> {
-    let timeout = Duration::from_secs(5);
-    let mut stream = TcpStream::connect_timeout(&addr, timeout).with_context(|| format!("connect to {addr}"))?;
-    stream.set_read_timeout(Some(timeout))?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
-    let text = String::from_utf8_lossy(&raw);
-    let Some((head, body)) = text.split_once("\r\n\r\n") else {
-        bail!("incomplete HTTP response from {addr}: {text:?}");
-    };
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .with_context(|| format!("bad status line: {head:?}"))?;
-    Ok((status, body.to_owned()))
 }
 
 /// Percent-encodes all but RFC 3986 unreserved characters (for a query string value).
