@@ -60,7 +60,46 @@ assert s3.get_object(Bucket=bucket, Key="copy-plain.bin")["Body"].read() == body
 assert error_of(s3.copy_object, Bucket=bucket, Key="nokey.bin",
                 CopySource={"Bucket": bucket, "Key": "secret.bin"})[0] == 400
 
+# Multipart under SSE-C: the key on Create and on every part (and, optionally, Complete).
+MIB = 1024 * 1024
+big = os.urandom(5 * MIB) + os.urandom(3 * MIB + 5)
+up = s3.create_multipart_upload(Bucket=bucket, Key="mp.bin", **sse)
+assert up["SSECustomerAlgorithm"] == "AES256" and up["SSECustomerKeyMD5"] == md5, up
+uid = up["UploadId"]
+p1 = s3.upload_part(Bucket=bucket, Key="mp.bin", UploadId=uid, PartNumber=1, Body=big[:5 * MIB], **sse)
+assert p1["SSECustomerKeyMD5"] == md5, p1
+# A part without the key, or with another key, is refused and stores nothing.
+assert error_of(s3.upload_part, Bucket=bucket, Key="mp.bin", UploadId=uid, PartNumber=2, Body=b"x")[0] == 400
+assert error_of(s3.upload_part, Bucket=bucket, Key="mp.bin", UploadId=uid, PartNumber=2, Body=b"x",
+                **wrong) == (403, "AccessDenied")
+# Part 2 copied from the SSE-C object above (its key as the copy source key).
+p2 = s3.upload_part_copy(Bucket=bucket, Key="mp.bin", UploadId=uid, PartNumber=2,
+                         CopySource={"Bucket": bucket, "Key": "secret.bin"}, CopySourceRange="bytes=0-99",
+                         CopySourceSSECustomerAlgorithm="AES256", CopySourceSSECustomerKey=key, **sse)
+assert p2["SSECustomerKeyMD5"] == md5, p2
+# Without the source's key the copy is refused.
+assert error_of(s3.upload_part_copy, Bucket=bucket, Key="mp.bin", UploadId=uid, PartNumber=2,
+                CopySource={"Bucket": bucket, "Key": "secret.bin"}, **sse)[0] == 400
+assert error_of(s3.complete_multipart_upload, Bucket=bucket, Key="mp.bin", UploadId=uid,
+                MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": p1["ETag"]},
+                                           {"PartNumber": 2, "ETag": p2["CopyPartResult"]["ETag"]}]},
+                **wrong)[0] == 403
+s3.complete_multipart_upload(Bucket=bucket, Key="mp.bin", UploadId=uid, MultipartUpload={"Parts": [
+    {"PartNumber": 1, "ETag": p1["ETag"]}, {"PartNumber": 2, "ETag": p2["CopyPartResult"]["ETag"]}]}, **sse)
+expected = big[:5 * MIB] + body[:100]
+assert s3.get_object(Bucket=bucket, Key="mp.bin", **sse)["Body"].read() == expected
+assert s3.get_object(Bucket=bucket, Key="mp.bin", Range="bytes=%d-%d" % (5 * MIB - 10, 5 * MIB + 9),
+                     **sse)["Body"].read() == expected[5 * MIB - 10:5 * MIB + 10]
+assert error_of(s3.get_object, Bucket=bucket, Key="mp.bin")[0] == 400
+assert error_of(s3.get_object, Bucket=bucket, Key="mp.bin", **wrong)[0] == 403
+# A plain upload's parts refuse a key.
+plain_up = s3.create_multipart_upload(Bucket=bucket, Key="mp-plain.bin")["UploadId"]
+assert error_of(s3.upload_part, Bucket=bucket, Key="mp-plain.bin", UploadId=plain_up, PartNumber=1,
+                Body=b"x", **sse)[0] == 400
+s3.abort_multipart_upload(Bucket=bucket, Key="mp-plain.bin", UploadId=plain_up)
+
 # Listings show the plaintext size without any key.
 sizes = {o["Key"]: o["Size"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
 assert sizes["secret.bin"] == len(body), sizes
+assert sizes["mp.bin"] == len(expected), sizes
 print("all checks passed")

@@ -11,7 +11,7 @@ use super::Gateway;
 use super::etag::{ReadConditions, client_etag_dto};
 use super::object::{META_ATTRS, META_HEADER, META_LAYOUT};
 use super::put::{attributes, commit_put};
-use super::sse_c::{META_SSE_C, SseC};
+use super::sse_c::{META_SSE_C, SseC, request_sse_c};
 use crate::envelope::{ObjectHeader, ObjectIdentity};
 use crate::error::{ApiError, ApiResult};
 use crate::stamp::META_STAMP;
@@ -23,11 +23,7 @@ pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> ApiRe
         input.copy_source_sse_customer_key.as_deref(),
         input.copy_source_sse_customer_key_md5.as_deref(),
     )?;
-    let target_sse_c = SseC::from_headers(
-        input.sse_customer_algorithm.as_deref(),
-        input.sse_customer_key.as_deref(),
-        input.sse_customer_key_md5.as_deref(),
-    )?;
+    let target_sse_c = request_sse_c!(input)?;
     let CopySource::Bucket {
         bucket: src_bucket,
         key: src_key,

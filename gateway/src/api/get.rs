@@ -304,15 +304,15 @@ pub(super) struct PlainRead {
 /// checks the opened object and picks the inclusive plaintext range to read (`None`: all of
 /// it), then one GET of just the covering segments on the region that answered the HEAD,
 /// pinned to that version by an upstream `If-Match`. The body streams: memory stays at a few
-/// segments whatever the size. No SSE-C key: an SSE-C object does not open here.
+/// segments whatever the size. An SSE-C object opens only with its customer key.
 pub(super) async fn read_plaintext(
     gw: &Gateway,
-    bucket: &str,
-    key: &str,
+    (bucket, key): (&str, &str),
+    sse_c: Option<&SseC>,
     choose: impl FnOnce(&ObjectView) -> ApiResult<Option<(u64, u64)>>,
 ) -> ApiResult<PlainRead> {
     let (upstream, stored) = gw.regions.read(|up: &Upstream| head_at(up, bucket, key)).await?;
-    let view = gw.open_view(bucket, key, &stored, None)?;
+    let view = gw.open_view(bucket, key, &stored, sse_c)?;
     let (layout, stored_range) = match choose(&view)? {
         None => (StreamLayout::whole(0, view.plaintext_len), None),
         Some((start, end)) => {

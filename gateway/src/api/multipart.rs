@@ -21,6 +21,7 @@ use super::Gateway;
 use super::etag::client_etag_dto;
 use super::object::{LAYOUT_PARTS, META_ATTRS, META_HEADER, META_LAYOUT};
 use super::put::{attributes, body_results, client_checksums, commit_put, seal_body};
+use super::sse_c::{META_SSE_C, SseC, request_sse_c};
 use super::upload_id::UploadState;
 use super::uploads;
 use crate::config::WritePolicy;
@@ -43,18 +44,19 @@ pub async fn create(
     req: S3Request<CreateMultipartUploadInput>,
 ) -> ApiResult<CreateMultipartUploadOutput> {
     let input = &req.input;
-    if input.sse_customer_key.is_some() {
-        return Err(ApiError::NotImplemented("SSE-C (customer-provided keys)"));
-    }
+    let sse_c = request_sse_c!(input)?;
     let attrs = attributes!(gw, input)?;
     let identity = ObjectIdentity {
         bucket: &input.bucket,
         key: &input.key,
     };
-    let (header, dek) = ObjectHeader::create(&gw.keyring, identity, None)?;
+    let (header, dek) = ObjectHeader::create(&gw.keyring, identity, sse_c.as_ref().map(|s| &s.key))?;
     gw.metrics.envelope_objects.with_label_values(&["seal"]).inc();
     let header_value = header.to_metadata_value();
     let mut metadata = HashMap::new();
+    if let Some(sse_c) = &sse_c {
+        metadata.insert(META_SSE_C.to_owned(), sse_c.check_value());
+    }
     metadata.insert(META_HEADER.to_owned(), header_value.clone());
     metadata.insert(META_ATTRS.to_owned(), attrs.seal(&dek)?);
     metadata.insert(META_LAYOUT.to_owned(), LAYOUT_PARTS.to_owned());
@@ -85,6 +87,7 @@ pub async fn create(
         upstream_ids: ids,
         header: header_value,
         stamp: stamp.to_string(),
+        sse_c_check: sse_c.as_ref().map(SseC::check_value),
     };
     let upload_id = state.seal(&gw.keyring, &input.bucket, &input.key)?;
     // ListMultipartUploads can only list what is recorded; an upload it could never list
@@ -93,28 +96,55 @@ pub async fn create(
         let _ = abort_upstream(gw, &input.bucket, &input.key, &state).await;
         return Err(e);
     }
+    let (sse_customer_algorithm, sse_customer_key_md5) = SseC::echo(sse_c.as_ref());
     Ok(CreateMultipartUploadOutput {
         bucket: Some(input.bucket.clone()),
         key: Some(input.key.clone()),
         upload_id: Some(upload_id),
+        sse_customer_algorithm,
+        sse_customer_key_md5,
         ..Default::default()
     })
 }
 
-/// The state and data key of an upload id for `bucket`/`key` (`NoSuchUpload` if not ours).
-pub(super) fn open_upload(gw: &Gateway, bucket: &str, key: &str, upload_id: &str) -> ApiResult<(UploadState, DataKey)> {
+/// The state and data key of an upload id for `bucket`/`key` (`NoSuchUpload` if not ours),
+/// opened with the SSE-C key the request carries: an upload started with SSE-C needs the same
+/// key on every part, as S3 requires, and one started without refuses a key.
+pub(super) fn open_upload(
+    gw: &Gateway,
+    (bucket, key): (&str, &str),
+    upload_id: &str,
+    sse_c: Option<&SseC>,
+) -> ApiResult<(UploadState, DataKey)> {
     let state = UploadState::open(&gw.keyring, bucket, key, upload_id)?;
+    check_upload_key(&state, sse_c)?;
     let header = ObjectHeader::from_metadata_value(&state.header)?;
-    let dek = header.unwrap(&gw.keyring, ObjectIdentity { bucket, key }, None)?;
+    let dek = header.unwrap(&gw.keyring, ObjectIdentity { bucket, key }, sse_c.map(|s| &s.key))?;
     Ok((state, dek))
+}
+
+/// Checks a request's SSE-C key against the one the upload was started with, before the
+/// header is opened (so a wrong key is AccessDenied, not an integrity failure).
+fn check_upload_key(state: &UploadState, sse_c: Option<&SseC>) -> ApiResult<()> {
+    match (&state.sse_c_check, sse_c) {
+        (None, None) => Ok(()),
+        (Some(_), None) => Err(ApiError::InvalidRequest(
+            "the multipart upload was started with SSE-C; every part request must carry the same customer key".into(),
+        )),
+        (None, Some(_)) => Err(ApiError::InvalidRequest(
+            "the multipart upload was started without SSE-C; part requests may not carry a customer key".into(),
+        )),
+        (Some(check), Some(sse_c)) if !crate::envelope::customer::key_matches(&sse_c.key, check) => {
+            Err(ApiError::WrongCustomerKey)
+        }
+        (Some(_), Some(_)) => Ok(()),
+    }
 }
 
 pub async fn upload_part(gw: &Gateway, mut req: S3Request<UploadPartInput>) -> ApiResult<UploadPartOutput> {
     let input = &mut req.input;
-    if input.sse_customer_key.is_some() {
-        return Err(ApiError::NotImplemented("SSE-C (customer-provided keys)"));
-    }
-    let (state, dek) = open_upload(gw, &input.bucket, &input.key, &input.upload_id)?;
+    let sse_c = request_sse_c!(input)?;
+    let (state, dek) = open_upload(gw, (&input.bucket, &input.key), &input.upload_id, sse_c.as_ref())?;
     let part = check_part_number(input.part_number)?;
     let plain_len = super::put::body_length(input.content_length, &req.headers)?;
     if plain_len > MAX_PART_SIZE {
@@ -129,8 +159,11 @@ pub async fn upload_part(gw: &Gateway, mut req: S3Request<UploadPartInput>) -> A
         .s3_payload_bytes
         .with_label_values(&["UploadPart", "in"])
         .inc_by(plain_len);
+    let (sse_customer_algorithm, sse_customer_key_md5) = SseC::echo(sse_c.as_ref());
     Ok(UploadPartOutput {
         e_tag: Some(client_etag_dto(&stored.etag)),
+        sse_customer_algorithm,
+        sse_customer_key_md5,
         ..Default::default()
     })
 }
@@ -188,7 +221,11 @@ pub async fn complete(
     req: S3Request<CompleteMultipartUploadInput>,
 ) -> ApiResult<CompleteMultipartUploadOutput> {
     let input = &req.input;
-    let (state, _dek) = open_upload(gw, &input.bucket, &input.key, &input.upload_id)?;
+    // S3 does not require the SSE-C key on Complete; when one is sent it must be the upload's.
+    let state = UploadState::open(&gw.keyring, &input.bucket, &input.key, &input.upload_id)?;
+    if let Some(sse_c) = request_sse_c!(input)? {
+        check_upload_key(&state, Some(&sse_c))?;
+    }
     let requested: Vec<(i32, String)> = input
         .multipart_upload
         .as_ref()

@@ -14,6 +14,7 @@ use super::etag::{ReadConditions, client_etag_dto};
 use super::get::read_plaintext;
 use super::multipart::{check_part_number, open_upload, settle_part, store_part};
 use super::object::ObjectView;
+use super::sse_c::{SseC, request_sse_c};
 use crate::envelope::format::ciphertext_len;
 use crate::envelope::{EnvelopeError, SealStream, SegmentSealer};
 use crate::error::{ApiError, ApiResult};
@@ -23,11 +24,15 @@ const MAX_COPY_PART: u64 = 5 * 1024 * 1024 * 1024;
 
 pub async fn upload_part_copy(gw: &Gateway, req: S3Request<UploadPartCopyInput>) -> ApiResult<UploadPartCopyOutput> {
     let input = &req.input;
-    if input.sse_customer_key.is_some() || input.copy_source_sse_customer_key.is_some() {
-        return Err(ApiError::NotImplemented("SSE-C on UploadPartCopy"));
-    }
+    let target_sse_c = request_sse_c!(input)?;
+    let source_sse_c = SseC::from_headers(
+        input.copy_source_sse_customer_algorithm.as_deref(),
+        input.copy_source_sse_customer_key.as_deref(),
+        input.copy_source_sse_customer_key_md5.as_deref(),
+    )?;
     let (src_bucket, src_key) = copy_source(gw, &input.copy_source)?;
-    let (state, dek) = open_upload(gw, &input.bucket, &input.key, &input.upload_id)?;
+    let target = (input.bucket.as_str(), input.key.as_str());
+    let (state, dek) = open_upload(gw, target, &input.upload_id, target_sse_c.as_ref())?;
     let part = check_part_number(input.part_number)?;
     let range = input.copy_source_range.as_deref().map(parse_copy_range).transpose()?;
     let conditions = ReadConditions {
@@ -36,21 +41,26 @@ pub async fn upload_part_copy(gw: &Gateway, req: S3Request<UploadPartCopyInput>)
         if_modified_since: input.copy_source_if_modified_since.as_ref(),
         if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
     };
-    let source = read_plaintext(gw, src_bucket, src_key, |view| choose(view, &conditions, range)).await?;
+    let source = read_plaintext(gw, (src_bucket, src_key), source_sse_c.as_ref(), |view| {
+        choose(view, &conditions, range)
+    })
+    .await?;
     let plain_len = source.len;
     let sealed = SealStream::new(source.body, SegmentSealer::new(&dek, part as u32), Some(plain_len));
-    let target = (input.bucket.as_str(), input.key.as_str());
     let outcome = store_part(gw, &state, target, part, ciphertext_len(plain_len), sealed).await;
     if let Some(e) = outcome.input_error {
         return Err(source_failure(e));
     }
     let stored = settle_part(gw, outcome.results)?;
+    let (sse_customer_algorithm, sse_customer_key_md5) = SseC::echo(target_sse_c.as_ref());
     Ok(UploadPartCopyOutput {
         copy_part_result: Some(CopyPartResult {
             e_tag: Some(client_etag_dto(&stored.etag)),
             last_modified: Some(Timestamp::from(SystemTime::now())),
             ..Default::default()
         }),
+        sse_customer_algorithm,
+        sse_customer_key_md5,
         ..Default::default()
     })
 }

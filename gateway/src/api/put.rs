@@ -10,7 +10,7 @@ use super::Gateway;
 use super::checksum::{CheckedBody, ChecksumVerdict, ClientChecksums};
 use super::etag::client_etag_dto;
 use super::object::{META_ATTRS, META_HEADER};
-use super::sse_c::{META_SSE_C, SseC};
+use super::sse_c::{META_SSE_C, SseC, request_sse_c};
 use crate::envelope::format::ciphertext_len;
 use crate::envelope::{
     DataKey, EnvelopeError, ObjectAttributes, ObjectHeader, ObjectIdentity, SealStream, SegmentSealer,
@@ -26,11 +26,7 @@ const MAX_SINGLE_PUT: u64 = 5 * 1024 * 1024 * 1024;
 
 pub async fn put_object(gw: &Gateway, mut req: S3Request<PutObjectInput>) -> ApiResult<PutObjectOutput> {
     let input = &mut req.input;
-    let sse_c = SseC::from_headers(
-        input.sse_customer_algorithm.as_deref(),
-        input.sse_customer_key.as_deref(),
-        input.sse_customer_key_md5.as_deref(),
-    )?;
+    let sse_c = request_sse_c!(input)?;
     if input.if_match.is_some() {
         return Err(ApiError::NotImplemented("If-Match on PutObject"));
     }

@@ -84,6 +84,18 @@ impl SseC {
     }
 }
 
+/// The SSE-C key of a request whose input has the three usual `sse_customer_*` fields.
+macro_rules! request_sse_c {
+    ($input:expr) => {
+        $crate::api::sse_c::SseC::from_headers(
+            $input.sse_customer_algorithm.as_deref(),
+            $input.sse_customer_key.as_deref(),
+            $input.sse_customer_key_md5.as_deref(),
+        )
+    };
+}
+pub(crate) use request_sse_c;
+
 /// Refuses a read of `stored` with the wrong customer key (403, as S3) before the header is
 /// opened, so that a wrong key is not mistaken for tampering. Missing or unexpected keys are
 /// reported by the envelope itself.

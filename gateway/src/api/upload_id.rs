@@ -29,6 +29,9 @@ pub struct UploadState {
     /// The object's version stamp (for the journal, should a region miss the completion).
     #[serde(rename = "s", default)]
     pub stamp: String,
+    /// The SSE-C key check value, when the upload was started with a customer key.
+    #[serde(rename = "c", default, skip_serializing_if = "Option::is_none")]
+    pub sse_c_check: Option<String>,
 }
 
 fn cipher(kek: &Kek) -> Aes256Gcm {
@@ -109,6 +112,7 @@ mod tests {
             upstream_ids: ["up-a".into(), "up-b".into()],
             header: "hdr".into(),
             stamp: "0000000000000001.0000000000000002".into(),
+            sse_c_check: None,
         };
         let id = state.seal(&ring(), "bkt", "obj").expect("seal");
         assert!(

@@ -14,11 +14,12 @@ fn sse_c_objects_need_their_key_and_the_key_is_never_stored_or_logged() {
     aws(&gw, ["s3", "mb", &format!("s3://{bucket}")]).expect_success();
     cluster.run_boto3_script("sse_c.py", &bucket);
 
-    // aws-cli with a key file: upload, download, and a download without the key fails.
+    // aws-cli with a key file: upload (multipart: above its 8 MiB threshold), download (ranged
+    // GETs), and a download without the key fails.
     let key: Vec<u8> = (100..132).collect();
     let key_file = cluster.path("ssec.key");
     std::fs::write(&key_file, &key).expect("write key");
-    let data = random_bytes(2 * 1024 * 1024 + 17);
+    let data = random_bytes(9 * 1024 * 1024 + 17);
     let file = cluster.path("data.bin");
     std::fs::write(&file, &data).expect("write data");
     let key_arg = format!("fileb://{}", key_file.display());
