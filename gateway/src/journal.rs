@@ -36,6 +36,9 @@ pub enum ChangeKind {
     CreateBucket,
     /// DeleteBucket.
     DeleteBucket,
+    /// A reader found the region's copy failing authentication: repair verifies both copies
+    /// and replaces the damaged one with the intact one.
+    Damaged,
 }
 
 /// One missed change.

@@ -140,7 +140,7 @@ impl Progress {
 
 async fn repair(config: Config, bucket: Option<String>, dry_run: bool) -> anyhow::Result<()> {
     let regions = regions_for(&config)?;
-    let repairer = twinvault::repair::Repairer::new(&regions, dry_run);
+    let repairer = twinvault::repair::Repairer::new(&regions, &config.keyring, dry_run);
     let progress = Progress::new();
     let journal = repairer.replay_journal().await;
     if let Err(e) = &journal {

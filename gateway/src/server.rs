@@ -83,10 +83,10 @@ pub async fn bind_and_serve(
     let admin = AdminState::new(Arc::clone(&regions), metrics.registry().clone());
     let admin_shutdown = shutdown.clone();
     let drain_timeout = config.server.drain_timeout;
-    let repair_task = config
-        .replication
-        .repair_interval
-        .map(|interval| tokio::spawn(crate::repair::run_background(Arc::clone(&regions), interval)));
+    let repair_task = config.replication.repair_interval.map(|interval| {
+        let keyring = Arc::new(config.keyring.clone());
+        tokio::spawn(crate::repair::run_background(Arc::clone(&regions), keyring, interval))
+    });
     let serving = async move {
         let admin_task = tokio::spawn(serve_admin(admin_listener, admin, admin_shutdown));
         serve_s3(s3_listener, tls, service, shutdown, drain_timeout).await;

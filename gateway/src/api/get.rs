@@ -17,7 +17,7 @@ use futures::Stream;
 use crate::envelope::format::SEGMENT_STORED_LEN;
 use crate::envelope::{EnvelopeError, OpenStream, PartsOpener, StreamLayout};
 use crate::error::{ApiError, ApiResult};
-use crate::replication::{BodySource, resumable};
+use crate::replication::{BodySource, Regions, resumable};
 use crate::upstream::{StoredBody, Upstream};
 
 /// The parts of GetObject's and HeadObject's inputs that shape the read.
@@ -182,12 +182,15 @@ fn opened_or_failover(
     stored: &crate::upstream::StoredObject,
 ) -> Result<ApiResult<ObjectView>, crate::upstream::UpstreamError> {
     match gw.open_view(read.bucket, read.key, stored, read.sse_c.as_ref()) {
-        Err(ApiError::Envelope(e)) if e.is_integrity_failure() => Err(crate::upstream::UpstreamError::new(
+        Err(ApiError::Envelope(e)) if e.is_integrity_failure() => {
+            report_damaged(&gw.regions, gw.regions.index_of(up), read.bucket, read.key);
+            Err(crate::upstream::UpstreamError::new(
             up.name(),
             "GetObject",
             crate::upstream::UpstreamErrorKind::Corrupt,
-            format!("stored copy failed authentication: {e}"),
-        )),
+                format!("stored copy failed authentication: {e}"),
+            ))
+        }
         other => Ok(other),
     }
 }
@@ -275,6 +278,8 @@ fn open_body(
         Box::new(OpenStream::new(stored, &view.dek, layout))
     };
     let metrics = Arc::clone(&gw.metrics);
+    let regions = Arc::clone(&gw.regions);
+    let (bucket, key) = (bucket.to_owned(), key.to_owned());
     Box::new(opened.inspect_err(move |e| {
         if e.is_integrity_failure() {
             metrics
@@ -282,9 +287,32 @@ fn open_body(
                 .with_label_values(&["segment"])
                 .inc();
             tracing::error!(error = %e, "stored object failed authentication while streaming");
+            report_damaged(&regions, served_by, &bucket, &key);
         }
     }))
 }
+
+/// Queues region `damaged`'s copy of `bucket`/`key`, which failed authentication when
+/// read, for repair: a journal record in the other region makes the repair loop verify both
+/// copies and replace the damaged one. In the background: the reader does not wait for it.
+fn report_damaged(regions: &Arc<Regions>, damaged: usize, bucket: &str, key: &str) {
+    let regions = Arc::clone(regions);
+    let (bucket, key) = (bucket.to_owned(), key.to_owned());
+    tokio::spawn(async move {
+        let all = regions.all();
+        let record = crate::journal::MissRecord::new(
+            all[damaged].name(),
+            crate::journal::ChangeKind::Damaged,
+            &bucket,
+            std::slice::from_ref(&key),
+            regions.stamp(),
+        );
+        if let Err(e) = regions.journal().append(&all[1 - damaged], &record).await {
+            tracing::warn!(error = %e, "could not queue a damaged copy for repair");
+        }
+    });
+}
+
 
 // === plaintext reads for other operations ===
 

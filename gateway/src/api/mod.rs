@@ -12,7 +12,7 @@ mod multipart;
 pub mod object;
 mod part_copy;
 mod put;
-mod sse_c;
+pub(crate) mod sse_c;
 mod upload_id;
 mod uploads;
 

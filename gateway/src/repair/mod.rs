@@ -9,6 +9,7 @@
 mod background;
 mod copy;
 pub(crate) mod scan;
+mod verify;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,6 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub use background::run_background;
 
 use crate::journal::{ChangeKind, PendingRecord};
+use crate::keyring::Keyring;
 use crate::replication::Regions;
 use crate::stamp::{META_STAMP, VersionStamp};
 use crate::upstream::{StoredObject, Upstream, UpstreamError, UpstreamErrorKind};
@@ -40,6 +42,8 @@ pub struct RepairSummary {
     pub conflicts: AtomicU64,
     /// Repairs that failed (left for the next run).
     pub failed: AtomicU64,
+    /// Keys whose only copies fail authentication: nothing intact to repair from.
+    pub unrepairable: AtomicU64,
     /// Journal records replayed and cleared.
     pub records_cleared: AtomicU64,
 }
@@ -53,13 +57,14 @@ impl RepairSummary {
     pub fn line(&self) -> String {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         format!(
-            "examined {} copied {} deleted {} bytes_moved {} conflicts {} failed {} journal_records_cleared {}",
+            "examined {} copied {} deleted {} bytes_moved {} conflicts {} failed {} unrepairable {} journal_records_cleared {}",
             get(&self.examined),
             get(&self.copied),
             get(&self.deleted),
             get(&self.bytes),
             get(&self.conflicts),
             get(&self.failed),
+            get(&self.unrepairable),
             get(&self.records_cleared),
         )
     }
@@ -103,16 +108,19 @@ enum Holding {
 /// Repairs over both regions.
 pub struct Repairer<'a> {
     regions: &'a Regions,
+    keyring: &'a Keyring,
     dry_run: bool,
     /// What this repairer did.
     pub summary: RepairSummary,
 }
 
 impl<'a> Repairer<'a> {
-    /// A repairer over `regions`; with `dry_run` it only counts what it would do.
-    pub fn new(regions: &'a Regions, dry_run: bool) -> Self {
+    /// A repairer over `regions`; `keyring` verifies copies that disagree; with `dry_run` it
+    /// only counts what it would do.
+    pub fn new(regions: &'a Regions, keyring: &'a Keyring, dry_run: bool) -> Self {
         Self {
             regions,
+            keyring,
             dry_run,
             summary: RepairSummary::default(),
         }
@@ -128,12 +136,15 @@ impl<'a> Repairer<'a> {
     }
 
     /// Makes both regions agree on `bucket`/`key`: the newest version wins, a `tombstone`
-    /// newer than every version deletes them.
+    /// newer than every version deletes them. Copies are verified through the envelope when
+    /// `verify` says a reader found one damaged, or when the two differ under one stamp: a
+    /// damaged copy never wins, and is replaced by the intact one.
     pub async fn reconcile(
         &self,
         bucket: &str,
         key: &str,
         tombstone: Option<VersionStamp>,
+        verify: bool,
     ) -> Result<(), UpstreamError> {
         RepairSummary::add(&self.summary.examined, 1);
         let regions = self.regions.all();
@@ -147,9 +158,23 @@ impl<'a> Repairer<'a> {
             _ => None,
         };
         let versions = [version(&held[0]), version(&held[1])];
+        let conflict = matches!(&versions, [Some(x), Some(y)] if x.stamp == y.stamp && x.object.etag != y.object.etag);
+        // Every copy's header is checked (no I/O); bodies only when there is reason to doubt.
+        let mut damaged = [false, false];
+        for (i, v) in versions.iter().enumerate() {
+            if let Some(v) = v {
+                damaged[i] = if verify || conflict {
+                    verify::is_damaged(self.keyring, &regions[i], bucket, key, &v.object).await?
+                } else {
+                    verify::header_damaged(self.keyring, bucket, key, &v.object)
+                };
+            }
+        }
         let newest = versions
             .iter()
-            .flatten()
+            .zip(damaged)
+            .filter(|(_, damaged)| !damaged)
+            .filter_map(|(v, _)| v.as_ref())
             .max_by(|x, y| x.rank().cmp(&y.rank()))
             .cloned();
         if let Some(dead) = tombstone
@@ -163,11 +188,26 @@ impl<'a> Repairer<'a> {
             return Ok(());
         }
         let Some(winner) = newest else {
+            if damaged.iter().any(|d| *d) {
+                // Nothing intact to copy from: left for an operator (restore from a backup).
+                RepairSummary::add(&self.summary.unrepairable, 1);
+                tracing::error!(bucket, key, "no region holds an intact copy; not repairable");
+            }
             return Ok(()); // absent everywhere: agreed
         };
         for (i, v) in versions.iter().enumerate() {
             let behind = match v {
                 None => true,
+                Some(_) if damaged[i] => {
+                    RepairSummary::add(&self.summary.conflicts, 1);
+                    tracing::warn!(
+                        bucket,
+                        key,
+                        region = regions[i].name(),
+                        "copy fails authentication; replacing it with the other region's"
+                    );
+                    true
+                }
                 Some(v) if v.stamp == winner.stamp && v.object.etag != winner.object.etag => {
                     RepairSummary::add(&self.summary.conflicts, 1);
                     tracing::warn!(
@@ -279,16 +319,18 @@ impl<'a> Repairer<'a> {
                 }
             };
             let mut done: Vec<&PendingRecord> = Vec::new();
-            let mut keys: BTreeMap<(&str, &str), Option<VersionStamp>> = BTreeMap::new();
+            // Per key: the newest tombstone, and whether a reader reported a damaged copy.
+            let mut keys: BTreeMap<(&str, &str), (Option<VersionStamp>, bool)> = BTreeMap::new();
             let mut object_records = Vec::new();
             for pending in &records {
                 let record = &pending.record;
                 match record.op {
-                    ChangeKind::Put | ChangeKind::Delete => {
+                    ChangeKind::Put | ChangeKind::Delete | ChangeKind::Damaged => {
                         let tombstone = (record.op == ChangeKind::Delete).then(|| record.version_stamp());
                         for key in &record.keys {
                             let slot = keys.entry((record.bucket.as_str(), key.as_str())).or_default();
-                            *slot = (*slot).max(tombstone);
+                            slot.0 = slot.0.max(tombstone);
+                            slot.1 |= record.op == ChangeKind::Damaged;
                         }
                         object_records.push(pending);
                     }
@@ -299,8 +341,8 @@ impl<'a> Repairer<'a> {
                 }
             }
             let mut repairs = Vec::with_capacity(keys.len());
-            for ((bucket, key), tombstone) in &keys {
-                repairs.push(async move { ((*bucket, *key), self.reconcile(bucket, key, *tombstone).await) });
+            for ((bucket, key), (tombstone, verify)) in &keys {
+                repairs.push(async move { ((*bucket, *key), self.reconcile(bucket, key, *tombstone, *verify).await) });
             }
             let results: Vec<_> = futures::StreamExt::collect(futures::StreamExt::buffer_unordered(
                 futures::stream::iter(repairs),

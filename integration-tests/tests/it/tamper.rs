@@ -132,8 +132,37 @@ fn tampered_copies_fail_over_or_fail_loudly_and_never_return_wrong_bytes() {
     let counted = integrity_failures(&cluster) - before;
     assert!(counted >= 4.0, "only {counted} integrity failures counted");
 
+    // Repair (the journal records the damaged reads queued, then the full pass) replaces every
+    // damaged copy in a with b's intact one, verified through the envelope: a tampered copy
+    // never wins, although it carries the same stamp. The copy moved to another key has no
+    // intact counterpart anywhere: it is reported, and not spread to b.
+    let summary = run_repair(&cluster.gw.config_path(), &["--bucket", &bucket]);
+    println!("{summary}");
+    for key in ["header", "segment", "truncated", "extended", "swap-a"] {
+        let (a, _) = cluster.stored("a", &bucket, key);
+        let (b, _) = cluster.stored("b", &bucket, key);
+        assert!(a == b, "{key}: region a still holds the damaged copy after repair");
+    }
+    assert!(!summary.contains("unrepairable 0"), "the moved copy was not reported: {summary}");
+    let spread = boto3(
+        &cluster.b.target(),
+        &format!(
+            "import botocore\ntry:\n    s3.head_object(Bucket={b:?}, Key='moved-dst')\n    print('SPREAD')\nexcept botocore.exceptions.ClientError:\n    print('ABSENT')",
+            b = Cluster::upstream_bucket("b", &bucket)
+        ),
+    )
+    .expect_success();
+    assert!(spread.stdout_str().contains("ABSENT"), "the damaged copy was copied to b");
+    let healed = boto3(
+        &gw,
+        &format!(
+            "for k in ['header', 'segment', 'truncated', 'extended']:\n    assert s3.get_object(Bucket={bucket:?}, Key=k)['Body'].read() == (k.encode() * 40000)[:300000], k\nprint('HEALED')"
+        ),
+    )
+    .expect_success();
+    assert!(healed.stdout_str().contains("HEALED"), "{}", healed.combined());
+
     // Anti-entropy undoes the replay: b's newer version (by stamp) wins in a.
-    run_repair(&cluster.gw.config_path(), &["--bucket", &bucket]);
     let replayed = boto3(
         &cluster.a.target(),
         &format!("print('REPLAYED', s3.get_object(Bucket={bucket:?}, Key='replayed')['Metadata'].get('tv-stamp'))"),

@@ -1,0 +1,80 @@
+//! Checking a stored copy through the envelope, for the one case where repair must look inside:
+//! two copies that should be the same but differ, or a copy a reader found damaged. Repair
+//! otherwise never decrypts; here it authenticates every segment (nothing is kept), so a
+//! tampered copy can never win and be copied over the good one.
+
+use futures::StreamExt;
+
+use crate::api::object::ObjectView;
+use crate::api::sse_c::META_SSE_C;
+use crate::envelope::{OpenStream, PartsOpener, StreamLayout};
+use crate::error::ApiError;
+use crate::keyring::Keyring;
+use crate::upstream::{StoredObject, Upstream, UpstreamError};
+
+/// The opened header, `Ok(None)` for a copy that cannot be judged (an SSE-C object without its
+/// customer's key, a key the keyring no longer holds), `Err(())` for a damaged one.
+fn open_header(keyring: &Keyring, bucket: &str, key: &str, object: &StoredObject) -> Result<Option<ObjectView>, ()> {
+    if object.metadata.contains_key(META_SSE_C) {
+        return Ok(None);
+    }
+    match ObjectView::open(keyring, bucket, key, object, None) {
+        Ok(view) => Ok(Some(view)),
+        Err(ApiError::Envelope(e)) if e.is_integrity_failure() => Err(()),
+        Err(ApiError::NotAnEnvelope) => Err(()),
+        Err(_) => Ok(None),
+    }
+}
+
+/// Whether the copy's header (from its HEAD alone, no body read) fails authentication: a
+/// modified header, or an object copied to another name upstream. Cheap enough for every copy
+/// repair is about to spread.
+pub fn header_damaged(keyring: &Keyring, bucket: &str, key: &str, object: &StoredObject) -> bool {
+    open_header(keyring, bucket, key, object).is_err()
+}
+
+/// Whether `region`'s copy of `bucket`/`key` (`object`, from its HEAD) fails authentication,
+/// header or any segment. Copies that cannot be judged count as intact: repair then falls back
+/// to last-writer-wins.
+pub async fn is_damaged(
+    keyring: &Keyring,
+    region: &Upstream,
+    bucket: &str,
+    key: &str,
+    object: &StoredObject,
+) -> Result<bool, UpstreamError> {
+    let view = match open_header(keyring, bucket, key, object) {
+        Ok(Some(view)) => view,
+        Ok(None) => return Ok(false),
+        Err(()) => return Ok(true),
+    };
+    let got = region.get_object(bucket, key, None, Some(&object.etag)).await?;
+    let layout = StreamLayout::whole(0, view.plaintext_len);
+    let input = Box::pin(futures::stream::unfold(got.body, |mut body| async move {
+        body.next().await.map(|item| (item, body))
+    }));
+    let mut opened: Box<dyn futures::Stream<Item = _> + Send + Unpin> = if view.multipart {
+        Box::new(OpenStream::with_opener(
+            input,
+            PartsOpener::new(&view.dek, layout),
+            layout,
+        ))
+    } else {
+        Box::new(OpenStream::new(input, &view.dek, layout))
+    };
+    while let Some(item) = opened.next().await {
+        match item {
+            Ok(_) => {}
+            Err(e) if e.is_integrity_failure() => return Ok(true),
+            Err(e) => {
+                return Err(UpstreamError::new(
+                    region.name(),
+                    "Repair",
+                    crate::upstream::UpstreamErrorKind::Unavailable,
+                    format!("reading {bucket}/{key} to verify it failed: {e}"),
+                ));
+            }
+        }
+    }
+    Ok(false)
+}
