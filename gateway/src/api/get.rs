@@ -14,8 +14,8 @@ use super::sse_c::SseC;
 use bytes::Bytes;
 use futures::Stream;
 
-use crate::envelope::format::SEGMENT_STORED_LEN;
-use crate::envelope::{EnvelopeError, OpenStream, PartsOpener, StreamLayout};
+use crate::envelope::format::{SEGMENT_PLAINTEXT_LEN, SEGMENT_STORED_LEN};
+use crate::envelope::{EnvelopeError, StreamLayout};
 use crate::error::{ApiError, ApiResult};
 use crate::replication::{BodySource, Regions, resumable};
 use crate::upstream::{StoredBody, Upstream};
@@ -40,11 +40,7 @@ macro_rules! read_request {
                 if_modified_since: $input.if_modified_since.as_ref(),
                 if_unmodified_since: $input.if_unmodified_since.as_ref(),
             },
-            sse_c: SseC::from_headers(
-                $input.sse_customer_algorithm.as_deref(),
-                $input.sse_customer_key.as_deref(),
-                $input.sse_customer_key_md5.as_deref(),
-            )?,
+            sse_c: super::sse_c::request_sse_c!($input)?,
         }
     };
 }
@@ -63,7 +59,29 @@ pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> ApiResu
         Some((layout, start, end)) => (layout, Some(format!("bytes {start}-{end}/{}", view.plaintext_len))),
     };
     let content_length = layout.len;
+    let window = (
+        layout.first_segment * SEGMENT_PLAINTEXT_LEN + layout.skip,
+        (layout.first_segment * SEGMENT_PLAINTEXT_LEN + layout.skip + layout.len).saturating_sub(1),
+    );
     let plain = open_body(gw, &view, layout, (&input.bucket, &input.key), served_by, body);
+    // SSE-C objects are not continued elsewhere: that would keep the customer's key around.
+    let plain: super::heal::HealingStream = match &read.sse_c {
+        Some(_) => Box::pin(plain),
+        None => super::heal::healing(
+            plain,
+            super::heal::Heal {
+                keyring: Arc::clone(&gw.keyring),
+                regions: Arc::clone(&gw.regions),
+                metrics: Arc::clone(&gw.metrics),
+                bucket: input.bucket.clone(),
+                key: input.key.clone(),
+                header: view.header.clone(),
+                plaintext_len: view.plaintext_len,
+                window,
+                served_by,
+            },
+        ),
+    };
     gw.metrics
         .s3_payload_bytes
         .with_label_values(&["GetObject", "out"])
@@ -185,9 +203,9 @@ fn opened_or_failover(
         Err(ApiError::Envelope(e)) if e.is_integrity_failure() => {
             report_damaged(&gw.regions, gw.regions.index_of(up), read.bucket, read.key);
             Err(crate::upstream::UpstreamError::new(
-            up.name(),
-            "GetObject",
-            crate::upstream::UpstreamErrorKind::Corrupt,
+                up.name(),
+                "GetObject",
+                crate::upstream::UpstreamErrorKind::Corrupt,
                 format!("stored copy failed authentication: {e}"),
             ))
         }
@@ -268,15 +286,7 @@ fn open_body(
         end: layout.last_segment * SEGMENT_STORED_LEN + layout.last_stored_len,
     };
     let stored = resumable(Arc::clone(&gw.regions), source, body, gw.regions.read_stall_timeout());
-    let opened: PlainStream = if view.multipart {
-        Box::new(OpenStream::with_opener(
-            stored,
-            PartsOpener::new(&view.dek, layout),
-            layout,
-        ))
-    } else {
-        Box::new(OpenStream::new(stored, &view.dek, layout))
-    };
+    let opened = view.open_stream(stored, layout);
     let metrics = Arc::clone(&gw.metrics);
     let regions = Arc::clone(&gw.regions);
     let (bucket, key) = (bucket.to_owned(), key.to_owned());
@@ -313,11 +323,9 @@ fn report_damaged(regions: &Arc<Regions>, damaged: usize, bucket: &str, key: &st
     });
 }
 
-
 // === plaintext reads for other operations ===
 
-/// A stored object's plaintext as it is opened, segment by segment.
-pub(super) type PlainStream = Box<dyn Stream<Item = Result<Bytes, EnvelopeError>> + Send + Sync + Unpin>;
+pub(super) use super::object::PlainStream;
 
 /// A stored object opened for reading through the envelope.
 pub(super) struct PlainRead {

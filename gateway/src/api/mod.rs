@@ -7,6 +7,7 @@ mod copy;
 mod delete;
 mod etag;
 mod get;
+mod heal;
 mod list;
 mod multipart;
 pub mod object;

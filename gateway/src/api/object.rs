@@ -3,11 +3,16 @@
 
 use std::collections::HashMap;
 
+use bytes::Bytes;
+use futures::Stream;
 use s3s::dto::{Timestamp, TimestampFormat};
 
 use super::etag::client_etag;
 use crate::envelope::format::plaintext_len;
-use crate::envelope::{CustomerKey, DataKey, ObjectAttributes, ObjectHeader, ObjectIdentity};
+use crate::envelope::{
+    CustomerKey, DataKey, EnvelopeError, ObjectAttributes, ObjectHeader, ObjectIdentity, OpenStream, PartsOpener,
+    StreamLayout,
+};
 use crate::error::{ApiError, ApiResult};
 use crate::keyring::Keyring;
 use crate::upstream::StoredObject;
@@ -20,6 +25,18 @@ pub const META_ATTRS: &str = "tv-attrs";
 pub const META_LAYOUT: &str = "tv-layout";
 /// [`META_LAYOUT`] of a multipart object: consecutive part streams.
 pub const LAYOUT_PARTS: &str = "parts";
+
+/// A stored object's plaintext as it is opened, segment by segment.
+pub type PlainStream = Box<dyn Stream<Item = Result<Bytes, EnvelopeError>> + Send + Sync + Unpin>;
+
+/// An upstream body as a stream of chunks.
+pub fn chunks(
+    body: aws_sdk_s3::primitives::ByteStream,
+) -> impl Stream<Item = Result<Bytes, aws_sdk_s3::primitives::ByteStreamError>> + Send + Sync + Unpin + 'static {
+    Box::pin(futures::stream::unfold(body, |mut body| async move {
+        body.next().await.map(|item| (item, body))
+    }))
+}
 
 /// An upstream object, opened.
 pub struct ObjectView {
@@ -37,6 +54,8 @@ pub struct ObjectView {
     pub last_modified: Option<Timestamp>,
     /// Whether the body is a run of multipart part streams.
     pub multipart: bool,
+    /// The stored header (`tv-header`): an identical copy carries the same one.
+    pub header: String,
 }
 
 impl ObjectView {
@@ -72,7 +91,26 @@ impl ObjectView {
             upstream_etag: stored.etag.clone(),
             last_modified: stored.last_modified.map(timestamp),
             multipart: stored.metadata.get(META_LAYOUT).is_some_and(|v| v == LAYOUT_PARTS),
+            header: header_value.clone(),
         })
+    }
+
+    /// The plaintext of `input` (exactly the stored bytes of `layout`'s segments of this
+    /// object), opened segment by segment with the opener its layout needs.
+    pub fn open_stream<S, E>(&self, input: S, layout: StreamLayout) -> PlainStream
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send + Sync + Unpin + 'static,
+        E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
+    {
+        if self.multipart {
+            Box::new(OpenStream::with_opener(
+                input,
+                PartsOpener::new(&self.dek, layout),
+                layout,
+            ))
+        } else {
+            Box::new(OpenStream::new(input, &self.dek, layout))
+        }
     }
 
     /// The client's user metadata as s3s wants it.

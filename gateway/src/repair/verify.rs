@@ -7,7 +7,7 @@ use futures::StreamExt;
 
 use crate::api::object::ObjectView;
 use crate::api::sse_c::META_SSE_C;
-use crate::envelope::{OpenStream, PartsOpener, StreamLayout};
+use crate::envelope::StreamLayout;
 use crate::error::ApiError;
 use crate::keyring::Keyring;
 use crate::upstream::{StoredObject, Upstream, UpstreamError};
@@ -50,18 +50,7 @@ pub async fn is_damaged(
     };
     let got = region.get_object(bucket, key, None, Some(&object.etag)).await?;
     let layout = StreamLayout::whole(0, view.plaintext_len);
-    let input = Box::pin(futures::stream::unfold(got.body, |mut body| async move {
-        body.next().await.map(|item| (item, body))
-    }));
-    let mut opened: Box<dyn futures::Stream<Item = _> + Send + Unpin> = if view.multipart {
-        Box::new(OpenStream::with_opener(
-            input,
-            PartsOpener::new(&view.dek, layout),
-            layout,
-        ))
-    } else {
-        Box::new(OpenStream::new(input, &view.dek, layout))
-    };
+    let mut opened = view.open_stream(crate::api::object::chunks(got.body), layout);
     while let Some(item) = opened.next().await {
         match item {
             Ok(_) => {}
