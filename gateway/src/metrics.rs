@@ -54,6 +54,9 @@ pub struct Metrics {
     /// `twinvault_journal_oldest_pending_age_seconds{missed_region}`: age of the oldest of those
     /// records when last counted; 0 when there is none.
     pub journal_oldest_pending_age: GaugeVec,
+    /// `twinvault_limit_rejections_total{limit}`: requests and connections the S3 listener's
+    /// limits refused or cut off; `limit` is a [`crate::limits::Limit`].
+    pub limit_rejections: IntCounterVec,
 }
 
 impl Metrics {
@@ -162,6 +165,11 @@ impl Metrics {
                 "repair_failures_total",
                 "Repairs that failed and stay pending",
                 &["region"],
+            )?,
+            limit_rejections: counter(
+                "limit_rejections_total",
+                "Requests and connections refused or cut off by the S3 listener's limits",
+                &["limit"],
             )?,
             region_up,
             journal_pending_records,

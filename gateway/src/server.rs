@@ -2,20 +2,22 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use s3s::service::{S3Service, S3ServiceBuilder};
 
 use crate::auth::AccessPolicy;
+use crate::limits::{self, HeldBody, Limit, RequestLimits};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Notify, Semaphore, watch};
 
 use crate::admin::{AdminState, serve_admin};
 use crate::api::Gateway;
 use crate::auth::UserAuth;
-use crate::config::Config;
+use crate::config::{Config, ServerConfig};
 use crate::metrics::Metrics;
 use crate::replication::Regions;
 use crate::vhost::DomainHost;
@@ -87,9 +89,11 @@ pub async fn bind_and_serve(
         let keyring = Arc::new(config.keyring.clone());
         tokio::spawn(crate::repair::run_background(Arc::clone(&regions), keyring, interval))
     });
+    let cx = ConnectionContext::new(&config.server, service, Arc::clone(&metrics));
+    let max_connections = config.server.max_connections;
     let serving = async move {
         let admin_task = tokio::spawn(serve_admin(admin_listener, admin, admin_shutdown));
-        serve_s3(s3_listener, tls, service, shutdown, drain_timeout).await;
+        serve_s3(s3_listener, tls, cx, max_connections, shutdown, drain_timeout).await;
         admin_task.abort();
         // Every repair step is safe to cut: an unfinished record stays in the journal.
         if let Some(task) = repair_task {
@@ -105,77 +109,169 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {
         .map_err(|source| ServerError::Bind { addr, source })
 }
 
-/// The S3 service with a request id for every request, including those s3s answers itself
-/// before any operation runs (bad signatures, unknown keys, denied buckets, unknown
-/// operations): the id rides in the request's extensions to `Gateway::observe`, and goes back as
-/// `x-amz-request-id` on every response that does not carry one yet.
+/// The S3 service behind the listener's per-request limits, with a request id for every
+/// request, including those s3s answers itself before any operation runs (bad signatures,
+/// unknown keys, denied buckets, unknown operations) and those the limits refuse: the id rides
+/// in the request's extensions to `Gateway::observe`, and goes back as `x-amz-request-id` on
+/// every response that does not carry one yet.
 #[derive(Clone)]
-struct WithRequestIds(S3Service);
+struct FrontDoor {
+    s3: S3Service,
+    limits: RequestLimits,
+    /// Told of every request of one connection: the first ends its head deadline.
+    requests_seen: Arc<Notify>,
+}
 
-impl hyper::service::Service<http::Request<hyper::body::Incoming>> for WithRequestIds {
-    type Response = <S3Service as hyper::service::Service<http::Request<hyper::body::Incoming>>>::Response;
-    type Error = <S3Service as hyper::service::Service<http::Request<hyper::body::Incoming>>>::Error;
-    type Future = std::pin::Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+type FrontResponse = http::Response<HeldBody>;
 
-    fn call(&self, mut req: http::Request<hyper::body::Incoming>) -> Self::Future {
+impl hyper::service::Service<http::Request<hyper::body::Incoming>> for FrontDoor {
+    type Response = FrontResponse;
+    type Error = s3s::HttpError;
+    type Future = std::pin::Pin<Box<dyn Future<Output = Result<FrontResponse, s3s::HttpError>> + Send>>;
+
+    fn call(&self, req: http::Request<hyper::body::Incoming>) -> Self::Future {
+        // Stores a permit when nobody waits: the connection task finds it whenever it looks.
+        self.requests_seen.notify_one();
         let id = crate::telemetry::RequestId::random();
-        req.extensions_mut().insert(id.clone());
-        let answer = hyper::service::Service::call(&self.0, req);
+        let Some(slot) = self.limits.try_admit() else {
+            tracing::debug!(
+                request_id = id.as_str(),
+                "max_concurrent_requests reached, answering SlowDown"
+            );
+            return Box::pin(std::future::ready(Ok(with_request_id(
+                limits::slow_down(id.as_str()),
+                &id,
+            ))));
+        };
+        let (mut parts, body) = req.into_parts();
+        parts.extensions.insert(id.clone());
+        let (body, idle) = if http_body::Body::is_end_stream(&body) {
+            (s3s::Body::from(body), None)
+        } else {
+            let (watched, idle) = self.limits.watch_body(body);
+            (s3s::Body::http_body(watched), Some(idle))
+        };
+        let (s3, limits) = (self.s3.clone(), self.limits.clone());
         Box::pin(async move {
-            let mut response = answer.await?;
-            if !response.headers().contains_key(crate::telemetry::REQUEST_ID_HEADER)
-                && let Ok(value) = http::HeaderValue::from_str(id.as_str())
-            {
-                response
-                    .headers_mut()
-                    .insert(crate::telemetry::REQUEST_ID_HEADER, value);
-            }
-            Ok(response)
+            let response = s3.call(http::Request::from_parts(parts, body)).await?;
+            let response = if idle.is_some_and(|idle| idle.is_set()) {
+                // Whatever the operation made of the failed body, the client's fault is the wait.
+                tracing::debug!(request_id = id.as_str(), "request body idle, answering RequestTimeout");
+                limits.body_idle_response(id.as_str())
+            } else {
+                response.map(|body| HeldBody::new(body, Some(slot)))
+            };
+            Ok(with_request_id(response, &id))
         })
     }
 }
 
+fn with_request_id(mut response: FrontResponse, id: &crate::telemetry::RequestId) -> FrontResponse {
+    if !response.headers().contains_key(crate::telemetry::REQUEST_ID_HEADER)
+        && let Ok(value) = http::HeaderValue::from_str(id.as_str())
+    {
+        response
+            .headers_mut()
+            .insert(crate::telemetry::REQUEST_ID_HEADER, value);
+    }
+    response
+}
+
 /// How long a client may take to complete the TLS handshake.
-const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Pause after a failed accept (out of file descriptors, say), so the loop does not spin.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
+
+/// hyper's HTTP/1 and HTTP/2 settings for the S3 listener's limits.
+fn http_builder(config: &ServerConfig) -> ConnBuilder<TokioExecutor> {
+    let mut http = ConnBuilder::new(TokioExecutor::new());
+    // hyper reads a head into one buffer and answers 431 once it holds this much without a
+    // complete head (`max_buf_size` is the only head limit the auto builder exposes). It also
+    // caps the buffer for body reads and response writes, which stay efficient at 64 KiB.
+    http.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(config.header_read_timeout)
+        .max_buf_size(config.max_header_bytes.max(crate::config::MIN_HEADER_BYTES));
+    http.http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX));
+    http
+}
+
+/// Everything one S3 connection needs.
+#[derive(Clone)]
+struct ConnectionContext {
+    http: Arc<ConnBuilder<TokioExecutor>>,
+    s3: S3Service,
+    limits: RequestLimits,
+    header_read_timeout: Duration,
+    metrics: Arc<Metrics>,
+}
+
+impl ConnectionContext {
+    fn new(config: &ServerConfig, s3: S3Service, metrics: Arc<Metrics>) -> Self {
+        Limit::prime(&metrics);
+        Self {
+            http: Arc::new(http_builder(config)),
+            s3,
+            limits: RequestLimits::new(config, Arc::clone(&metrics)),
+            header_read_timeout: config.header_read_timeout,
+            metrics,
+        }
+    }
+}
 
 async fn serve_s3(
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
-    service: S3Service,
+    cx: ConnectionContext,
+    max_connections: usize,
     mut shutdown: watch::Receiver<bool>,
-    drain_timeout: std::time::Duration,
+    drain_timeout: Duration,
 ) {
-    let http = ConnBuilder::new(TokioExecutor::new());
     let graceful = GracefulShutdown::new();
-    let service = WithRequestIds(service);
+    // Beyond the limit the loop stops accepting: new connections wait in the kernel's backlog
+    // (and time out there) instead of costing memory here.
+    let connections = Arc::new(Semaphore::new(max_connections));
     loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((socket, _peer)) = accepted else { continue };
-                let _ = socket.set_nodelay(true);
-                match &tls {
-                    None => {
-                        let conn = http.serve_connection(TokioIo::new(socket), service.clone()).into_owned();
-                        tokio::spawn(graceful.watch(conn));
-                    }
-                    Some(acceptor) => {
-                        // The handshake runs in the connection's task, never in the accept loop.
-                        let (acceptor, http, service, watcher) =
-                            (acceptor.clone(), http.clone(), service.clone(), graceful.watcher());
-                        tokio::spawn(async move {
-                            match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(socket)).await {
-                                Ok(Ok(stream)) => {
-                                    let conn = http.serve_connection(TokioIo::new(stream), service).into_owned();
-                                    let _ = watcher.watch(conn).await;
-                                }
-                                Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
-                                Err(_) => tracing::debug!("TLS handshake timed out"),
-                            }
-                        });
-                    }
-                }
-            }
+        let slot = tokio::select! {
+            slot = Arc::clone(&connections).acquire_owned() => slot,
             _ = shutdown.changed() => break,
+        };
+        let Ok(slot) = slot else { break };
+        let socket = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((socket, _peer)) => socket,
+                Err(e) => {
+                    tracing::debug!(error = %e, "accept failed");
+                    tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => break,
+        };
+        let _ = socket.set_nodelay(true);
+        let (cx, watcher) = (cx.clone(), graceful.watcher());
+        match &tls {
+            None => {
+                tokio::spawn(async move {
+                    serve_connection(socket, cx, watcher).await;
+                    drop(slot);
+                });
+            }
+            Some(acceptor) => {
+                // The handshake runs in the connection's task, never in the accept loop.
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(socket)).await {
+                        Ok(Ok(stream)) => serve_connection(stream, cx, watcher).await,
+                        Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!("TLS handshake timed out"),
+                    }
+                    drop(slot);
+                });
+            }
         }
     }
     drop(listener);
@@ -185,6 +281,49 @@ async fn serve_s3(
             timeout_ms = drain_timeout.as_millis() as u64,
             "drain timeout reached, closing remaining connections"
         );
+    }
+}
+
+/// Serves one connection. Until its first request head is complete it has `header_read_timeout`
+/// in all: hyper's own HTTP/1 head timeout starts only once the protocol is known, and a
+/// client that sends nothing (or a slow HTTP/2 preface) would otherwise hold its slot forever.
+/// Later heads on the connection are timed by hyper.
+async fn serve_connection<I>(io: I, cx: ConnectionContext, watcher: Watcher)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let requests_seen = Arc::new(Notify::new());
+    let front = FrontDoor {
+        s3: cx.s3.clone(),
+        limits: cx.limits.clone(),
+        requests_seen: Arc::clone(&requests_seen),
+    };
+    let conn = watcher.watch(cx.http.serve_connection(TokioIo::new(io), front).into_owned());
+    let mut conn = std::pin::pin!(conn);
+    let finished = tokio::select! {
+        finished = &mut conn => Some(finished),
+        () = requests_seen.notified() => None,
+        () = tokio::time::sleep(cx.header_read_timeout) => {
+            tracing::debug!("no request head within header_read_timeout, closing");
+            Limit::HeaderTimeout.record(&cx.metrics);
+            return;
+        }
+    };
+    let (finished, served) = match finished {
+        Some(finished) => (finished, false),
+        None => (conn.await, true),
+    };
+    if let Err(e) = finished {
+        // hyper's error is the only record of a head it refused as too large (after its 431),
+        // or timed out before our deadline did. Later head timeouts are not counted: they are
+        // mostly idle keep-alive connections being closed.
+        let refused = e.downcast_ref::<hyper::Error>();
+        if refused.is_some_and(hyper::Error::is_parse_too_large) {
+            Limit::HeaderSize.record(&cx.metrics);
+        } else if !served && refused.is_some_and(hyper::Error::is_timeout) {
+            Limit::HeaderTimeout.record(&cx.metrics);
+        }
+        tracing::debug!(error = %e, "s3 connection ended with an error");
     }
 }
 

@@ -12,6 +12,7 @@
 //! - [`ports`]: process-wide allocator of free loopback ports in 18000-18999
 //! - [`process`]: child processes in their own process group, log files, signals
 //! - [`proxy`]: a fault-injecting TCP proxy in front of a region (latency, 5xx, drops, cuts, silence)
+//! - [`tls_proxy`]: a TLS-terminating proxy in front of a region (https upstreams)
 //! - [`sdk`]: an aws-sdk-s3 client for tests that stream generated bodies
 //! - [`seaweed`]: one SeaweedFS instance = one region
 //! - [`gateway_config`]: builder for the gateway's TOML config
@@ -38,6 +39,7 @@ pub mod proxy;
 pub mod sdk;
 pub mod seaweed;
 pub mod target;
+pub mod tls_proxy;
 pub mod venv;
 
 pub use clients::{Cli, aws, boto3, python, rclone, s3cmd, s5cmd};
@@ -50,4 +52,5 @@ pub use proxy::{DelayProxy, Fault, FaultProxy};
 pub use sdk::sdk_client;
 pub use seaweed::SeaweedRegion;
 pub use target::S3Target;
+pub use tls_proxy::TlsProxy;
 pub use venv::{Venv, workspace_root};

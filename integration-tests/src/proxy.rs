@@ -44,12 +44,7 @@ pub type DelayProxy = FaultProxy;
 impl FaultProxy {
     /// Proxies 127.0.0.1:<new port> to `upstream` (host:port).
     pub fn start(upstream: &str) -> anyhow::Result<Self> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()?;
-        let listener = runtime.block_on(TcpListener::bind("127.0.0.1:0"))?;
-        let addr = listener.local_addr()?;
+        let (runtime, listener, addr) = listening_runtime()?;
         let state = Arc::new(Mutex::new((Fault::None, Duration::ZERO)));
         let (upstream, shared) = (upstream.to_owned(), Arc::clone(&state));
         runtime.spawn(async move {
@@ -203,4 +198,15 @@ async fn relay(client: TcpStream, server: TcpStream, state: Arc<Mutex<(Fault, Du
         cut = upstream => if !cut { downstream.await },
         () = &mut downstream => {}
     }
+}
+
+/// A one-thread runtime for a test proxy and a listener on 127.0.0.1:<new port> in it.
+pub(crate) fn listening_runtime() -> anyhow::Result<(tokio::runtime::Runtime, TcpListener, std::net::SocketAddr)> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let listener = runtime.block_on(TcpListener::bind("127.0.0.1:0"))?;
+    let addr = listener.local_addr()?;
+    Ok((runtime, listener, addr))
 }

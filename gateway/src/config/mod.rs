@@ -14,6 +14,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
 use serde::Serialize;
 
 pub use raw::RawConfig;
@@ -87,6 +89,18 @@ pub struct ServerConfig {
     pub tls_cert_file: Option<PathBuf>,
     /// PEM private key of the certificate.
     pub tls_key_file: Option<PathBuf>,
+    /// Largest request head (HTTP/1) or header list (HTTP/2) in bytes.
+    pub max_header_bytes: usize,
+    /// Time allowed for a complete request head; also the idle keep-alive time.
+    #[serde(with = "millis")]
+    pub header_read_timeout: Duration,
+    /// A request body idle this long fails the request.
+    #[serde(with = "millis")]
+    pub body_idle_timeout: Duration,
+    /// Open client connections on the S3 listener.
+    pub max_connections: usize,
+    /// Requests handled at once.
+    pub max_concurrent_requests: usize,
 }
 
 /// One client identity.
@@ -150,12 +164,70 @@ pub struct RegionConfig {
     pub bucket_template: String,
     /// Path-style addressing.
     pub force_path_style: bool,
+    /// The only CAs trusted for the endpoint's TLS certificate; `None`: the system roots.
+    #[serde(rename = "ca_bundle_file")]
+    pub ca_bundle: Option<CaBundle>,
 }
 
 impl RegionConfig {
     /// The upstream bucket holding client bucket `bucket`.
     pub fn upstream_bucket(&self, bucket: &str) -> String {
         self.bucket_template.replace("{bucket}", bucket)
+    }
+}
+
+/// A region's `ca_bundle_file`, read once at load time so that `check-config` judges the very
+/// bytes `serve` trusts. Shown (Debug, effective config) as its path.
+#[derive(Clone)]
+pub struct CaBundle {
+    path: PathBuf,
+    pem: Vec<u8>,
+}
+
+impl CaBundle {
+    /// Reads `path` and checks every certificate in it the way the upstream client's rustls
+    /// trust store will (the SDK panics on one it cannot parse, so none may reach it).
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let shown = path.display();
+        let pem = std::fs::read(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+        let mut roots = rustls::RootCertStore::empty();
+        for (i, cert) in CertificateDer::pem_slice_iter(&pem).enumerate() {
+            let cert = cert.map_err(|e| format!("{shown}: certificate {} is not valid PEM: {e}", i + 1))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("{shown}: certificate {} is not a usable CA certificate: {e}", i + 1))?;
+        }
+        if roots.is_empty() {
+            return Err(format!(
+                "{shown} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
+            ));
+        }
+        Ok(Self {
+            path: path.to_owned(),
+            pem,
+        })
+    }
+
+    /// The file it was read from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The file's contents: one or more PEM certificates, all checked by [`Self::load`].
+    pub fn pem(&self) -> &[u8] {
+        &self.pem
+    }
+}
+
+impl std::fmt::Debug for CaBundle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("CaBundle").field(&self.path).finish()
+    }
+}
+
+impl Serialize for CaBundle {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.path.serialize(serializer)
     }
 }
 
@@ -247,6 +319,7 @@ fn parse_addr(name: &str, value: Option<String>, default: &str, problems: &mut V
 }
 
 fn validate_server(raw: raw::RawServer, problems: &mut Vec<String>) -> Option<ServerConfig> {
+    let limits = validate_server_limits(&raw, problems);
     let s3_listen = parse_addr("server.s3_listen", raw.s3_listen, "127.0.0.1:9000", problems);
     let admin_listen = parse_addr("server.admin_listen", raw.admin_listen, "127.0.0.1:9090", problems);
     let log_format = match raw.log_format.as_deref().unwrap_or("text") {
@@ -278,7 +351,62 @@ fn validate_server(raw: raw::RawServer, problems: &mut Vec<String>) -> Option<Se
         drain_timeout: Duration::from_millis(raw.drain_timeout_ms.unwrap_or(30_000)),
         tls_cert_file: raw.tls_cert_file,
         tls_key_file: raw.tls_key_file,
+        max_header_bytes: limits.max_header_bytes,
+        header_read_timeout: limits.header_read_timeout,
+        body_idle_timeout: limits.body_idle_timeout,
+        max_connections: limits.max_connections,
+        max_concurrent_requests: limits.max_concurrent_requests,
     })
+}
+
+/// The S3 listener's request limits, as [`ServerConfig`] holds them.
+struct ServerLimits {
+    max_header_bytes: usize,
+    header_read_timeout: Duration,
+    body_idle_timeout: Duration,
+    max_connections: usize,
+    max_concurrent_requests: usize,
+}
+
+/// The smallest `server.max_header_bytes`: hyper refuses (panics on) a smaller HTTP/1 buffer.
+pub const MIN_HEADER_BYTES: usize = 8192;
+
+/// Validates the limits of `[server]`. A bad value is reported in `problems` (which fails the
+/// whole configuration); the value returned with it is only a placeholder.
+fn validate_server_limits(raw: &raw::RawServer, problems: &mut Vec<String>) -> ServerLimits {
+    let max_header_bytes = raw.max_header_bytes.unwrap_or(64 * 1024);
+    // HTTP/2 carries the limit as a u32 setting.
+    if !(MIN_HEADER_BYTES..=u32::MAX as usize).contains(&max_header_bytes) {
+        problems.push(format!(
+            "server.max_header_bytes: {max_header_bytes} is not between {MIN_HEADER_BYTES} and {}",
+            u32::MAX
+        ));
+    }
+    let positive_ms = |name: &str, value: Option<u64>, default: u64, problems: &mut Vec<String>| {
+        let ms = value.unwrap_or(default);
+        if ms == 0 {
+            problems.push(format!("server.{name}: must be at least 1 (milliseconds)"));
+        }
+        Duration::from_millis(ms.max(1))
+    };
+    let count = |name: &str, value: Option<usize>, default: usize, problems: &mut Vec<String>| {
+        let n = value.unwrap_or(default);
+        // The listener counts them with a tokio semaphore, which holds at most this many.
+        if !(1..=tokio::sync::Semaphore::MAX_PERMITS).contains(&n) {
+            problems.push(format!(
+                "server.{name}: {n} is not between 1 and {}",
+                tokio::sync::Semaphore::MAX_PERMITS
+            ));
+        }
+        n.clamp(1, tokio::sync::Semaphore::MAX_PERMITS)
+    };
+    ServerLimits {
+        max_header_bytes,
+        header_read_timeout: positive_ms("header_read_timeout_ms", raw.header_read_timeout_ms, 10_000, problems),
+        body_idle_timeout: positive_ms("body_idle_timeout_ms", raw.body_idle_timeout_ms, 30_000, problems),
+        max_connections: count("max_connections", raw.max_connections, 1024, problems),
+        max_concurrent_requests: count("max_concurrent_requests", raw.max_concurrent_requests, 256, problems),
+    }
 }
 
 fn validate_users(raw: Vec<raw::RawUser>, problems: &mut Vec<String>) -> Vec<UserConfig> {
@@ -410,6 +538,7 @@ fn validate_regions(
                 "regions.{name}.bucket_template: {bucket_template:?} must contain \"{{bucket}}\""
             ));
         }
+        let ca_bundle = validate_ca_bundle(&name, &endpoint, region.ca_bundle_file.as_deref(), problems);
         if let Some(secret_access_key) = secret {
             regions.push(RegionConfig {
                 name,
@@ -419,10 +548,25 @@ fn validate_regions(
                 secret_access_key,
                 bucket_template,
                 force_path_style: region.force_path_style.unwrap_or(true),
+                ca_bundle,
             });
         }
     }
     <[RegionConfig; 2]>::try_from(regions).ok()
+}
+
+/// A region's `ca_bundle_file`: only meaningful with an https:// endpoint (set on http:// it
+/// would suggest a verification that never happens), and it must hold usable certificates.
+fn validate_ca_bundle(name: &str, endpoint: &str, path: Option<&Path>, problems: &mut Vec<String>) -> Option<CaBundle> {
+    let path = path?;
+    if !endpoint.starts_with("https://") {
+        problems.push(format!(
+            "regions.{name}.ca_bundle_file: set, but the endpoint {endpoint:?} is not https://"
+        ));
+    }
+    CaBundle::load(path)
+        .map_err(|problem| problems.push(format!("regions.{name}.ca_bundle_file: {problem}")))
+        .ok()
 }
 
 fn validate_replication(

@@ -48,6 +48,18 @@ pub struct RawServer {
     pub tls_key_file: Option<PathBuf>,
     /// On SIGTERM, how long in-flight requests may take to finish, in ms (default: 30000).
     pub drain_timeout_ms: Option<u64>,
+    /// Largest HTTP/1 request head (request line and headers) or HTTP/2 header list, in bytes;
+    /// at least 8192 (default: 65536).
+    pub max_header_bytes: Option<usize>,
+    /// How long a client may take to send a complete request head, and how long an idle
+    /// keep-alive connection stays open, in ms (default: 10000).
+    pub header_read_timeout_ms: Option<u64>,
+    /// A request body that delivers no bytes for this long fails with RequestTimeout, in ms (default: 30000).
+    pub body_idle_timeout_ms: Option<u64>,
+    /// Open client connections on the S3 listener; more wait in the kernel's backlog (default: 1024).
+    pub max_connections: Option<usize>,
+    /// Requests handled at once; more are answered 503 SlowDown (default: 256).
+    pub max_concurrent_requests: Option<usize>,
 }
 
 /// One `[[users]]` entry.
@@ -133,4 +145,7 @@ pub struct RawRegion {
     pub bucket_template: Option<String>,
     /// Path-style upstream addressing (default: true).
     pub force_path_style: Option<bool>,
+    /// PEM file of the CA certificates an https:// endpoint's certificate must chain to; they
+    /// replace the system roots for this region (default: none, the system roots).
+    pub ca_bundle_file: Option<PathBuf>,
 }

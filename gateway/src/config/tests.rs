@@ -151,3 +151,161 @@ fn the_example_config_loads() {
         Ok(())
     });
 }
+
+#[test]
+fn server_limits_have_defaults_and_can_be_set() {
+    Jail::expect_with(|jail| {
+        jail.create_file("twinvault.toml", GOOD)?;
+        jail.create_file("b.secret", "region-secret-b")?;
+        let config = load(jail).expect("valid");
+        assert_eq!(config.server.max_header_bytes, 64 * 1024);
+        assert_eq!(config.server.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(config.server.body_idle_timeout, Duration::from_secs(30));
+        assert_eq!(config.server.max_connections, 1024);
+        assert_eq!(config.server.max_concurrent_requests, 256);
+
+        let limits = "max_header_bytes = 8192\nheader_read_timeout_ms = 1500\nbody_idle_timeout_ms = 2500\n\
+                      max_connections = 3\nmax_concurrent_requests = 2\n";
+        jail.create_file(
+            "twinvault.toml",
+            &GOOD.replacen("[server]\n", &format!("[server]\n{limits}"), 1),
+        )?;
+        let config = load(jail).expect("valid");
+        assert_eq!(config.server.max_header_bytes, 8192);
+        assert_eq!(config.server.header_read_timeout, Duration::from_millis(1500));
+        assert_eq!(config.server.body_idle_timeout, Duration::from_millis(2500));
+        assert_eq!(config.server.max_connections, 3);
+        assert_eq!(config.server.max_concurrent_requests, 2);
+        Ok(())
+    });
+}
+
+#[test]
+fn server_limits_out_of_range_are_reported_together() {
+    Jail::expect_with(|jail| {
+        let limits = "max_header_bytes = 8191\nheader_read_timeout_ms = 0\nbody_idle_timeout_ms = 0\n\
+                      max_connections = 0\nmax_concurrent_requests = 0\n";
+        jail.create_file(
+            "twinvault.toml",
+            &GOOD.replacen("[server]\n", &format!("[server]\n{limits}"), 1),
+        )?;
+        jail.create_file("b.secret", "region-secret-b")?;
+        let all = load(jail).expect_err("invalid").0.join("\n");
+        for needle in [
+            "server.max_header_bytes: 8191 is not between 8192",
+            "server.header_read_timeout_ms: must be at least 1",
+            "server.body_idle_timeout_ms: must be at least 1",
+            "server.max_connections: 0 is not between 1",
+            "server.max_concurrent_requests: 0 is not between 1",
+        ] {
+            assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
+        }
+        Ok(())
+    });
+}
+
+/// A self-signed CA certificate (P-256, valid until 2126); only parsed, never used to connect.
+const TEST_CA: &str = r"-----BEGIN CERTIFICATE-----
+MIIBrjCCAVOgAwIBAgIUGnkItEL87d5INj+GX7mqMjrbkUkwCgYIKoZIzj0EAwIw
+IzEhMB8GA1UEAwwYdHdpbnZhdWx0IGNvbmZpZyB0ZXN0IENBMCAXDTI2MTEyNjAz
+MjkxOVoYDzIxMjYxMTAyMDMyOTE5WjAjMSEwHwYDVQQDDBh0d2ludmF1bHQgY29u
+ZmlnIHRlc3QgQ0EwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAATgnp20v04aR2du
+3xuuzd8SewlagSRUghpHhyNmXNNSVtKoiLDiwBhFCTS/2r9fur7NQhRT0samLn81
+GRYYEPZVo2MwYTAdBgNVHQ4EFgQUMxQbH1ulRChpCedLv4ndHSG6rVYwHwYDVR0j
+BBgwFoAUMxQbH1ulRChpCedLv4ndHSG6rVYwDwYDVR0TAQH/BAUwAwEB/zAOBgNV
+HQ8BAf8EBAMCAgQwCgYIKoZIzj0EAwIDSQAwRgIhAIcb14Dr8gZssgxo8IDKRKPg
+8CTqwh42oat2o11V7RDFAiEA6/aaXNJFVmoWFVIgpl1vH8JAmnY+NAqtzy42FvWb
+yK4=
+-----END CERTIFICATE-----
+";
+
+/// [`GOOD`] with region a reached over https and trusting `ca.pem`.
+fn good_with_ca_bundle() -> String {
+    GOOD.replacen(
+        "endpoint = \"http://127.0.0.1:1\"",
+        "endpoint = \"https://127.0.0.1:1\"\nca_bundle_file = \"ca.pem\"",
+        1,
+    )
+}
+
+#[test]
+fn a_ca_bundle_file_is_read_at_load_and_shown_as_its_path() {
+    Jail::expect_with(|jail| {
+        jail.create_file("twinvault.toml", &good_with_ca_bundle())?;
+        jail.create_file("b.secret", "region-secret-b")?;
+        // Two certificates, with a non-certificate block between them (ignored, as rustls does).
+        let bundle =
+            format!("{TEST_CA}-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n{TEST_CA}");
+        jail.create_file("ca.pem", &bundle)?;
+        let config = load(jail).expect("valid");
+        let ca_bundle = config.regions[0].ca_bundle.as_ref().expect("region a has a bundle");
+        assert_eq!(ca_bundle.path(), Path::new("ca.pem"));
+        assert_eq!(ca_bundle.pem(), bundle.as_bytes());
+        assert!(config.regions[1].ca_bundle.is_none(), "region b uses the system roots");
+        let shown = config.to_redacted_toml();
+        assert!(shown.contains("ca_bundle_file = \"ca.pem\""), "{shown}");
+        assert!(!shown.contains("BEGIN CERTIFICATE"), "{shown}");
+        Ok(())
+    });
+}
+
+#[test]
+fn a_ca_bundle_file_that_is_missing_or_set_on_plain_http_is_reported_with_other_problems() {
+    Jail::expect_with(|jail| {
+        let config = good_with_ca_bundle().replacen(
+            "bucket_template = \"{bucket}-eu\"",
+            "bucket_template = \"{bucket}-eu\"\nca_bundle_file = \"b-ca.pem\"",
+            1,
+        );
+        jail.create_file(
+            "twinvault.toml",
+            &format!("{config}\n[replication]\nread_mode = \"fastest\"\n"),
+        )?;
+        jail.create_file("b.secret", "region-secret-b")?;
+        jail.create_file("b-ca.pem", TEST_CA)?;
+        let all = load(jail).expect_err("invalid").0.join("\n");
+        for needle in [
+            "regions.a.ca_bundle_file: cannot read ca.pem",
+            "regions.b.ca_bundle_file: set, but the endpoint \"http://127.0.0.1:2\" is not https://",
+            "replication.read_mode",
+        ] {
+            assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn a_ca_bundle_file_must_hold_only_usable_pem_certificates_and_at_least_one() {
+    let not_a_certificate = format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        STANDARD.encode(b"these bytes are no DER certificate")
+    );
+    let bad_second = format!("{TEST_CA}-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n");
+    let cases = [
+        ("", "ca.pem holds no PEM certificate"),
+        (
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+            "ca.pem holds no PEM certificate",
+        ),
+        (bad_second.as_str(), "ca.pem: certificate 2 is not valid PEM"),
+        (
+            "-----BEGIN CERTIFICATE-----\nMIIB\n",
+            "ca.pem: certificate 1 is not valid PEM",
+        ),
+        (
+            not_a_certificate.as_str(),
+            "ca.pem: certificate 1 is not a usable CA certificate",
+        ),
+    ];
+    for (contents, expected) in cases {
+        Jail::expect_with(|jail| {
+            jail.create_file("twinvault.toml", &good_with_ca_bundle())?;
+            jail.create_file("b.secret", "region-secret-b")?;
+            jail.create_file("ca.pem", contents)?;
+            let all = load(jail).expect_err("invalid bundle").0.join("\n");
+            assert!(all.contains(&format!("regions.a.ca_bundle_file: {expected}")), "{all}");
+            Ok(())
+        });
+    }
+}

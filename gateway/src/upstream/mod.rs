@@ -10,11 +10,15 @@ use std::time::Duration;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{
-    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation, SharedHttpClient,
     StalledStreamProtectionConfig, timeout::TimeoutConfig,
 };
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+use aws_smithy_http_client::proxy::ProxyConfig;
+use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
+use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
+use aws_smithy_http_client::{Builder as HttpClientBuilder, ConnectorBuilder};
 use bytes::Bytes;
 use futures::Stream;
 use http_body_util::StreamBody;
@@ -23,7 +27,7 @@ use tracing::Instrument;
 pub use error::{UpstreamError, UpstreamErrorKind};
 pub use health::Health;
 
-use crate::config::RegionConfig;
+use crate::config::{CaBundle, RegionConfig};
 use crate::metrics::Metrics;
 
 /// The message of a request the circuit breaker refused (it never reached the region, so it
@@ -137,6 +141,30 @@ macro_rules! streamed {
     }};
 }
 
+/// The SDK's default HTTPS client (rustls with aws-lc, proxy settings from the environment),
+/// except that it trusts exactly the certificates of `bundle`: no system roots, as an AWS SDK's
+/// `ca_bundle` replaces its trust store. Built the way aws-smithy-runtime builds that default
+/// (`default_https_client`), because `Builder::build_https` would drop the
+/// `HTTPS_PROXY`/`NO_PROXY` support that regions without a bundle have.
+fn http_client_trusting(bundle: &CaBundle) -> SharedHttpClient {
+    let trust_store = TrustStore::empty().with_pem_certificate(bundle.pem());
+    let tls_context = TlsContext::builder()
+        .with_trust_store(trust_store)
+        .build()
+        // The builder only moves its fields into the context in aws-smithy-http-client 1.5;
+        // the certificates themselves were parsed by `CaBundle::load` at config time.
+        .expect("building a TlsContext from a trust store cannot fail");
+    HttpClientBuilder::new().build_with_connector_fn(move |settings, components| {
+        let mut connector = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc));
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.tls_context(tls_context.clone()).build()
+    })
+}
+
 impl Upstream {
     /// A client for `config`; `timeout` bounds each call that carries no streamed body.
     pub fn new(config: &RegionConfig, timeout: Duration, health: Health, metrics: Arc<Metrics>) -> Self {
@@ -147,7 +175,11 @@ impl Upstream {
             None,
             "twinvault-config",
         );
-        let sdk_config = aws_sdk_s3::Config::builder()
+        let mut sdk_config = aws_sdk_s3::Config::builder();
+        if let Some(bundle) = &config.ca_bundle {
+            sdk_config.set_http_client(Some(http_client_trusting(bundle)));
+        }
+        let sdk_config = sdk_config
             .behavior_version(BehaviorVersion::latest())
             .endpoint_url(&config.endpoint)
             .region(Region::new(config.signing_region.clone()))

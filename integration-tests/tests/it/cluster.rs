@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use integration_tests::{DelayProxy, FaultProxy, Gateway, GatewayConfig, S3Target, SeaweedRegion, aws};
+use integration_tests::{DelayProxy, FaultProxy, Gateway, GatewayConfig, S3Target, SeaweedRegion, TlsProxy, aws};
 
 /// Region b maps client buckets to `<bucket>-b`, so the mapping is exercised everywhere.
 pub const REGION_B_TEMPLATE: &str = "{bucket}-b";
@@ -36,6 +36,19 @@ impl Cluster {
     pub fn start_with_faulty_b(configure: impl FnOnce(GatewayConfig) -> GatewayConfig) -> (Self, FaultProxy) {
         let (a, b) = start_regions();
         let proxy = FaultProxy::start(b.target().host_port()).expect("start proxy");
+        let (ta, tb) = (a.target(), proxy.target(&b.target()));
+        (Self::with_gateway(a, b, &ta, &tb, configure), proxy)
+    }
+
+    /// Like [`Self::start`], with region b reached over https through a [`TlsProxy`] that
+    /// presents the PEM chain `cert` with key `key`.
+    pub fn start_with_tls_b(
+        cert: &Path,
+        key: &Path,
+        configure: impl FnOnce(GatewayConfig) -> GatewayConfig,
+    ) -> (Self, TlsProxy) {
+        let (a, b) = start_regions();
+        let proxy = TlsProxy::start(b.target().host_port(), cert, key).expect("start tls proxy");
         let (ta, tb) = (a.target(), proxy.target(&b.target()));
         (Self::with_gateway(a, b, &ta, &tb, configure), proxy)
     }

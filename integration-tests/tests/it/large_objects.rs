@@ -59,16 +59,6 @@ fn digest_of(seed: u64, len: u64) -> Vec<u8> {
     md5.finalize().to_vec()
 }
 
-fn peak_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .expect("VmHWM in /proc status")
-}
-
 #[test]
 fn eight_concurrent_large_puts_and_gets_stay_under_256_mib() {
     let size = object_bytes();
@@ -118,7 +108,7 @@ fn eight_concurrent_large_puts_and_gets_stay_under_256_mib() {
             assert!(digest == digest_of(i, size), "object {i} came back different");
         }
     });
-    let peak = peak_rss_kib(cluster.gw.pid().expect("gateway pid"));
+    let peak = integration_tests::process::peak_rss_kib(cluster.gw.pid().expect("gateway pid"));
     eprintln!(
         "gateway peak RSS: {} MiB ({STREAMS} x {} MiB up and down)",
         peak / 1024,

@@ -21,9 +21,11 @@ mod shutdown; // SIGTERM: in-flight upload finishes, readyz not-ready, new work 
 mod sse_c; // SSE-C: right, missing and wrong keys, copies, aws-cli --sse-c, key never stored or logged
 mod tamper; // tampered upstream copies: failover to the good copy, or a loud failure; never wrong bytes
 mod tls; // https on the S3 listener with aws-cli and boto3; a renewed certificate is reloaded
+mod upstream_tls; // https upstreams: a region trusted through ca_bundle_file, refused without it
 mod virtual_host; // bucket.domain addressing with server.domain set // multipart uploads: boto3 edge cases, aws-cli/rclone/s5cmd multipart, at rest
 // mod hedge;           // slow region: hedged reads answer from the fast one
 mod hedge; // hedged reads: a slow region loses to the fast one; a missing copy fails over
 mod large_objects; // 8 concurrent 1 GiB PUTs and GETs, generated on the fly; gateway peak RSS < 256 MiB
+mod limits; // slowloris heads and bodies cut off while others are served; 431, 503 SlowDown, max_connections
 mod metrics; // /metrics series move for requests, upstream calls, replication, reads
 mod prometheus; // a real Prometheus scrapes the admin port, loads alerts.yml, answers queries
