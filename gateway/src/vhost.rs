@@ -25,8 +25,13 @@ impl S3Host for DomainHost {
         let bucket = name
             .len()
             .checked_sub(self.domain.len() + 1)
-            .filter(|&cut| name[cut + 1..].eq_ignore_ascii_case(&self.domain) && name.as_bytes()[cut] == b'.')
-            .map(|cut| &name[..cut]);
+            // `get`, not indexing: a non-ASCII host must not split a character (found by fuzzing).
+            .filter(|&cut| {
+                name.get(cut + 1..)
+                    .is_some_and(|d| d.eq_ignore_ascii_case(&self.domain))
+                    && name.as_bytes().get(cut) == Some(&b'.')
+            })
+            .and_then(|cut| name.get(..cut));
         Ok(match bucket {
             Some(bucket) if !bucket.is_empty() => VirtualHost::new(self.domain.as_str()).with_bucket(bucket),
             _ => VirtualHost::new(self.domain.as_str()),
@@ -50,6 +55,15 @@ mod tests {
         let domain = DomainHost::new("s3.example.com");
         let parsed = domain.parse_host_header(host).expect("parses");
         parsed.bucket().map(str::to_owned)
+    }
+
+    // Regression (found by `api::fuzz`): a multi-byte character where the domain would start.
+    #[test]
+    fn a_non_ascii_host_is_path_style_not_a_panic() {
+        // The domain would start inside the "é": the old `name[cut + 1..]` panicked here.
+        assert_eq!(bucket_of("a\u{e9}3.example.com"), None);
+        assert_eq!(bucket_of("b\u{e9}.s3.example.com").as_deref(), Some("b\u{e9}"));
+        assert_eq!(bucket_of("\u{1f600}"), None);
     }
 
     #[test]

@@ -6,6 +6,8 @@ mod checksum;
 mod copy;
 mod delete;
 mod etag;
+#[cfg(test)]
+mod fuzz;
 mod get;
 mod heal;
 mod list;

@@ -118,7 +118,7 @@ fn choose(
 }
 
 /// `x-amz-copy-source-range`: `bytes=first-last`, both given, inclusive, `first <= last`.
-fn parse_copy_range(value: &str) -> ApiResult<(u64, u64)> {
+pub(super) fn parse_copy_range(value: &str) -> ApiResult<(u64, u64)> {
     let invalid = || {
         ApiError::InvalidArgument(format!(
             "the x-amz-copy-source-range value must be of the form bytes=first-last, got {value:?}"
