@@ -29,7 +29,8 @@ pub enum Limit {
     BodyIdle,
     /// A new connection sent no complete request head within `header_read_timeout_ms`: closed.
     HeaderTimeout,
-    /// A request head above `max_header_bytes`: answered 431 and closed.
+    /// A request head above `max_header_bytes`: answered 400 RequestHeaderSectionTooLarge (or
+    /// hyper's 431 and a close, beyond its buffer).
     HeaderSize,
 }
 
@@ -70,21 +71,51 @@ impl Limit {
 pub struct RequestLimits {
     slots: Arc<Semaphore>,
     body_idle_timeout: Duration,
+    max_header_bytes: usize,
     metrics: Arc<Metrics>,
 }
 
 impl RequestLimits {
     /// The limits of `config`, counting rejections into `metrics`.
     pub fn new(config: &ServerConfig, metrics: Arc<Metrics>) -> Self {
-        Self::with(config.max_concurrent_requests, config.body_idle_timeout, metrics)
+        let mut limits = Self::with(config.max_concurrent_requests, config.body_idle_timeout, metrics);
+        limits.max_header_bytes = config.max_header_bytes;
+        limits
     }
 
     fn with(max_concurrent_requests: usize, body_idle_timeout: Duration, metrics: Arc<Metrics>) -> Self {
         Self {
             slots: Arc::new(Semaphore::new(max_concurrent_requests)),
             body_idle_timeout,
+            max_header_bytes: usize::MAX,
             metrics,
         }
+    }
+
+    /// The answer for a request whose head (target and header fields) is larger than
+    /// `max_header_bytes`, counted; `None` for any other. hyper bounds what it buffers while
+    /// reading a head; this is the configured, usually smaller, limit.
+    pub fn refuse_large_head<B>(
+        &self,
+        request: &http::Request<B>,
+        request_id: &str,
+    ) -> Option<http::Response<HeldBody>> {
+        let target = request.uri().path_and_query().map_or(0, |p| p.as_str().len());
+        let fields: usize = request
+            .headers()
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len() + 4)
+            .sum();
+        if target + fields <= self.max_header_bytes {
+            return None;
+        }
+        Limit::HeaderSize.record(&self.metrics);
+        Some(error_response(
+            StatusCode::BAD_REQUEST,
+            "RequestHeaderSectionTooLarge",
+            "Your request header section exceeds the maximum allowed size.",
+            request_id,
+        ))
     }
 
     /// A slot for one request, held until its response body is dropped; `None` when every slot

@@ -143,6 +143,9 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for FrontDoor
                 &id,
             ))));
         };
+        if let Some(refused) = self.limits.refuse_large_head(&req, id.as_str()) {
+            return Box::pin(std::future::ready(Ok(with_request_id(refused, &id))));
+        }
         let (mut parts, body) = req.into_parts();
         parts.extensions.insert(id.clone());
         let (body, idle) = if http_body::Body::is_end_stream(&body) {
@@ -183,16 +186,21 @@ const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pause after a failed accept (out of file descriptors, say), so the loop does not spin.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
 
+/// hyper's default HTTP/1 `max_buf_size` (8 KiB + 100 × 4 KiB).
+const HYPER_DEFAULT_MAX_BUF_SIZE: usize = 8192 + 4096 * 100;
+
 /// hyper's HTTP/1 and HTTP/2 settings for the S3 listener's limits.
 fn http_builder(config: &ServerConfig) -> ConnBuilder<TokioExecutor> {
     let mut http = ConnBuilder::new(TokioExecutor::new());
-    // hyper reads a head into one buffer and answers 431 once it holds this much without a
-    // complete head (`max_buf_size` is the only head limit the auto builder exposes). It also
-    // caps the buffer for body reads and response writes, which stay efficient at 64 KiB.
+    // hyper reads a head into one buffer and answers 431 once it holds `max_buf_size` without
+    // a complete head; the same cap bounds its body-read and response-write buffers, which
+    // want hyper's default size for throughput. So the buffer keeps at least that default, and
+    // a head that fits it but exceeds `max_header_bytes` is refused by the front door
+    // (`RequestLimits::refuse_large_head`).
     http.http1()
         .timer(TokioTimer::new())
         .header_read_timeout(config.header_read_timeout)
-        .max_buf_size(config.max_header_bytes.max(crate::config::MIN_HEADER_BYTES));
+        .max_buf_size(config.max_header_bytes.max(HYPER_DEFAULT_MAX_BUF_SIZE));
     http.http2()
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX));
