@@ -112,6 +112,7 @@ fn the_s3_listener_speaks_tls_and_reloads_a_renewed_certificate() {
     let port = cluster.gw.s3_addr().port();
     let before = normalized(&served_cert(port));
     assert_eq!(before, normalized(&std::fs::read_to_string(&cert).expect("cert")));
+    let first_key = normalized(&std::fs::read_to_string(&key).expect("key"));
     self_signed(tls_dir.path(), &cert, &key);
     let renewed = normalized(&std::fs::read_to_string(&cert).expect("cert"));
     assert_ne!(before, renewed);
@@ -121,4 +122,17 @@ fn the_s3_listener_speaks_tls_and_reloads_a_renewed_certificate() {
         std::thread::sleep(Duration::from_millis(500));
     }
     aws(&https, ["--ca-bundle", &ca, "s3", "ls", &format!("s3://{bucket}/")]).expect_success();
+
+    // The private keys (the first and the renewed one) appear nowhere the gateway writes.
+    let second_key = normalized(&std::fs::read_to_string(&key).expect("key"));
+    let (_, metrics) = cluster.gw.admin_get("/metrics").expect("metrics");
+    let log = cluster.gw.log_contents();
+    for private in [&first_key, &second_key] {
+        // Any 24-character piece of the base64 body would do; check each one of them.
+        for piece in private.as_bytes().chunks(24).filter(|c| c.len() == 24) {
+            let piece = std::str::from_utf8(piece).expect("base64");
+            assert!(!log.contains(piece), "a private key piece is in the gateway log");
+            assert!(!metrics.contains(piece), "a private key piece is in /metrics");
+        }
+    }
 }
