@@ -29,6 +29,8 @@ pub enum Limit {
     BodyIdle,
     /// A new connection sent no complete request head within `header_read_timeout_ms`: closed.
     HeaderTimeout,
+    /// A response the client accepted no bytes of for `send_stall_timeout_ms`: connection closed.
+    SendStall,
     /// A request head above `max_header_bytes`: answered 400 RequestHeaderSectionTooLarge (or
     /// hyper's 431 and a close, beyond its buffer).
     HeaderSize,
@@ -36,10 +38,11 @@ pub enum Limit {
 
 impl Limit {
     /// Every value, to pre-create the series at zero.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::ConcurrentRequests,
         Self::BodyIdle,
         Self::HeaderTimeout,
+        Self::SendStall,
         Self::HeaderSize,
     ];
 
@@ -49,6 +52,7 @@ impl Limit {
             Self::ConcurrentRequests => "concurrent_requests",
             Self::BodyIdle => "body_idle",
             Self::HeaderTimeout => "header_timeout",
+            Self::SendStall => "send_stall",
             Self::HeaderSize => "header_size",
         }
     }
@@ -291,6 +295,99 @@ fn error_response(status: StatusCode, code: &str, message: &str, request_id: &st
     response
 }
 
+/// A client connection whose writes fail once the peer has accepted nothing for `timeout`: a
+/// client that stops reading a response gives up its connection and request slot instead of
+/// holding them for as long as TCP keeps the socket open. Reads are untouched (request bodies
+/// have their own idle timeout).
+pub struct WriteStall<I> {
+    inner: I,
+    timeout: Duration,
+    /// One timer for the connection, re-armed when a write starts waiting (a fresh timer per
+    /// wait would cost an allocation every time the socket buffer fills on a fast download).
+    timer: Pin<Box<Sleep>>,
+    waiting: bool,
+    metrics: Arc<Metrics>,
+}
+
+impl<I> WriteStall<I> {
+    /// `inner`, whose writes may wait at most `timeout` for the peer.
+    pub fn new(inner: I, timeout: Duration, metrics: Arc<Metrics>) -> Self {
+        Self {
+            inner,
+            timeout,
+            timer: Box::pin(tokio::time::sleep(timeout)),
+            waiting: false,
+            metrics,
+        }
+    }
+
+    /// Maps a write's poll: progress disarms the timer; waiting arms it, and fails the write
+    /// once it has run out.
+    fn watch<T>(&mut self, cx: &mut Context<'_>, polled: Poll<std::io::Result<T>>) -> Poll<std::io::Result<T>> {
+        match polled {
+            Poll::Ready(result) => {
+                self.waiting = false;
+                Poll::Ready(result)
+            }
+            Poll::Pending => {
+                if !self.waiting {
+                    self.waiting = true;
+                    let deadline = Instant::now() + self.timeout;
+                    self.timer.as_mut().reset(deadline);
+                }
+                if self.timer.as_mut().poll(cx).is_ready() {
+                    Limit::SendStall.record(&self.metrics);
+                    tracing::debug!("client accepted nothing for send_stall_timeout, closing");
+                    return Poll::Ready(Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "the client accepted no response bytes within send_stall_timeout_ms",
+                    )));
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl<I: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for WriteStall<I> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<I: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for WriteStall<I> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.watch(cx, polled)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.watch(cx, polled)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let polled = Pin::new(&mut self.inner).poll_flush(cx);
+        self.watch(cx, polled)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use http_body_util::BodyExt;
@@ -310,6 +407,35 @@ mod tests {
             .limit_rejections
             .with_label_values(&[limit.as_str()])
             .get()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_peer_that_stops_reading_fails_the_write_after_the_stall_timeout() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let metrics = Arc::new(Metrics::new().expect("metrics"));
+        let (near, mut far) = tokio::io::duplex(1024);
+        let mut guarded = WriteStall::new(near, Duration::from_secs(60), Arc::clone(&metrics));
+        // A reader that keeps taking bytes, however slowly, never trips it.
+        let drain = tokio::spawn(async move {
+            let mut buf = [0u8; 512];
+            for _ in 0..8 {
+                tokio::time::sleep(Duration::from_secs(50)).await;
+                let _ = far.read(&mut buf).await;
+            }
+            far
+        });
+        guarded.write_all(&[7u8; 4096]).await.expect("a slow reader is served");
+        let _far = drain.await.expect("drain");
+        // Nobody reads any more: the buffer fills and the write fails once 60 s pass.
+        let started = Instant::now();
+        let stalled = guarded.write_all(&[7u8; 4096]).await;
+        assert!(stalled.is_err_and(|e| e.kind() == std::io::ErrorKind::TimedOut));
+        assert!(started.elapsed() >= Duration::from_secs(60));
+        let counted = metrics
+            .limit_rejections
+            .with_label_values(&[Limit::SendStall.as_str()])
+            .get();
+        assert_eq!(counted, 1);
     }
 
     #[tokio::test(start_paused = true)]

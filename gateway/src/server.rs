@@ -214,6 +214,7 @@ struct ConnectionContext {
     s3: S3Service,
     limits: RequestLimits,
     header_read_timeout: Duration,
+    send_stall_timeout: Duration,
     metrics: Arc<Metrics>,
 }
 
@@ -225,6 +226,7 @@ impl ConnectionContext {
             s3,
             limits: RequestLimits::new(config, Arc::clone(&metrics)),
             header_read_timeout: config.header_read_timeout,
+            send_stall_timeout: config.send_stall_timeout,
             metrics,
         }
     }
@@ -306,6 +308,7 @@ where
         limits: cx.limits.clone(),
         requests_seen: Arc::clone(&requests_seen),
     };
+    let io = limits::WriteStall::new(io, cx.send_stall_timeout, Arc::clone(&cx.metrics));
     let conn = watcher.watch(cx.http.serve_connection(TokioIo::new(io), front).into_owned());
     let mut conn = std::pin::pin!(conn);
     let finished = tokio::select! {

@@ -97,6 +97,9 @@ pub struct ServerConfig {
     /// A request body idle this long fails the request.
     #[serde(with = "millis")]
     pub body_idle_timeout: Duration,
+    /// A response the client accepts nothing of for this long closes the connection.
+    #[serde(with = "millis")]
+    pub send_stall_timeout: Duration,
     /// Open client connections on the S3 listener.
     pub max_connections: usize,
     /// Requests handled at once.
@@ -354,6 +357,7 @@ fn validate_server(raw: raw::RawServer, problems: &mut Vec<String>) -> Option<Se
         max_header_bytes: limits.max_header_bytes,
         header_read_timeout: limits.header_read_timeout,
         body_idle_timeout: limits.body_idle_timeout,
+        send_stall_timeout: limits.send_stall_timeout,
         max_connections: limits.max_connections,
         max_concurrent_requests: limits.max_concurrent_requests,
     })
@@ -364,6 +368,7 @@ struct ServerLimits {
     max_header_bytes: usize,
     header_read_timeout: Duration,
     body_idle_timeout: Duration,
+    send_stall_timeout: Duration,
     max_connections: usize,
     max_concurrent_requests: usize,
 }
@@ -404,6 +409,7 @@ fn validate_server_limits(raw: &raw::RawServer, problems: &mut Vec<String>) -> S
         max_header_bytes,
         header_read_timeout: positive_ms("header_read_timeout_ms", raw.header_read_timeout_ms, 10_000, problems),
         body_idle_timeout: positive_ms("body_idle_timeout_ms", raw.body_idle_timeout_ms, 30_000, problems),
+        send_stall_timeout: positive_ms("send_stall_timeout_ms", raw.send_stall_timeout_ms, 60_000, problems),
         max_connections: count("max_connections", raw.max_connections, 1024, problems),
         max_concurrent_requests: count("max_concurrent_requests", raw.max_concurrent_requests, 256, problems),
     }

@@ -56,6 +56,9 @@ pub struct RawServer {
     pub header_read_timeout_ms: Option<u64>,
     /// A request body that delivers no bytes for this long fails with RequestTimeout, in ms (default: 30000).
     pub body_idle_timeout_ms: Option<u64>,
+    /// A response the client accepts no bytes of for this long closes its connection, in ms
+    /// (default: 60000).
+    pub send_stall_timeout_ms: Option<u64>,
     /// Open client connections on the S3 listener; more wait in the kernel's backlog (default: 1024).
     pub max_connections: Option<usize>,
     /// Requests handled at once; more are answered 503 SlowDown (default: 256).

@@ -161,11 +161,12 @@ fn server_limits_have_defaults_and_can_be_set() {
         assert_eq!(config.server.max_header_bytes, 64 * 1024);
         assert_eq!(config.server.header_read_timeout, Duration::from_secs(10));
         assert_eq!(config.server.body_idle_timeout, Duration::from_secs(30));
+        assert_eq!(config.server.send_stall_timeout, Duration::from_secs(60));
         assert_eq!(config.server.max_connections, 1024);
         assert_eq!(config.server.max_concurrent_requests, 256);
 
         let limits = "max_header_bytes = 8192\nheader_read_timeout_ms = 1500\nbody_idle_timeout_ms = 2500\n\
-                      max_connections = 3\nmax_concurrent_requests = 2\n";
+                      send_stall_timeout_ms = 3500\nmax_connections = 3\nmax_concurrent_requests = 2\n";
         jail.create_file(
             "twinvault.toml",
             &GOOD.replacen("[server]\n", &format!("[server]\n{limits}"), 1),
@@ -174,6 +175,7 @@ fn server_limits_have_defaults_and_can_be_set() {
         assert_eq!(config.server.max_header_bytes, 8192);
         assert_eq!(config.server.header_read_timeout, Duration::from_millis(1500));
         assert_eq!(config.server.body_idle_timeout, Duration::from_millis(2500));
+        assert_eq!(config.server.send_stall_timeout, Duration::from_millis(3500));
         assert_eq!(config.server.max_connections, 3);
         assert_eq!(config.server.max_concurrent_requests, 2);
         Ok(())
@@ -184,7 +186,7 @@ fn server_limits_have_defaults_and_can_be_set() {
 fn server_limits_out_of_range_are_reported_together() {
     Jail::expect_with(|jail| {
         let limits = "max_header_bytes = 8191\nheader_read_timeout_ms = 0\nbody_idle_timeout_ms = 0\n\
-                      max_connections = 0\nmax_concurrent_requests = 0\n";
+                      send_stall_timeout_ms = 0\nmax_connections = 0\nmax_concurrent_requests = 0\n";
         jail.create_file(
             "twinvault.toml",
             &GOOD.replacen("[server]\n", &format!("[server]\n{limits}"), 1),
@@ -195,6 +197,7 @@ fn server_limits_out_of_range_are_reported_together() {
             "server.max_header_bytes: 8191 is not between 8192",
             "server.header_read_timeout_ms: must be at least 1",
             "server.body_idle_timeout_ms: must be at least 1",
+            "server.send_stall_timeout_ms: must be at least 1",
             "server.max_connections: 0 is not between 1",
             "server.max_concurrent_requests: 0 is not between 1",
         ] {

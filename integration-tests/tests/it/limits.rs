@@ -1,7 +1,7 @@
 //! Limits and slow clients: slowloris heads and bodies are cut off while normal clients keep
 //! being served and the gateway's memory stays bounded; an over-size head is refused; requests
 //! beyond `max_concurrent_requests` get 503 SlowDown; connections beyond `max_connections` wait
-//! until one closes. Only outcomes are asserted, never speed: every wait is generous.
+//! until one closes; a client that stops reading a response loses its connection and slot. Only outcomes are asserted, never speed: every wait is generous.
 //!
 //! See: issue #10 "Limits and slow clients"
 
@@ -266,6 +266,86 @@ async fn hold_put(addr: SocketAddr, path: &str) -> TcpStream {
     let head = format!("PUT {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 1048576\r\n\r\nx");
     socket.write_all(head.as_bytes()).await.expect("send head");
     socket
+}
+
+#[test]
+fn clients_that_stop_reading_a_response_are_cut_off_and_free_their_slots() {
+    const STALL_MS: i64 = 2_000;
+    const SIZE: usize = 48 * 1024 * 1024;
+    let cluster = Cluster::start(|c| {
+        c.set("server.send_stall_timeout_ms", STALL_MS)
+            .set("server.max_concurrent_requests", 2_i64)
+    });
+    let bucket = unique_bucket("stall");
+    aws(&cluster.target(), ["s3", "mb", &format!("s3://{bucket}")]).expect_success();
+    let addr = cluster.gw.s3_addr();
+    let s3 = sdk_client(&cluster.target());
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let body = random_bytes(SIZE);
+        s3.put_object()
+            .bucket(&bucket)
+            .key("big")
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .expect("PUT big");
+        let presigned = s3
+            .get_object()
+            .bucket(&bucket)
+            .key("big")
+            .presigned(PresigningConfig::expires_in(Duration::from_secs(600)).expect("presigning config"))
+            .await
+            .expect("presign");
+        let path = presigned
+            .uri()
+            .strip_prefix(&format!("http://{addr}"))
+            .expect("presigned on the gateway")
+            .to_owned();
+        // Two GETs of 48 MiB whose clients read nothing: the kernel buffers fill, the gateway's
+        // writes wait, and both request slots are taken.
+        let mut stalled = Vec::new();
+        for _ in 0..2 {
+            let mut socket = TcpStream::connect(addr).await.expect("connect");
+            let head = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+            socket.write_all(head.as_bytes()).await.expect("send head");
+            stalled.push(socket);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let (status, _) = integration_tests::http::get(addr, "/", Duration::from_secs(10)).expect("GET /");
+        assert_eq!(
+            status, 503,
+            "a third request was served while stalled readers held both slots"
+        );
+        // Cut off after send_stall_timeout: each socket ends (EOF or reset) well short of the
+        // object, and requests are served again.
+        for mut socket in stalled {
+            tokio::time::sleep(Duration::from_millis(STALL_MS as u64 + 1_000)).await;
+            let mut received = 0usize;
+            let mut buf = vec![0u8; 1 << 20];
+            let ended = tokio::time::timeout(PATIENCE, async {
+                loop {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => received += n,
+                    }
+                }
+            })
+            .await;
+            assert!(ended.is_ok(), "a stalled reader's connection stayed open");
+            assert!(
+                received < SIZE,
+                "a stalled reader got the whole object ({received} bytes)"
+            );
+        }
+        let head = s3.head_object().bucket(&bucket).key("big").send().await;
+        assert!(
+            head.is_ok(),
+            "not served after the stalled readers were cut off: {head:?}"
+        );
+    });
+    let (_, metrics) = cluster.gw.admin_get("/metrics").expect("metrics");
+    assert!(rejections(&metrics, "send_stall") >= 2.0, "stalls not counted");
 }
 
 /// The path and query of a presigned PUT of `key` (SigV4 in the query, unsigned payload).
