@@ -64,24 +64,21 @@ pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> ApiResu
         (layout.first_segment * SEGMENT_PLAINTEXT_LEN + layout.skip + layout.len).saturating_sub(1),
     );
     let plain = open_body(gw, &view, layout, (&input.bucket, &input.key), served_by, body);
-    // SSE-C objects are not continued elsewhere: that would keep the customer's key around.
-    let plain: super::heal::HealingStream = match &read.sse_c {
-        Some(_) => Box::pin(plain),
-        None => super::heal::healing(
-            plain,
-            super::heal::Heal {
-                keyring: Arc::clone(&gw.keyring),
-                regions: Arc::clone(&gw.regions),
-                metrics: Arc::clone(&gw.metrics),
-                bucket: input.bucket.clone(),
-                key: input.key.clone(),
-                header: view.header.clone(),
-                plaintext_len: view.plaintext_len,
-                window,
-                served_by,
-            },
-        ),
-    };
+    let plain = super::heal::healing(
+        plain,
+        super::heal::Heal {
+            keyring: Arc::clone(&gw.keyring),
+            regions: Arc::clone(&gw.regions),
+            metrics: Arc::clone(&gw.metrics),
+            bucket: input.bucket.clone(),
+            key: input.key.clone(),
+            customer_key: read.sse_c.as_ref().map(|s| s.key),
+            header: view.header.clone(),
+            plaintext_len: view.plaintext_len,
+            window,
+            served_by,
+        },
+    );
     gw.metrics
         .s3_payload_bytes
         .with_label_values(&["GetObject", "out"])

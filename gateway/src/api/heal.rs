@@ -14,7 +14,7 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt};
 
 use super::object::ObjectView;
-use crate::envelope::{EnvelopeError, StreamLayout};
+use crate::envelope::{CustomerKey, EnvelopeError, StreamLayout};
 use crate::keyring::Keyring;
 use crate::metrics::Metrics;
 use crate::replication::Regions;
@@ -29,6 +29,9 @@ pub(super) struct Heal {
     pub metrics: Arc<Metrics>,
     pub bucket: String,
     pub key: String,
+    /// The request's SSE-C key, if any: the other copy opens with it too. It lives no longer
+    /// than the request, as it does on every other path.
+    pub customer_key: Option<CustomerKey>,
     /// The served copy's header; the other copy must carry the same one.
     pub header: String,
     pub plaintext_len: u64,
@@ -87,7 +90,14 @@ async fn continue_from_other(heal: &Heal, delivered: u64) -> Result<HealingStrea
     if stored.metadata.get(super::object::META_HEADER) != Some(&heal.header) {
         return Err("the other region holds another version".into());
     }
-    let view = ObjectView::open(&heal.keyring, &heal.bucket, &heal.key, &stored, None).map_err(|e| e.to_string())?;
+    let view = ObjectView::open(
+        &heal.keyring,
+        &heal.bucket,
+        &heal.key,
+        &stored,
+        heal.customer_key.as_ref(),
+    )
+    .map_err(|e| e.to_string())?;
     if view.plaintext_len != heal.plaintext_len {
         return Err("the other region's copy has another size".into());
     }

@@ -161,14 +161,29 @@ impl<'a> Repairer<'a> {
         let conflict = matches!(&versions, [Some(x), Some(y)] if x.stamp == y.stamp && x.object.etag != y.object.etag);
         // Every copy's header is checked (no I/O); bodies only when there is reason to doubt.
         let mut damaged = [false, false];
+        let mut unjudged = false;
         for (i, v) in versions.iter().enumerate() {
             if let Some(v) = v {
                 damaged[i] = if verify || conflict {
-                    verify::is_damaged(self.keyring, &regions[i], bucket, key, &v.object).await?
+                    let verdict = verify::is_damaged(self.keyring, &regions[i], bucket, key, &v.object).await?;
+                    unjudged |= verdict.is_none();
+                    verdict == Some(true)
                 } else {
                     verify::header_damaged(self.keyring, bucket, key, &v.object)
                 };
             }
+        }
+        if conflict && unjudged {
+            // Two different copies of one version, and no way to tell the intact one (SSE-C):
+            // overwriting either could destroy the only good copy. Reads still get the intact
+            // bytes (a damaged segment continues from the other region); an operator decides.
+            RepairSummary::add(&self.summary.unrepairable, 1);
+            tracing::error!(
+                bucket,
+                key,
+                "copies differ under one stamp and cannot be verified without the customer's key; left as they are"
+            );
+            return Ok(());
         }
         let newest = versions
             .iter()

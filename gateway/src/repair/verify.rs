@@ -34,19 +34,19 @@ pub fn header_damaged(keyring: &Keyring, bucket: &str, key: &str, object: &Store
 }
 
 /// Whether `region`'s copy of `bucket`/`key` (`object`, from its HEAD) fails authentication,
-/// header or any segment. Copies that cannot be judged count as intact: repair then falls back
-/// to last-writer-wins.
+/// header or any segment; `None` for a copy that cannot be judged (an SSE-C object, whose
+/// customer key repair never has; a key the keyring no longer holds).
 pub async fn is_damaged(
     keyring: &Keyring,
     region: &Upstream,
     bucket: &str,
     key: &str,
     object: &StoredObject,
-) -> Result<bool, UpstreamError> {
+) -> Result<Option<bool>, UpstreamError> {
     let view = match open_header(keyring, bucket, key, object) {
         Ok(Some(view)) => view,
-        Ok(None) => return Ok(false),
-        Err(()) => return Ok(true),
+        Ok(None) => return Ok(None),
+        Err(()) => return Ok(Some(true)),
     };
     let got = region.get_object(bucket, key, None, Some(&object.etag)).await?;
     let layout = StreamLayout::whole(0, view.plaintext_len);
@@ -54,7 +54,7 @@ pub async fn is_damaged(
     while let Some(item) = opened.next().await {
         match item {
             Ok(_) => {}
-            Err(e) if e.is_integrity_failure() => return Ok(true),
+            Err(e) if e.is_integrity_failure() => return Ok(Some(true)),
             Err(e) => {
                 return Err(UpstreamError::new(
                     region.name(),
@@ -65,5 +65,5 @@ pub async fn is_damaged(
             }
         }
     }
-    Ok(false)
+    Ok(Some(false))
 }

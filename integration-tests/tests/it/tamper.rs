@@ -52,6 +52,8 @@ fn tampered_copies_fail_over_or_fail_loudly_and_never_return_wrong_bytes() {
         s3.create_bucket(Bucket=bucket)
         for key in {keys:?}:
             s3.put_object(Bucket=bucket, Key=key, Body=(key.encode() * 40000)[:300000])
+        s3.put_object(Bucket=bucket, Key="ssec-segment", Body=(b"ssec-segment" * 40000)[:300000],
+                      SSECustomerAlgorithm="AES256", SSECustomerKey=bytes(range(32)))
         print("stored")
         "#
     );
@@ -81,6 +83,7 @@ fn tampered_copies_fail_over_or_fail_loudly_and_never_return_wrong_bytes() {
             return body, meta
         tamper("header", header)
         tamper("segment", lambda b, m: (flip(b, 100000), m))
+        tamper("ssec-segment", lambda b, m: (flip(b, 100000), m))
         tamper("truncated", lambda b, m: (b[:-1000], m))
         tamper("extended", lambda b, m: (b + b"\0" * 64, m))
         a = s3.get_object(Bucket=BUCKET, Key="swap-a")
@@ -112,6 +115,10 @@ fn tampered_copies_fail_over_or_fail_loudly_and_never_return_wrong_bytes() {
                 return "error " + type(e).__name__
             return "good" if body == original(key) else "WRONG BYTES"
         results = {{k: outcome(k) for k in ["header", "segment", "truncated", "extended", "swap-a", "moved-dst"]}}
+        # An SSE-C object continues from b too, opened there with the request's key.
+        ssec = s3.get_object(Bucket=bucket, Key="ssec-segment", SSECustomerAlgorithm="AES256",
+                             SSECustomerKey=bytes(range(32)))["Body"].read()
+        results["ssec-segment"] = "good" if ssec == original("ssec-segment") else "WRONG BYTES"
         print("RESULTS " + json.dumps(results))
         # Header damage is caught before any byte: the good copy in b is served. A damaged
         # segment, or another object's body under this header, is found mid-body: the rest
@@ -119,6 +126,7 @@ fn tampered_copies_fail_over_or_fail_loudly_and_never_return_wrong_bytes() {
         assert results["header"] == "good", results
         assert results["segment"] == "good", results
         assert results["swap-a"] == "good", results
+        assert results["ssec-segment"] == "good", results
         # Body damage: never a clean answer with wrong bytes.
         for key, result in results.items():
             assert result != "WRONG BYTES", (key, results)
