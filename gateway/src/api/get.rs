@@ -14,7 +14,7 @@ use super::sse_c::SseC;
 use bytes::Bytes;
 use futures::Stream;
 
-use crate::envelope::format::{SEGMENT_PLAINTEXT_LEN, SEGMENT_STORED_LEN};
+use crate::envelope::format::SEGMENT_STORED_LEN;
 use crate::envelope::{EnvelopeError, StreamLayout};
 use crate::error::{ApiError, ApiResult};
 use crate::replication::{BodySource, Regions, resumable};
@@ -54,15 +54,20 @@ pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> ApiResu
         Some(range) => ranged_read(gw, &read, range).await?,
     };
 
-    let (layout, content_range) = match range {
-        None => (StreamLayout::whole(0, view.plaintext_len), None),
-        Some((layout, start, end)) => (layout, Some(format!("bytes {start}-{end}/{}", view.plaintext_len))),
+    // `window`: the inclusive plaintext range served, where a healed body resumes from.
+    let (layout, content_range, window) = match range {
+        None => (
+            StreamLayout::whole(0, view.plaintext_len),
+            None,
+            (0, view.plaintext_len.saturating_sub(1)),
+        ),
+        Some((layout, start, end)) => (
+            layout,
+            Some(format!("bytes {start}-{end}/{}", view.plaintext_len)),
+            (start, end),
+        ),
     };
     let content_length = layout.len;
-    let window = (
-        layout.first_segment * SEGMENT_PLAINTEXT_LEN + layout.skip,
-        (layout.first_segment * SEGMENT_PLAINTEXT_LEN + layout.skip + layout.len).saturating_sub(1),
-    );
     let plain = open_body(gw, &view, layout, (&input.bucket, &input.key), served_by, body);
     let plain = super::heal::healing(
         plain,
