@@ -26,6 +26,15 @@ fn write_sources(cluster: &Cluster) -> (std::path::PathBuf, BTreeMap<String, Vec
     for (name, size) in SIZES {
         let data = random_bytes(*size);
         std::fs::write(dir.join(name), &data).expect("write source");
+        // Files older than their upload, as a user's usually are: a file written in the same
+        // second as its upload looks newer than S3's whole-second LastModified, and
+        // `aws s3 sync` would rightly upload it again (a race of the test, seen in CI).
+        let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        std::fs::File::options()
+            .write(true)
+            .open(dir.join(name))
+            .and_then(|f| f.set_modified(an_hour_ago))
+            .expect("age source");
         files.insert((*name).to_owned(), data);
     }
     (dir, files)
