@@ -82,7 +82,14 @@ fn eight_concurrent_large_puts_and_gets_stay_under_256_mib() {
             }
         });
         for result in futures::future::join_all(puts).await {
-            result.expect("1 GiB PUT through the gateway");
+            if let Err(e) = result {
+                panic!(
+                    "large PUT through the gateway failed: {e:?}\n--- gateway log ---\n{}\n--- region a log ---\n{}\n--- region b log ---\n{}",
+                    integration_tests::process::log_tail(&cluster.gw.log_path(), 40),
+                    cluster.a.log_tail(40),
+                    cluster.b.log_tail(40),
+                );
+            }
         }
         let gets = (0..STREAMS).map(|i| {
             let (s3, bucket) = (s3.clone(), bucket.clone());
