@@ -83,17 +83,79 @@ for start, end in [(0, 10), (5 * MIB - 5, 5 * MIB + 5), (5 * MIB - 1, 15 * MIB),
 expect_error("NoSuchUpload", s3.complete_multipart_upload, Bucket=bucket, Key="big.bin", UploadId=uid,
              MultipartUpload={"Parts": parts})
 
-# Too small and unaligned non-final parts.
-for key, first in [("small.bin", 1 * MIB), ("unaligned.bin", 5 * MIB + 1)]:
-    u = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
-    e1 = s3.upload_part(Bucket=bucket, Key=key, UploadId=u, PartNumber=1, Body=os.urandom(first))["ETag"]
-    e2 = s3.upload_part(Bucket=bucket, Key=key, UploadId=u, PartNumber=2, Body=b"tail")["ETag"]
-    code = "EntityTooSmall" if first < 5 * MIB else "InvalidPart"
-    expect_error(code, s3.complete_multipart_upload, Bucket=bucket, Key=key, UploadId=u,
-                 MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": e1}, {"PartNumber": 2, "ETag": e2}]})
-    s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=u)
-    expect_error("NoSuchUpload", s3.list_parts, Bucket=bucket, Key=key, UploadId=u)
-    expect_error("NoSuchKey", s3.get_object, Bucket=bucket, Key=key)
+# A too-small non-final part.
+u = s3.create_multipart_upload(Bucket=bucket, Key="small.bin")["UploadId"]
+e1 = s3.upload_part(Bucket=bucket, Key="small.bin", UploadId=u, PartNumber=1, Body=os.urandom(1 * MIB))["ETag"]
+e2 = s3.upload_part(Bucket=bucket, Key="small.bin", UploadId=u, PartNumber=2, Body=b"tail")["ETag"]
+expect_error("EntityTooSmall", s3.complete_multipart_upload, Bucket=bucket, Key="small.bin", UploadId=u,
+             MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": e1}, {"PartNumber": 2, "ETag": e2}]})
+s3.abort_multipart_upload(Bucket=bucket, Key="small.bin", UploadId=u)
+expect_error("NoSuchUpload", s3.list_parts, Bucket=bucket, Key="small.bin", UploadId=u)
+expect_error("NoSuchKey", s3.get_object, Bucket=bucket, Key="small.bin")
+
+# Parts that are not multiples of the 64 KiB segment (5 MiB + 1, as issue #5 asks), sent
+# concurrently and out of order, one re-uploaded: completion cuts them again, and the object
+# reads back, in full, by ranges across the client's part boundaries and in listings.
+unaligned = [os.urandom(5 * MIB + 1), os.urandom(5 * MIB + 1), os.urandom(5 * MIB + 1), os.urandom(12345)]
+u = s3.create_multipart_upload(Bucket=bucket, Key="unaligned.bin", ContentType="text/x-unaligned")["UploadId"]
+
+
+def put_unaligned(n, data):
+    return n, s3.upload_part(Bucket=bucket, Key="unaligned.bin", UploadId=u, PartNumber=n, Body=data)["ETag"]
+
+
+with concurrent.futures.ThreadPoolExecutor(4) as pool:
+    uetags = dict(pool.map(lambda a: put_unaligned(*a), reversed(list(enumerate(unaligned, start=1)))))
+unaligned[2] = os.urandom(5 * MIB + 1)
+_, uetags[3] = put_unaligned(3, unaligned[2])
+sizes = [p["Size"] for p in s3.list_parts(Bucket=bucket, Key="unaligned.bin", UploadId=u)["Parts"]]
+assert sizes == [len(d) for d in unaligned], sizes
+done = s3.complete_multipart_upload(Bucket=bucket, Key="unaligned.bin", UploadId=u, MultipartUpload={
+    "Parts": [{"PartNumber": n, "ETag": uetags[n]} for n in range(1, 5)]})
+expected = b"".join(unaligned)
+head = s3.head_object(Bucket=bucket, Key="unaligned.bin")
+assert head["ContentLength"] == len(expected) and head["ETag"] == done["ETag"], (head, done["ETag"])
+assert head["ContentType"] == "text/x-unaligned", head
+assert s3.get_object(Bucket=bucket, Key="unaligned.bin")["Body"].read() == expected
+listing = s3.list_objects_v2(Bucket=bucket, Prefix="unaligned.bin")["Contents"][0]
+assert listing["Size"] == len(expected) and listing["ETag"] == done["ETag"], listing
+for start, end in [(5 * MIB - 2, 5 * MIB + 2), (10 * MIB + 1, 10 * MIB + 2), (0, 15 * MIB + 2),
+                   (15 * MIB + 3, len(expected) - 1), (len(expected) - 10, len(expected) + 99)]:
+    got = s3.get_object(Bucket=bucket, Key="unaligned.bin", Range=f"bytes={start}-{end}")["Body"].read()
+    assert got == expected[start:end + 1], (start, end, len(got))
+expect_error("NoSuchUpload", s3.complete_multipart_upload, Bucket=bucket, Key="unaligned.bin", UploadId=u,
+             MultipartUpload={"Parts": [{"PartNumber": n, "ETag": uetags[n]} for n in range(1, 5)]})
+
+# An aligned first part, then unaligned ones, one of them made by UploadPartCopy: only the
+# parts from the first unaligned one on move.
+u = s3.create_multipart_upload(Bucket=bucket, Key="realigned-tail.bin")["UploadId"]
+head_part, middle, tail = os.urandom(8 * MIB), os.urandom(5 * MIB + 777), os.urandom(3 * MIB + 5)
+p1 = s3.upload_part(Bucket=bucket, Key="realigned-tail.bin", UploadId=u, PartNumber=1, Body=head_part)["ETag"]
+p2 = s3.upload_part(Bucket=bucket, Key="realigned-tail.bin", UploadId=u, PartNumber=2, Body=middle)["ETag"]
+p3 = s3.upload_part_copy(Bucket=bucket, Key="realigned-tail.bin", UploadId=u, PartNumber=3,
+                         CopySource={"Bucket": bucket, "Key": "unaligned.bin"},
+                         CopySourceRange=f"bytes=7-{7 + 5 * MIB + 2}")["CopyPartResult"]["ETag"]
+p4 = s3.upload_part(Bucket=bucket, Key="realigned-tail.bin", UploadId=u, PartNumber=4, Body=tail)["ETag"]
+s3.complete_multipart_upload(Bucket=bucket, Key="realigned-tail.bin", UploadId=u, MultipartUpload={"Parts": [
+    {"PartNumber": 1, "ETag": p1}, {"PartNumber": 2, "ETag": p2}, {"PartNumber": 3, "ETag": p3},
+    {"PartNumber": 4, "ETag": p4}]})
+expected = head_part + middle + expected[7:7 + 5 * MIB + 3] + tail
+got = s3.get_object(Bucket=bucket, Key="realigned-tail.bin")
+assert got["ContentLength"] == len(expected) and got["Body"].read() == expected, "realigned-tail.bin differs"
+
+# An aligned part of 5 MiB or more after an unaligned one was never staged: refused, clearly.
+u = s3.create_multipart_upload(Bucket=bucket, Key="mixed-sizes.bin")["UploadId"]
+m1 = s3.upload_part(Bucket=bucket, Key="mixed-sizes.bin", UploadId=u, PartNumber=1, Body=os.urandom(5 * MIB + 1))["ETag"]
+m2 = s3.upload_part(Bucket=bucket, Key="mixed-sizes.bin", UploadId=u, PartNumber=2, Body=os.urandom(6 * MIB))["ETag"]
+try:
+    s3.complete_multipart_upload(Bucket=bucket, Key="mixed-sizes.bin", UploadId=u, MultipartUpload={
+        "Parts": [{"PartNumber": 1, "ETag": m1}, {"PartNumber": 2, "ETag": m2}]})
+    raise AssertionError("mixed part sizes completed")
+except botocore.exceptions.ClientError as e:
+    assert e.response["Error"]["Code"] == "InvalidPart", e.response["Error"]
+    assert "part 2" in e.response["Error"]["Message"], e.response["Error"]
+s3.abort_multipart_upload(Bucket=bucket, Key="mixed-sizes.bin", UploadId=u)
+expect_error("NoSuchKey", s3.get_object, Bucket=bucket, Key="mixed-sizes.bin")
 
 # A single-part multipart upload (smaller than 5 MiB is fine for the only part).
 u = s3.create_multipart_upload(Bucket=bucket, Key="one-part.bin")["UploadId"]

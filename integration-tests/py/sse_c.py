@@ -98,8 +98,22 @@ assert error_of(s3.upload_part, Bucket=bucket, Key="mp-plain.bin", UploadId=plai
                 Body=b"x", **sse)[0] == 400
 s3.abort_multipart_upload(Bucket=bucket, Key="mp-plain.bin", UploadId=plain_up)
 
+# Parts that are not multiples of 64 KiB are sealed again at completion, which needs the key.
+odd = [os.urandom(5 * MIB + 1), os.urandom(77)]
+uid = s3.create_multipart_upload(Bucket=bucket, Key="mp-odd.bin", **sse)["UploadId"]
+odd_parts = [{"PartNumber": n, "ETag": s3.upload_part(Bucket=bucket, Key="mp-odd.bin", UploadId=uid, PartNumber=n,
+                                                      Body=data, **sse)["ETag"]}
+             for n, data in enumerate(odd, start=1)]
+assert error_of(s3.complete_multipart_upload, Bucket=bucket, Key="mp-odd.bin", UploadId=uid,
+                MultipartUpload={"Parts": odd_parts}) == (400, "InvalidRequest")
+s3.complete_multipart_upload(Bucket=bucket, Key="mp-odd.bin", UploadId=uid, MultipartUpload={"Parts": odd_parts},
+                             **sse)
+assert s3.get_object(Bucket=bucket, Key="mp-odd.bin", **sse)["Body"].read() == b"".join(odd)
+assert error_of(s3.get_object, Bucket=bucket, Key="mp-odd.bin", **wrong)[0] == 403
+
 # Listings show the plaintext size without any key.
 sizes = {o["Key"]: o["Size"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
 assert sizes["secret.bin"] == len(body), sizes
 assert sizes["mp.bin"] == len(expected), sizes
+assert sizes["mp-odd.bin"] == 5 * MIB + 78, sizes
 print("all checks passed")

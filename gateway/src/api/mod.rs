@@ -15,6 +15,7 @@ mod multipart;
 pub mod object;
 mod part_copy;
 mod put;
+mod realign;
 pub(crate) mod sse_c;
 mod upload_id;
 mod uploads;

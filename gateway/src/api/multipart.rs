@@ -1,10 +1,11 @@
 //! Multipart uploads: every part sealed as it streams and written to both regions' upstream
 //! uploads at once; the upload id carries the state (see [`super::upload_id`]).
 //!
-//! Completion requires parts numbered 1..=N without gaps and every non-final part a whole
-//! number of 64 KiB segments (every common client's part size is: aws-cli and boto3 8 MiB,
-//! rclone 5 MiB, s5cmd 50 MiB). Then the stored object is a uniform run of segments, so its
-//! plaintext size and ranges are pure arithmetic, exactly as for a single PUT.
+//! Completion requires parts numbered 1..=N without gaps. The stored object must be a uniform
+//! run of segments, so that its plaintext size and ranges are pure arithmetic, exactly as for a
+//! single PUT: when every non-final part is a whole number of 64 KiB segments (every common
+//! client's default part size is) the upload completes as it is; otherwise the parts from the
+//! first unaligned one on are cut again at completion ([`super::realign`]).
 
 use std::collections::HashMap;
 
@@ -21,21 +22,22 @@ use super::Gateway;
 use super::etag::client_etag_dto;
 use super::object::{LAYOUT_PARTS, META_ATTRS, META_HEADER, META_LAYOUT};
 use super::put::{attributes, body_results, client_checksums, commit_put, seal_body};
+use super::realign;
 use super::sse_c::{META_SSE_C, SseC, request_sse_c};
 use super::upload_id::UploadState;
 use super::uploads;
 use crate::config::WritePolicy;
-use crate::envelope::format::{SEGMENT_PLAINTEXT_LEN, ciphertext_len, plaintext_len};
+use crate::envelope::format::{ciphertext_len, plaintext_len};
 use crate::envelope::{DataKey, EnvelopeError, ObjectHeader, ObjectIdentity};
 use crate::error::{ApiError, ApiResult};
-use crate::replication::{FanoutOutcome, both_ok, fan_out};
+use crate::replication::{FanoutOutcome, both_ok, fan_out, tee};
 use crate::stamp::META_STAMP;
 use crate::upstream::{StoredObject, UploadedPart, UpstreamError, UpstreamErrorKind};
 
 /// S3's part-number range.
-const MAX_PART_NUMBER: i32 = 10_000;
+pub(super) const MAX_PART_NUMBER: i32 = 10_000;
 /// S3's smallest non-final part.
-const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+pub(super) const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 /// S3's largest part.
 const MAX_PART_SIZE: u64 = 5 * 1024 * 1024 * 1024;
 
@@ -153,7 +155,7 @@ pub async fn upload_part(gw: &Gateway, mut req: S3Request<UploadPartInput>) -> A
     let checks = client_checksums!(input, req)?;
     let (sealed, verdict) = seal_body(input.body.take(), checks, &dek, part as u32, plain_len);
     let target = (input.bucket.as_str(), input.key.as_str());
-    let outcome = store_part(gw, &state, target, part, ciphertext_len(plain_len), sealed).await;
+    let outcome = store_part(gw, &state, target, part, plain_len, sealed).await;
     let stored = settle_part(gw, body_results(&verdict, outcome)?)?;
     gw.metrics
         .s3_payload_bytes
@@ -178,19 +180,38 @@ pub(super) fn check_part_number(part: i32) -> ApiResult<i32> {
     Ok(part)
 }
 
-/// Streams one sealed part (exactly `stored_len` bytes) into both regions' upstream uploads
-/// at once (UploadPart and UploadPartCopy).
+/// Streams one sealed part of `plain_len` plaintext bytes into both regions' upstream uploads
+/// at once (UploadPart and UploadPartCopy), staging a copy when it may have to move.
 pub(super) async fn store_part<S>(
     gw: &Gateway,
     state: &UploadState,
-    (bucket, key): (&str, &str),
+    target: (&str, &str),
     part: i32,
-    stored_len: u64,
+    plain_len: u64,
     sealed: S,
 ) -> FanoutOutcome
 where
     S: Stream<Item = Result<Bytes, EnvelopeError>> + Unpin,
 {
+    let staging = realign::needs_staging(plain_len).then(|| realign::staging_key(state, part));
+    upload_sealed_part(gw, state, target, part, (ciphertext_len(plain_len), staging), sealed).await
+}
+
+/// Streams `sealed` (exactly `stored_len` bytes) as upstream part `number` into both regions'
+/// uploads, and also to the journal bucket's `staging` key when one is given.
+pub(super) async fn upload_sealed_part<S>(
+    gw: &Gateway,
+    state: &UploadState,
+    (bucket, key): (&str, &str),
+    number: i32,
+    (stored_len, staging): (u64, Option<String>),
+    sealed: S,
+) -> FanoutOutcome
+where
+    S: Stream<Item = Result<Bytes, EnvelopeError>> + Unpin,
+{
+    let journal = gw.regions.journal().bucket();
+    let staging = staging.as_deref();
     fan_out(
         gw.regions.all(),
         sealed,
@@ -203,7 +224,17 @@ where
                     drop(body);
                     return Err(missing_upload(region.name()));
                 }
-                region.upload_part((bucket, key, id), part, stored_len, body).await
+                let Some(staging) = staging else {
+                    return region.upload_part((bucket, key, id), number, stored_len, body).await;
+                };
+                let (part_body, staged_body) = tee(body);
+                let no_metadata = HashMap::new();
+                let (uploaded, staged) = tokio::join!(
+                    region.upload_part((bucket, key, id), number, stored_len, part_body),
+                    region.put_object(journal, staging, stored_len, &no_metadata, None, staged_body),
+                );
+                staged?;
+                uploaded
             }
         },
     )
@@ -223,8 +254,9 @@ pub async fn complete(
     let input = &req.input;
     // S3 does not require the SSE-C key on Complete; when one is sent it must be the upload's.
     let state = UploadState::open(&gw.keyring, &input.bucket, &input.key, &input.upload_id)?;
-    if let Some(sse_c) = request_sse_c!(input)? {
-        check_upload_key(&state, Some(&sse_c))?;
+    let sse_c = request_sse_c!(input)?;
+    if let Some(sse_c) = &sse_c {
+        check_upload_key(&state, Some(sse_c))?;
     }
     let requested: Vec<(i32, String)> = input
         .multipart_upload
@@ -266,7 +298,7 @@ pub async fn complete(
         .await;
     let one = gw.regions.write_policy() == WritePolicy::One;
     let [listing_a, listing_b] = listings;
-    let upstream_parts: [Option<Vec<(i32, String)>>; 2] = match (listing_a, listing_b) {
+    let upstream_parts: [Option<Vec<MatchedPart>>; 2] = match (listing_a, listing_b) {
         (Ok(a), Ok(b)) => match (match_parts(&requested, &a), match_parts(&requested, &b)) {
             (Ok(pa), Ok(pb)) => {
                 if pa != pb {
@@ -292,6 +324,7 @@ pub async fn complete(
             return Err(ApiError::Internal("listing results"));
         }
     };
+    let upstream_parts = realign_if_needed(gw, &state, (bucket, key), sse_c.as_ref(), upstream_parts).await?;
     let results = gw
         .regions
         .on_both(|up| {
@@ -314,6 +347,7 @@ pub async fn complete(
     let stamp = state.stamp.parse().unwrap_or_else(|_| gw.regions.stamp());
     let stored = commit_put(gw, results, bucket, key, stamp).await?;
     uploads::forget(gw, bucket, key, &state).await;
+    realign::discard_staged(gw, &state);
     Ok(CompleteMultipartUploadOutput {
         bucket: Some(bucket.to_owned()),
         key: Some(key.to_owned()),
@@ -321,6 +355,56 @@ pub async fn complete(
         location: Some(format!("/{bucket}/{key}")),
         ..Default::default()
     })
+}
+
+/// Each region's upstream part list to complete with: the matched parts as they are, or, when
+/// some non-final part is not whole segments, with the parts from that one on cut again.
+async fn realign_if_needed(
+    gw: &Gateway,
+    state: &UploadState,
+    target: (&str, &str),
+    sse_c: Option<&SseC>,
+    matched: [Option<Vec<MatchedPart>>; 2],
+) -> ApiResult<[Option<Vec<(i32, String)>>; 2]> {
+    let as_listed = |parts: &Option<Vec<MatchedPart>>| {
+        parts
+            .as_ref()
+            .map(|parts| parts.iter().map(|p| (p.number, p.etag.clone())).collect::<Vec<_>>())
+    };
+    let Some(reference) = matched.iter().flatten().next() else {
+        return Ok([as_listed(&matched[0]), as_listed(&matched[1])]);
+    };
+    let lens: Vec<u64> = reference
+        .iter()
+        .map(|p| plaintext_len(p.stored_len).unwrap_or(0))
+        .collect();
+    let Some(plan) = realign::plan(&lens)? else {
+        return Ok([as_listed(&matched[0]), as_listed(&matched[1])]);
+    };
+    if state.sse_c_check.is_some() && sse_c.is_none() {
+        return Err(ApiError::InvalidRequest(
+            "this upload has parts that are not multiples of 64 KiB, which twinvault re-encrypts on completion: \
+             send the upload's SSE-C key with CompleteMultipartUpload"
+                .into(),
+        ));
+    }
+    let header = ObjectHeader::from_metadata_value(&state.header)?;
+    let (bucket, key) = target;
+    let dek = header.unwrap(&gw.keyring, ObjectIdentity { bucket, key }, sse_c.map(|s| &s.key))?;
+    let holds = [matched[0].is_some(), matched[1].is_some()];
+    let added = realign::rewrite(gw, state, &dek, target, (reference, holds), &plan).await?;
+    let mut lists = [as_listed(&matched[0]), as_listed(&matched[1])];
+    for (list, added) in lists.iter_mut().zip(added) {
+        *list = match (list.take(), added) {
+            (Some(mut parts), Some(added)) => {
+                parts.truncate(plan.first);
+                parts.extend(added);
+                Some(parts)
+            }
+            _ => None,
+        };
+    }
+    Ok(lists)
 }
 
 /// The failure of a region that holds no upload (or not all parts) for a multipart upload:
@@ -334,17 +418,12 @@ fn missing_upload(region: &str) -> UpstreamError {
     )
 }
 
-/// Non-final parts: at least 5 MiB and whole segments; the last part is not empty.
+/// Non-final parts: at least 5 MiB; the last part is not empty.
 fn check_part_size(number: i32, stored_len: u64, is_last: bool, count: usize) -> ApiResult<()> {
     let plain = plaintext_len(stored_len)
         .ok_or_else(|| ApiError::InvalidPart(format!("part {number} has an invalid stored size")))?;
     if !is_last && plain < MIN_PART_SIZE {
         return Err(ApiError::EntityTooSmall(number));
-    }
-    if !is_last && plain % SEGMENT_PLAINTEXT_LEN != 0 {
-        return Err(ApiError::InvalidPart(format!(
-            "part {number} is {plain} bytes; twinvault needs every part but the last to be a multiple of 64 KiB"
-        )));
     }
     if is_last && plain == 0 && count > 1 {
         return Err(ApiError::InvalidPart(
@@ -354,12 +433,23 @@ fn check_part_size(number: i32, stored_len: u64, is_last: bool, count: usize) ->
     Ok(())
 }
 
+/// One part the upload completes with, as one region holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct MatchedPart {
+    /// Part number (the client's and the upstream's).
+    pub number: i32,
+    /// Upstream ETag.
+    pub etag: String,
+    /// Stored (ciphertext) size.
+    pub stored_len: u64,
+}
+
 /// Checks the client's part list against what one region holds (every upload of every part)
 /// and returns the upstream part list to complete with. Of a part uploaded more than once,
 /// the upload whose ETag the client sent is the one used: the listing's timestamps may not
 /// tell which is newest (SeaweedFS lists both, to the second), but the ETags differ, because
 /// every upload is sealed under a fresh stream id.
-fn match_parts(requested: &[(i32, String)], listed: &[UploadedPart]) -> ApiResult<Vec<(i32, String)>> {
+fn match_parts(requested: &[(i32, String)], listed: &[UploadedPart]) -> ApiResult<Vec<MatchedPart>> {
     let mut upstream = Vec::with_capacity(requested.len());
     for (position, (number, etag)) in requested.iter().enumerate() {
         let expected = i32::try_from(position + 1).unwrap_or(i32::MAX);
@@ -377,15 +467,19 @@ fn match_parts(requested: &[(i32, String)], listed: &[UploadedPart]) -> ApiResul
                 "part {number}: ETag {etag:?} does not match the uploaded part"
             )));
         };
-        upstream.push((*number, part.etag.clone(), part.stored_len));
+        upstream.push(MatchedPart {
+            number: *number,
+            etag: part.etag.clone(),
+            stored_len: part.stored_len,
+        });
     }
     // Sizes are checked once every listed part is known to exist, as S3 does.
     let count = upstream.len();
-    for (position, (number, _, stored_len)) in upstream.iter().enumerate() {
+    for (position, part) in upstream.iter().enumerate() {
         let is_last = position + 1 == count;
-        check_part_size(*number, *stored_len, is_last, count)?;
+        check_part_size(part.number, part.stored_len, is_last, count)?;
     }
-    Ok(upstream.into_iter().map(|(n, etag, _)| (n, etag)).collect())
+    Ok(upstream)
 }
 
 pub async fn abort(gw: &Gateway, req: S3Request<AbortMultipartUploadInput>) -> ApiResult<AbortMultipartUploadOutput> {
@@ -396,6 +490,7 @@ pub async fn abort(gw: &Gateway, req: S3Request<AbortMultipartUploadInput>) -> A
     // rules reap it); with policy "one" the abort succeeds once one region has aborted.
     gw.regions.settle_part(results)?;
     uploads::forget(gw, &input.bucket, &input.key, &state).await;
+    realign::discard_staged(gw, &state);
     Ok(AbortMultipartUploadOutput::default())
 }
 
@@ -475,9 +570,17 @@ mod tests {
         ];
         let requested = vec![(1, "aaa-1".to_owned()), (2, "new-1".to_owned())];
         let expected = vec![(1, "aaa".to_owned()), (2, "new".to_owned())];
-        assert_eq!(match_parts(&requested, &listed).ok(), Some(expected.clone()));
+        let numbers_and_etags =
+            |parts: Vec<MatchedPart>| parts.into_iter().map(|p| (p.number, p.etag)).collect::<Vec<_>>();
+        assert_eq!(
+            match_parts(&requested, &listed).ok().map(numbers_and_etags),
+            Some(expected.clone())
+        );
         let reversed: Vec<UploadedPart> = listed.iter().rev().cloned().collect();
-        assert_eq!(match_parts(&requested, &reversed).ok(), Some(expected));
+        assert_eq!(
+            match_parts(&requested, &reversed).ok().map(numbers_and_etags),
+            Some(expected)
+        );
         let unknown = vec![(1, "aaa-1".to_owned()), (2, "zzz-1".to_owned())];
         assert!(matches!(match_parts(&unknown, &listed), Err(ApiError::InvalidPart(_))));
     }

@@ -15,7 +15,6 @@ use super::get::read_plaintext;
 use super::multipart::{check_part_number, open_upload, settle_part, store_part};
 use super::object::ObjectView;
 use super::sse_c::{SseC, request_sse_c};
-use crate::envelope::format::ciphertext_len;
 use crate::envelope::{EnvelopeError, SealStream, SegmentSealer};
 use crate::error::{ApiError, ApiResult};
 
@@ -47,7 +46,7 @@ pub async fn upload_part_copy(gw: &Gateway, req: S3Request<UploadPartCopyInput>)
     .await?;
     let plain_len = source.len;
     let sealed = SealStream::new(source.body, SegmentSealer::new(&dek, part as u32), Some(plain_len));
-    let outcome = store_part(gw, &state, target, part, ciphertext_len(plain_len), sealed).await;
+    let outcome = store_part(gw, &state, target, part, plain_len, sealed).await;
     if let Some(e) = outcome.input_error {
         return Err(source_failure(e));
     }

@@ -231,6 +231,42 @@ async fn fail_all(open: &[(usize, mpsc::Sender<Frame>)], why: &'static str) {
     }
 }
 
+/// Splits one region's body into two carrying the same bytes (a multipart part and its staged
+/// copy). When either consumer goes away, the other's body fails, so the region reports the
+/// write failed rather than holding one copy without the other.
+pub fn tee(mut body: RegionBody) -> (RegionBody, RegionBody) {
+    let (tx_a, rx_a) = mpsc::channel::<Frame>(CHANNEL_SEGMENTS);
+    let (tx_b, rx_b) = mpsc::channel::<Frame>(CHANNEL_SEGMENTS);
+    tokio::spawn(async move {
+        while let Some(frame) = body.next().await {
+            let (a, b) = match frame {
+                Ok(frame) => match frame.into_data() {
+                    Ok(data) => (
+                        Ok(http_body::Frame::data(data.clone())),
+                        Ok(http_body::Frame::data(data)),
+                    ),
+                    Err(_) => continue,
+                },
+                Err(e) => {
+                    let why = e.to_string();
+                    (Err(std::io::Error::other(why.clone())), Err(std::io::Error::other(why)))
+                }
+            };
+            let failed = a.is_err();
+            let (sent_a, sent_b) = tokio::join!(tx_a.send(a), tx_b.send(b));
+            if sent_a.is_err() || sent_b.is_err() {
+                let gone = || Err(std::io::Error::other("the other copy of this body failed"));
+                let _ = tokio::join!(tx_a.send(gone()), tx_b.send(gone()));
+                return;
+            }
+            if failed {
+                return;
+            }
+        }
+    });
+    (RegionBody(rx_a), RegionBody(rx_b))
+}
+
 /// Relays an upstream GET body into an upstream PUT body (repair copies ciphertext this way),
 /// with the same bounded buffering as a fan-out.
 pub fn relay(mut body: aws_sdk_s3::primitives::ByteStream) -> RegionBody {

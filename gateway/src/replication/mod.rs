@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-pub use fanout::{FanoutOutcome, FanoutPolicy, RegionBody, ReplicatedPut, fan_out, fan_out_put, relay};
+pub use fanout::{FanoutOutcome, FanoutPolicy, RegionBody, ReplicatedPut, fan_out, fan_out_put, relay, tee};
 pub use resume::{BodySource, resumable};
 
 use crate::config::{Config, ReadMode, WritePolicy};
