@@ -153,34 +153,33 @@ fn clients_switch_to_multipart_and_objects_read_back_and_rest_encrypted() {
         .stdin(data.clone())
         .run()
         .expect_success();
-    // rclone with 5 MiB chunks, then its own check.
-    let dir = cluster.path("rclone-src");
-    std::fs::create_dir_all(&dir).expect("dir");
-    std::fs::write(dir.join("rclone.bin"), &data).expect("write");
-    let dir = format!("{}/", dir.display());
-    rclone(
-        &gw,
-        [
-            "copy",
-            "--s3-upload-cutoff",
-            "5M",
-            "--s3-chunk-size",
-            "5M",
-            &dir,
-            &format!("tv:{bucket}/"),
-        ],
-    )
-    .expect_success();
-    let check = rclone(
-        &gw,
-        ["check", &dir, &format!("tv:{bucket}/"), "--include", "rclone.bin"],
-    )
-    .expect_success();
-    assert!(
-        check.combined().contains("0 differences found"),
-        "rclone check: {}",
-        check.combined()
-    );
+    // rclone with 5 MiB chunks, and with 5300 KiB chunks (not whole 64 KiB segments: the
+    // gateway cuts them again at completion), each followed by its own check.
+    for (name, chunk) in [("rclone.bin", "5M"), ("rclone-5300k.bin", "5300k")] {
+        let dir = cluster.path(&format!("src-{name}"));
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(dir.join(name), &data).expect("write");
+        let dir = format!("{}/", dir.display());
+        rclone(
+            &gw,
+            [
+                "copy",
+                "--s3-upload-cutoff",
+                "5M",
+                "--s3-chunk-size",
+                chunk,
+                &dir,
+                &format!("tv:{bucket}/"),
+            ],
+        )
+        .expect_success();
+        let check = rclone(&gw, ["check", &dir, &format!("tv:{bucket}/"), "--include", name]).expect_success();
+        assert!(
+            check.combined().contains("0 differences found"),
+            "rclone check ({chunk} chunks): {}",
+            check.combined()
+        );
+    }
     // s5cmd with small parts so that it really uploads several.
     s5cmd(
         &gw,
@@ -188,7 +187,7 @@ fn clients_switch_to_multipart_and_objects_read_back_and_rest_encrypted() {
     )
     .expect_success();
 
-    for key in ["aws.bin", "stdin.bin", "rclone.bin", "s5cmd.bin"] {
+    for key in ["aws.bin", "stdin.bin", "rclone.bin", "rclone-5300k.bin", "s5cmd.bin"] {
         let back = cluster.path(&format!("{key}.back"));
         aws(
             &gw,
@@ -210,7 +209,7 @@ fn clients_switch_to_multipart_and_objects_read_back_and_rest_encrypted() {
     let ls = aws(&gw, ["s3", "ls", &format!("s3://{bucket}/")]).expect_success();
     assert_eq!(
         ls.stdout_str().matches(&data.len().to_string()).count(),
-        4,
+        5,
         "listing sizes:\n{}",
         ls.stdout_str()
     );
