@@ -9,7 +9,7 @@ use integration_tests::{Fault, Gateway, GatewayConfig, S3Target, SeaweedRegion, 
 use crate::cluster::{Cluster, REGION_B_TEMPLATE};
 
 /// Every object of `bucket` as `region` stores it: key → [md5 of stored bytes, stamp, ETag],
-/// as sorted JSON.
+/// as sorted JSON. Safe to poll while a repair runs.
 pub fn region_state(region: &S3Target, upstream_bucket: &str) -> String {
     let code = format!(
         r#"
@@ -18,7 +18,15 @@ pub fn region_state(region: &S3Target, upstream_bucket: &str) -> String {
         try:
             for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
                 for o in page.get("Contents", []):
-                    r = s3.get_object(Bucket=bucket, Key=o["Key"])
+                    try:
+                        r = s3.get_object(Bucket=bucket, Key=o["Key"])
+                    except botocore.exceptions.ClientError as e:
+                        # Deleted between the listing and the GET (a repair replaying a delete
+                        # while a caller polls): recorded as such, so the states still differ.
+                        if e.response["Error"]["Code"] != "NoSuchKey":
+                            raise
+                        out[o["Key"]] = ["deleted while read"]
+                        continue
                     out[o["Key"]] = [hashlib.md5(r["Body"].read()).hexdigest(), r["Metadata"].get("tv-stamp", ""), o["ETag"]]
         except botocore.exceptions.ClientError as e:
             if e.response["Error"]["Code"] != "NoSuchBucket":

@@ -71,9 +71,13 @@ struct Args {
     /// Size of the multipart-uploaded (and then copied) object in MiB.
     #[arg(long)]
     multipart_mb: Option<usize>,
-    /// Part size of the multipart upload in MiB (at least 5; twinvault needs whole 64 KiB segments).
+    /// Part size of the multipart upload in MiB (at least 5).
     #[arg(long)]
     part_mb: Option<usize>,
+    /// Bytes added to every part (e.g. 1: parts that are not whole 64 KiB segments, which
+    /// twinvault seals again at completion).
+    #[arg(long, default_value_t = 0)]
+    part_extra_bytes: usize,
     /// Parts uploaded at once.
     #[arg(long, default_value_t = 8)]
     part_concurrency: usize,
@@ -104,7 +108,7 @@ impl Plan {
             lists: args.lists.unwrap_or(lists),
             multipart: !args.no_multipart,
             multipart_bytes: args.multipart_mb.unwrap_or(multipart_mb) * MIB,
-            part_bytes: args.part_mb.unwrap_or(part_mb) * MIB,
+            part_bytes: args.part_mb.unwrap_or(part_mb) * MIB + args.part_extra_bytes,
             part_concurrency: args.part_concurrency,
         };
         ensure!(
