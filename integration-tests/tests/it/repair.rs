@@ -68,8 +68,8 @@ pub fn journal_records(holder: &SeaweedRegion, upstream_journal: &str) -> usize 
         .unwrap_or_else(|| panic!("{}", out.combined()))
 }
 
-/// 200 PUTs (one of them a 3-part multipart upload) and 50 DELETEs through the gateway; every
-/// one must be acknowledged.
+/// 200 PUTs (two of them 3-part multipart uploads, one with parts that are not whole
+/// segments) and 50 DELETEs through the gateway; every one must be acknowledged.
 const WRITES_WHILE_DOWN: &str = r#"
 import random
 from boto3.s3.transfer import TransferConfig
@@ -88,6 +88,11 @@ cfg = TransferConfig(multipart_threshold=5 * 1024 * 1024, multipart_chunksize=5 
 import io
 s3.upload_fileobj(io.BytesIO(big), bucket, "big/multipart.bin", Config=cfg)
 expected["big/multipart.bin"] = big
+# Parts of 5 MiB + 1 B: staged and sealed again at completion, in region a alone.
+odd = rnd.randbytes(11 * 1024 * 1024 + 3)
+cfg = TransferConfig(multipart_threshold=5 * 1024 * 1024, multipart_chunksize=5 * 1024 * 1024 + 1)
+s3.upload_fileobj(io.BytesIO(odd), bucket, "big/unaligned.bin", Config=cfg)
+expected["big/unaligned.bin"] = odd
 json.dump({k: hashlib.md5(v).hexdigest() for k, v in expected.items()}, open(os.environ["TV_EXPECTED"], "w"))
 print("all checks passed")
 "#;
