@@ -113,6 +113,37 @@ fn print_targets(figures: &[Figure]) {
         if let Some(figure) = figures.iter().find(|figure| figure.name == name) {
             let verdict = if figure.ratio() >= minimum { "met" } else { "MISSED" };
             println!("target {name} >= {minimum}: {verdict} ({:.3})", figure.ratio());
+            if let Some(line) = cpu_bound_line(figure, minimum) {
+                println!("{line}");
+            }
         }
     }
+}
+
+/// What the CPU figures say about a target when client, gateway and SeaweedFS share the
+/// machine's cores: `busy` is each side's CPU seconds per wall second (the core count when
+/// saturated); `estimate` the ratio if both sides are CPU-bound (direct CPU / twinvault CPU);
+/// `ceiling` the ratio a gateway costing no CPU at all would reach; `gateway_budget` the CPU
+/// seconds the gateway may use for the target to be met, against `gateway_used`.
+fn cpu_bound_line(figure: &Figure, target: f64) -> Option<String> {
+    let total = |usage: &CpuUsage| usage.cpu.iter().copied().sum::<Option<f64>>();
+    let [direct, twinvault] = &figure.cpu_seconds;
+    let (direct_cpu, twinvault_cpu) = (total(direct)?, total(twinvault)?);
+    let gateway_index = figure.cpu_labels.iter().position(|label| *label == "gateway")?;
+    let gateway = twinvault.cpu.get(gateway_index).copied().flatten()?;
+    let others = twinvault_cpu - gateway;
+    if direct.wall <= 0.0 || twinvault.wall <= 0.0 || twinvault_cpu <= 0.0 || others <= 0.0 {
+        return None;
+    }
+    Some(format!(
+        "cpu_bound {} busy_direct={:.2} busy_twinvault={:.2} estimate={:.3} ceiling={:.3} \
+         gateway_budget={:.2} gateway_used={:.2}",
+        figure.name,
+        direct_cpu / direct.wall,
+        twinvault_cpu / twinvault.wall,
+        direct_cpu / twinvault_cpu,
+        direct_cpu / others,
+        direct_cpu / target - others,
+        gateway
+    ))
 }
