@@ -129,6 +129,7 @@ pub(super) async fn rewrite(
             stored_len: p.stored_len,
         })
         .collect();
+    let started = std::time::Instant::now();
     let source = read_back(Arc::clone(&gw.regions), readers, staged, dek.clone());
     let mut pieces = Pieces {
         source,
@@ -165,6 +166,7 @@ pub(super) async fn rewrite(
         bucket = target.0,
         moved_bytes = plan.moved,
         parts = plan.pieces,
+        elapsed_ms = started.elapsed().as_millis() as u64,
         "multipart upload with parts that are not whole 64 KiB segments realigned"
     );
     Ok(added)
