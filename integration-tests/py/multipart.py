@@ -82,6 +82,18 @@ for start, end in [(0, 10), (5 * MIB - 5, 5 * MIB + 5), (5 * MIB - 1, 15 * MIB),
     assert got == whole[start:end + 1], (start, end, len(got))
 expect_error("NoSuchUpload", s3.complete_multipart_upload, Bucket=bucket, Key="big.bin", UploadId=uid,
              MultipartUpload={"Parts": parts})
+# partNumber reads: each part's bytes, as a 206 with the part count, on GET and HEAD.
+offset = 0
+for n, data in enumerate(parts_data, start=1):
+    got = s3.get_object(Bucket=bucket, Key="big.bin", PartNumber=n)
+    assert got["ResponseMetadata"]["HTTPStatusCode"] == 206 and got["PartsCount"] == 4, (n, got["ResponseMetadata"])
+    assert got["ContentRange"] == f"bytes {offset}-{offset + len(data) - 1}/{len(whole)}", (n, got["ContentRange"])
+    assert got["Body"].read() == data, n
+    head = s3.head_object(Bucket=bucket, Key="big.bin", PartNumber=n)
+    assert head["ContentLength"] == len(data) and head["PartsCount"] == 4, (n, head)
+    offset += len(data)
+expect_error("InvalidRange", s3.get_object, Bucket=bucket, Key="big.bin", PartNumber=5)
+expect_error("InvalidArgument", s3.get_object, Bucket=bucket, Key="big.bin", PartNumber=0)
 
 # A too-small non-final part.
 u = s3.create_multipart_upload(Bucket=bucket, Key="small.bin")["UploadId"]
@@ -125,6 +137,12 @@ for start, end in [(5 * MIB - 2, 5 * MIB + 2), (10 * MIB + 1, 10 * MIB + 2), (0,
     assert got == expected[start:end + 1], (start, end, len(got))
 expect_error("NoSuchUpload", s3.complete_multipart_upload, Bucket=bucket, Key="unaligned.bin", UploadId=u,
              MultipartUpload={"Parts": [{"PartNumber": n, "ETag": uetags[n]} for n in range(1, 5)]})
+# partNumber addresses the stored (re-cut) parts; together they are the object.
+count = s3.head_object(Bucket=bucket, Key="unaligned.bin", PartNumber=1)["PartsCount"]
+assert done["ETag"].endswith(f'-{count}"'), (count, done["ETag"])
+joined = b"".join(s3.get_object(Bucket=bucket, Key="unaligned.bin", PartNumber=n)["Body"].read()
+                  for n in range(1, count + 1))
+assert joined == expected, "the stored parts of unaligned.bin do not make up the object"
 
 # An aligned first part, then unaligned ones, one of them made by UploadPartCopy: only the
 # parts from the first unaligned one on move.
@@ -167,6 +185,11 @@ assert s3.get_object(Bucket=bucket, Key="one-part.bin")["Body"].read() == b"only
 # --- UploadPartCopy: parts cut from a single-PUT and from a multipart source ---
 single = os.urandom(6 * MIB + 4321)
 s3.put_object(Bucket=bucket, Key="single.bin", Body=single)
+# Part 1 of a single PUT is the whole object; there is no part 2.
+got = s3.get_object(Bucket=bucket, Key="single.bin", PartNumber=1)
+assert got["ResponseMetadata"]["HTTPStatusCode"] == 200 and got["Body"].read() == single
+expect_error("InvalidRange", s3.get_object, Bucket=bucket, Key="single.bin", PartNumber=2)
+expect_error("416", s3.head_object, Bucket=bucket, Key="single.bin", PartNumber=2)  # HEAD: no error body
 SEG = 65536
 
 

@@ -14,7 +14,7 @@ use super::sse_c::SseC;
 use bytes::Bytes;
 use futures::Stream;
 
-use crate::envelope::format::SEGMENT_STORED_LEN;
+use crate::envelope::format::{SEGMENT_PLAINTEXT_LEN, SEGMENT_STORED_LEN, plaintext_len};
 use crate::envelope::{EnvelopeError, StreamLayout};
 use crate::error::{ApiError, ApiResult};
 use crate::replication::{BodySource, Regions, resumable};
@@ -47,9 +47,9 @@ macro_rules! read_request {
 
 pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> ApiResult<GetObjectOutput> {
     let input = &req.input;
-    reject_unsupported(input.part_number.is_some())?;
     let read = read_request!(input);
-    let (view, body, range, served_by) = match &input.range {
+    let (range, parts_count) = requested_range(gw, &read, input.range, input.part_number).await?;
+    let (view, body, range, served_by) = match &range {
         None => full_read(gw, &read).await?,
         Some(range) => ranged_read(gw, &read, range).await?,
     };
@@ -93,6 +93,7 @@ pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> ApiResu
         body: Some(StreamingBlob::wrap(read_ahead(plain))),
         content_length: Some(content_length as i64),
         content_range,
+        parts_count,
         accept_ranges: Some("bytes".into()),
         e_tag: Some(s3s::dto::ETag::Strong(view.etag.clone())),
         last_modified: view.last_modified.clone(),
@@ -126,8 +127,8 @@ pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> ApiResu
 
 pub async fn head_object(gw: &Gateway, req: S3Request<HeadObjectInput>) -> ApiResult<HeadObjectOutput> {
     let input = &req.input;
-    reject_unsupported(input.part_number.is_some())?;
     let read = read_request!(input);
+    let (range, parts_count) = requested_range(gw, &read, input.range, input.part_number).await?;
     let read = &read;
     let view = gw
         .regions
@@ -137,7 +138,7 @@ pub async fn head_object(gw: &Gateway, req: S3Request<HeadObjectInput>) -> ApiRe
         })
         .await??;
     check_conditions(&read.conditions, &view)?;
-    let (content_length, content_range) = match &input.range {
+    let (content_length, content_range) = match &range {
         None => (view.plaintext_len, None),
         Some(range) => {
             let r = range.check(view.plaintext_len).map_err(|_| ApiError::InvalidRange)?;
@@ -151,6 +152,7 @@ pub async fn head_object(gw: &Gateway, req: S3Request<HeadObjectInput>) -> ApiRe
     Ok(HeadObjectOutput {
         content_length: Some(content_length as i64),
         content_range,
+        parts_count,
         accept_ranges: Some("bytes".into()),
         e_tag: Some(s3s::dto::ETag::Strong(view.etag.clone())),
         last_modified: view.last_modified.clone(),
@@ -167,11 +169,61 @@ pub async fn head_object(gw: &Gateway, req: S3Request<HeadObjectInput>) -> ApiRe
     })
 }
 
-fn reject_unsupported(part_number: bool) -> ApiResult<()> {
-    if part_number {
-        return Err(ApiError::NotImplemented("partNumber on GetObject/HeadObject"));
+/// The plaintext range a read asks for, and the object's part count when it names a part.
+///
+/// `partNumber` of a multipart object is the range of that stored part: parts are whole
+/// segments but the last, so part N's first stored byte maps onto a plaintext offset, and its
+/// stored length onto its plaintext length. Part 1 of a single PUT is the whole object. For an
+/// upload whose parts were cut again at completion these are the stored parts, not the client's.
+async fn requested_range(
+    gw: &Gateway,
+    read: &ReadRequest<'_>,
+    range: Option<Range>,
+    part_number: Option<i32>,
+) -> ApiResult<(Option<Range>, Option<i32>)> {
+    let Some(part) = part_number else {
+        return Ok((range, None));
+    };
+    if range.is_some() {
+        return Err(ApiError::InvalidRequest(
+            "Range and partNumber cannot both be given".into(),
+        ));
     }
-    Ok(())
+    super::multipart::check_part_number(part)?;
+    let stored = gw
+        .regions
+        .read(|up: &Upstream| async move { up.head_object(read.bucket, read.key).await })
+        .await?;
+    let multipart =
+        stored.metadata.get(super::object::META_LAYOUT).map(String::as_str) == Some(super::object::LAYOUT_PARTS);
+    if !multipart {
+        return if part == 1 {
+            Ok((None, None))
+        } else {
+            Err(ApiError::InvalidRange)
+        };
+    }
+    let stored_part = gw
+        .regions
+        .read(|up: &Upstream| async move { up.head_object_part(read.bucket, read.key, part).await })
+        .await?;
+    let range =
+        part_plaintext_range(stored_part.range).ok_or(ApiError::Internal("a stored part off the segment grid"))?;
+    Ok((range, stored_part.parts_count))
+}
+
+/// The plaintext bytes of a stored part (inclusive stored range), as a client range; `None`
+/// inside means an empty part (the only part of an empty object: the whole object).
+fn part_plaintext_range((first, last): (u64, u64)) -> Option<Option<Range>> {
+    if !first.is_multiple_of(SEGMENT_STORED_LEN) {
+        return None;
+    }
+    let start = first / SEGMENT_STORED_LEN * SEGMENT_PLAINTEXT_LEN;
+    let len = plaintext_len(last - first + 1)?;
+    Some((len > 0).then(|| Range::Int {
+        first: start,
+        last: Some(start + len - 1),
+    }))
 }
 
 /// The opened object, its body, the range served (if any), and the index of the serving region.
@@ -377,4 +429,24 @@ async fn head_at<'a>(
     key: &str,
 ) -> Result<(&'a Upstream, crate::upstream::StoredObject), crate::upstream::UpstreamError> {
     Ok((up, up.head_object(bucket, key).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stored_part_maps_onto_its_plaintext_bytes() {
+        let part_two = part_plaintext_range((80 * SEGMENT_STORED_LEN, 81 * SEGMENT_STORED_LEN + 28 + 99));
+        assert_eq!(
+            part_two,
+            Some(Some(Range::Int {
+                first: 80 * SEGMENT_PLAINTEXT_LEN,
+                last: Some(81 * SEGMENT_PLAINTEXT_LEN + 99),
+            }))
+        );
+        assert_eq!(part_plaintext_range((0, 27)), Some(None), "the empty only part");
+        assert_eq!(part_plaintext_range((5, 100)), None, "off the segment grid");
+        assert_eq!(part_plaintext_range((0, 10)), None, "no valid stored length");
+    }
 }

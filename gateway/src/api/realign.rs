@@ -88,10 +88,9 @@ pub(super) fn plan(lens: &[u64]) -> ApiResult<Option<Plan>> {
         .max(moved.div_ceil(room))
         .next_multiple_of(SEGMENT_PLAINTEXT_LEN);
     let pieces = moved.div_ceil(piece_len).max(1);
-    // New parts go above the client's when they fit there, so a rewrite that fails half-way
-    // leaves the client's parts as they were for a retried completion.
-    let above = count as u64 + pieces <= MAX_PART_NUMBER as u64;
-    let first_upstream_number = if above { count + 1 } else { first + 1 };
+    // New parts take the numbers of the parts they replace, so the stored object's parts are
+    // numbered 1..=count and `partNumber` reads address them.
+    let first_upstream_number = first + 1;
     Ok(Some(Plan {
         first,
         moved,
@@ -352,7 +351,7 @@ mod tests {
     }
 
     #[test]
-    fn unaligned_parts_are_cut_again_into_whole_segments_above_the_client_parts() {
+    fn unaligned_parts_are_cut_again_into_whole_segments_in_their_place() {
         let lens = [8 * MIB, 5 * MIB + 1, 5 * MIB + 1, 12345];
         let plan = plan(&lens).ok().flatten().expect("a plan");
         assert_eq!(plan.first, 1);
@@ -360,11 +359,11 @@ mod tests {
         assert_eq!(plan.piece_len, 5 * MIB + SEGMENT_PLAINTEXT_LEN);
         assert!(plan.piece_len.is_multiple_of(SEGMENT_PLAINTEXT_LEN) && plan.piece_len >= MIN_PART_SIZE);
         assert_eq!(plan.pieces, 2);
-        assert_eq!(plan.first_upstream_number, 5);
+        assert_eq!(plan.first_upstream_number, 2);
     }
 
     #[test]
-    fn ten_thousand_parts_still_fit_and_then_replace_the_client_parts() {
+    fn ten_thousand_parts_still_fit() {
         let mut lens = vec![5 * MIB + 1; 9_999];
         lens.push(7);
         let plan = plan(&lens).ok().flatten().expect("a plan");

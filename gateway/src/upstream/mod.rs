@@ -336,6 +336,32 @@ impl Upstream {
         })
     }
 
+    /// HEAD of part `part` of a multipart object: its stored bytes (inclusive range), the
+    /// object's ETag and the object's part count.
+    pub async fn head_object_part(&self, bucket: &str, key: &str, part: i32) -> Result<StoredPart> {
+        let req = self
+            .client
+            .head_object()
+            .bucket(self.bucket(bucket))
+            .key(key)
+            .part_number(part);
+        let out = timed!(self, "HeadObject", req.send())?;
+        let malformed = || {
+            UpstreamError::new(
+                &self.name,
+                "HeadObject",
+                UpstreamErrorKind::Other,
+                "a part HEAD without a usable Content-Range",
+            )
+        };
+        let range = out.content_range().and_then(stored_range).ok_or_else(malformed)?;
+        Ok(StoredPart {
+            etag: unquote(out.e_tag()),
+            range,
+            parts_count: out.parts_count(),
+        })
+    }
+
     /// GET of one object, or of the stored bytes `range` (inclusive), optionally only if the
     /// upstream ETag is still `if_match` (so a range read never mixes two versions).
     pub async fn get_object(
@@ -464,6 +490,17 @@ impl Upstream {
             .filter_map(|b| Some((self.client_bucket(b.name()?)?, b.creation_date().copied())))
             .collect())
     }
+}
+
+/// One part of a completed multipart object, as a part HEAD shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredPart {
+    /// The whole object's upstream ETag without quotes.
+    pub etag: String,
+    /// The part's stored bytes, inclusive.
+    pub range: (u64, u64),
+    /// Parts of the object, as the upstream counts them.
+    pub parts_count: Option<i32>,
 }
 
 /// One uploaded part as an upstream lists it.
@@ -713,6 +750,14 @@ pub fn unquote(etag: Option<&str>) -> String {
 }
 
 /// The total length from a `Content-Range: bytes a-b/total` header.
+/// `a-b` of `bytes a-b/total`.
+fn stored_range(value: &str) -> Option<(u64, u64)> {
+    let (range, _) = value.strip_prefix("bytes ")?.split_once('/')?;
+    let (a, b) = range.split_once('-')?;
+    let (a, b) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
+    (a <= b).then_some((a, b))
+}
+
 fn total_from_content_range(value: &str) -> Option<u64> {
     value.rsplit_once('/')?.1.parse().ok()
 }
