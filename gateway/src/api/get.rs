@@ -90,7 +90,12 @@ pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> ApiResu
         .inc_by(content_length);
     let attrs = &view.attrs;
     Ok(GetObjectOutput {
-        body: Some(StreamingBlob::wrap(read_ahead(plain))),
+        body: Some(if content_length > SEGMENT_PLAINTEXT_LEN {
+            StreamingBlob::wrap(read_ahead(plain))
+        } else {
+            // One segment: nothing to overlap, so no task and channel per small GET.
+            StreamingBlob::wrap(sync_wrapper::SyncStream::new(plain))
+        }),
         content_length: Some(content_length as i64),
         content_range,
         parts_count,
