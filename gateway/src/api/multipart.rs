@@ -120,9 +120,19 @@ pub(super) fn open_upload(
 ) -> ApiResult<(UploadState, DataKey)> {
     let state = UploadState::open(&gw.keyring, bucket, key, upload_id)?;
     check_upload_key(&state, sse_c)?;
-    let header = ObjectHeader::from_metadata_value(&state.header)?;
-    let dek = header.unwrap(&gw.keyring, ObjectIdentity { bucket, key }, sse_c.map(|s| &s.key))?;
+    let dek = upload_data_key(gw, &state, (bucket, key), sse_c)?;
     Ok((state, dek))
+}
+
+/// The data key an upload's parts are sealed under, unwrapped from its header.
+fn upload_data_key(
+    gw: &Gateway,
+    state: &UploadState,
+    (bucket, key): (&str, &str),
+    sse_c: Option<&SseC>,
+) -> ApiResult<DataKey> {
+    let header = ObjectHeader::from_metadata_value(&state.header)?;
+    Ok(header.unwrap(&gw.keyring, ObjectIdentity { bucket, key }, sse_c.map(|s| &s.key))?)
 }
 
 /// Checks a request's SSE-C key against the one the upload was started with, before the
@@ -388,9 +398,7 @@ async fn realign_if_needed(
                 .into(),
         ));
     }
-    let header = ObjectHeader::from_metadata_value(&state.header)?;
-    let (bucket, key) = target;
-    let dek = header.unwrap(&gw.keyring, ObjectIdentity { bucket, key }, sse_c.map(|s| &s.key))?;
+    let dek = upload_data_key(gw, state, target, sse_c)?;
     let holds = [matched[0].is_some(), matched[1].is_some()];
     let added = realign::rewrite(gw, state, &dek, target, (reference, holds), &plan).await?;
     let mut lists = [as_listed(&matched[0]), as_listed(&matched[1])];
