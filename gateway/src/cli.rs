@@ -24,14 +24,15 @@ pub enum Command {
     },
     /// Run a self-contained gateway with two embedded regions stored under DATA_DIR.
     Quickstart {
-        /// Where the embedded regions, the keyring and the credentials live.
-        #[arg(long, default_value = "./twinvault-data")]
+        /// Where the embedded regions, the keyring and the credentials live (relative to the
+        /// current directory). Keep it: it holds the only copy of the encryption key.
+        #[arg(long, env = "TWINVAULT_QUICKSTART_DATA_DIR", default_value = "./twinvault-data")]
         data_dir: PathBuf,
-        /// S3 listener.
-        #[arg(long, default_value = "127.0.0.1:9000")]
+        /// S3 listener (also on later runs: it overrides the generated configuration's).
+        #[arg(long, env = "TWINVAULT_QUICKSTART_S3_LISTEN", default_value = "127.0.0.1:9000")]
         s3_listen: String,
-        /// Admin listener.
-        #[arg(long, default_value = "127.0.0.1:9090")]
+        /// Admin listener (also on later runs).
+        #[arg(long, env = "TWINVAULT_QUICKSTART_ADMIN_LISTEN", default_value = "127.0.0.1:9090")]
         admin_listen: String,
     },
     /// Validate a configuration and print it with secrets redacted.

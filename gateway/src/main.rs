@@ -33,7 +33,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             admin_listen,
         } => runtime()?.block_on(async move {
             let path = twinvault::quickstart::ensure_config(&data_dir, &s3_listen, &admin_listen)?;
-            let config = twinvault::quickstart::start_regions(&data_dir, &path).await?;
+            let config = twinvault::quickstart::start_regions(&data_dir, &path, &s3_listen, &admin_listen).await?;
             serve(config, Some(path)).await
         }),
         Command::CheckConfig { config } => {

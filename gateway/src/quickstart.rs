@@ -109,10 +109,19 @@ fn write_private(path: &Path, text: &str) -> Result<(), QuickstartError> {
         .map_err(io(format!("write {}", path.display())))
 }
 
-/// Starts the two embedded regions and returns the gateway configuration pointing at them.
-pub async fn start_regions(data_dir: &Path, config_path: &Path) -> Result<Config, QuickstartError> {
+/// Starts the two embedded regions and returns the gateway configuration pointing at them,
+/// listening where this run was asked to (not where the first run that wrote the file was).
+pub async fn start_regions(
+    data_dir: &Path,
+    config_path: &Path,
+    s3_listen: &str,
+    admin_listen: &str,
+) -> Result<Config, QuickstartError> {
     let base = Config::load(config_path)?;
-    let mut figment = Config::figment(config_path).merge(Toml::file_exact(config_path));
+    let mut figment = Config::figment(config_path)
+        .merge(Toml::file_exact(config_path))
+        .merge(Serialized::default("server.s3_listen", s3_listen))
+        .merge(Serialized::default("server.admin_listen", admin_listen));
     for (i, region) in base.regions.iter().enumerate() {
         let dir = data_dir.join(if i == 0 { "region-a" } else { "region-b" });
         let addr = serve_embedded_region(&dir, &region.access_key_id, region.secret_access_key.expose()).await?;
@@ -163,6 +172,10 @@ pub fn banner(config: &Config, s3_addr: SocketAddr, admin_addr: SocketAddr, conf
   access key  : {ak}
   secret key  : {sk}
   config      : {config} (holds your only copy of the encryption key: back it up)
+  data        : {data} (both regions' ciphertext; kept when you stop)
+
+Stop with Ctrl-C. Running the same command again serves the same data with the same
+credentials.
 
 aws-cli:
   export AWS_ACCESS_KEY_ID={ak} AWS_SECRET_ACCESS_KEY={sk} AWS_DEFAULT_REGION=us-east-1
@@ -179,6 +192,7 @@ rclone (~/.config/rclone/rclone.conf):
   region = us-east-1
   force_path_style = true
 "#,
-        config = config_path.display()
+        config = config_path.display(),
+        data = config_path.parent().unwrap_or(config_path).display(),
     )
 }

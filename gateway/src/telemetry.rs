@@ -313,7 +313,9 @@ mod tests {
     async fn put_then_get_missing(dir: &std::path::Path) -> (String, String) {
         use aws_sdk_s3::operation::RequestId as _;
         let path = crate::quickstart::ensure_config(dir, "127.0.0.1:0", "127.0.0.1:0").expect("config");
-        let config = crate::quickstart::start_regions(dir, &path).await.expect("regions");
+        let config = crate::quickstart::start_regions(dir, &path, "127.0.0.1:0", "127.0.0.1:0")
+            .await
+            .expect("regions");
         let (_tx, shutdown) = tokio::sync::watch::channel(false);
         let (s3_addr, _admin, serving) = crate::server::bind_and_serve(&config, shutdown).await.expect("serve");
         tokio::spawn(serving);

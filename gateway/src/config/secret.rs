@@ -62,7 +62,10 @@ pub fn resolve(name: &str, value: Option<&str>, file: Option<&Path>, problems: &
             }
             Ok(text) => Some(Secret::new(text.trim())),
             Err(e) => {
-                problems.push(format!("{name}_file: cannot read {}: {e}", path.display()));
+                problems.push(format!(
+                    "{name}_file: cannot read {}: {e} (the file must exist on the host that runs twinvault)",
+                    path.display()
+                ));
                 None
             }
         },

@@ -11,7 +11,8 @@ mod format_vectors; // docs/FORMAT.md's vectors, opened by an independent Python
 mod harness_smoke; // the harness itself: two regions, every client, restart, missing buckets
 mod multipart;
 mod put_get; // gateway data path with every client: sync twice, check, ls, rm, ciphertext at rest
-mod quickstart; // the README's first command, driven with the credentials it prints
+mod quickstart; // the quickstart binary, driven with the credentials it prints, reused on a second run
+mod readme; // the commands README and docs/ tell a user to run, parsed from their text and run as written
 mod repair; // policy "one" with a region down; journal, background loop, `twinvault repair`, LWW
 mod resume; // a GET body that stalls or is cut mid-stream continues from the other region
 mod rotate; // twinvault rotate: re-wrap under the new key in both regions, then drop the old key
