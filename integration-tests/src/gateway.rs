@@ -1,8 +1,9 @@
 //! The `twinvault serve` process under test, started from a generated config.
 
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
-use std::process::{Command, ExitStatus};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -15,7 +16,7 @@ use crate::process::{self, GroupChild};
 use crate::target::S3Target;
 use crate::venv::workspace_root;
 
-/// Overrides the gateway binary (default: `<workspace>/target/debug/twinvault`).
+/// Overrides the gateway binary (default: the one [`Gateway::binary`] builds).
 pub const ENV_BIN: &str = "TWINVAULT_BIN";
 const READY_DEADLINE: Duration = Duration::from_secs(30);
 const TERM_GRACE: Duration = Duration::from_secs(30);
@@ -33,11 +34,27 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// The gateway binary: `$TWINVAULT_BIN`, else `<workspace>/target/debug/twinvault`.
+    /// The gateway binary: `$TWINVAULT_BIN`, else this build's own (see [`Self::try_binary`]).
+    ///
+    /// # Panics
+    /// If `$TWINVAULT_BIN` is unset and building the binary fails.
     pub fn binary() -> PathBuf {
+        Self::try_binary().unwrap_or_else(|err| panic!("{err:#}"))
+    }
+
+    /// The gateway binary: `$TWINVAULT_BIN`, else `twinvault` built by `cargo build` (once per
+    /// process) into the target dir and profile this executable was built in, so the tests
+    /// never run a binary older than the source (after `cargo test` it only checks: no build).
+    pub fn try_binary() -> anyhow::Result<PathBuf> {
         match std::env::var_os(ENV_BIN) {
-            Some(bin) if !bin.is_empty() => PathBuf::from(bin),
-            _ => workspace_root().join("target/debug/twinvault"),
+            Some(bin) if !bin.is_empty() => Ok(PathBuf::from(bin)),
+            _ => {
+                static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+                let built = BUILT.get_or_init(|| build_binary().map_err(|err| format!("{err:#}")));
+                built
+                    .clone()
+                    .map_err(|err| anyhow::anyhow!("{err}\n(or set {ENV_BIN} to a gateway binary)"))
+            }
         }
     }
 
@@ -211,12 +228,9 @@ impl Gateway {
     }
 
     fn launch(&mut self) -> anyhow::Result<()> {
-        let bin = Gateway::binary();
+        let bin = Gateway::try_binary()?;
         if !bin.is_file() {
-            bail!(
-                "gateway binary {} not found: run `cargo build -p twinvault` or set {ENV_BIN}",
-                bin.display()
-            );
+            bail!("gateway binary {} not found (from {ENV_BIN})", bin.display());
         }
         let mut cmd = Command::new(&bin);
         cmd.arg("serve")
@@ -250,5 +264,130 @@ impl Gateway {
             process::log_tail(&self.log_path(), LOG_TAIL_LINES),
             self.config_path().display()
         )
+    }
+}
+
+/// Where cargo put the running executable: `<target dir>/[<triple>/]<profile dir>/[deps/]<exe>`.
+#[derive(Debug, PartialEq, Eq)]
+struct BuildLayout {
+    target_dir: PathBuf,
+    triple: Option<String>,
+    /// The `--profile` that writes to the profile dir (`debug` is `dev`'s).
+    profile: String,
+}
+
+impl BuildLayout {
+    /// Reads the layout off the path of an executable cargo built; the target dir is the first
+    /// one up that holds the `CACHEDIR.TAG` cargo writes there.
+    fn of(exe: &Path) -> anyhow::Result<Self> {
+        let mut dir = exe.parent().context("executable without a directory")?;
+        if dir.file_name().is_some_and(|name| name == "deps") {
+            dir = dir.parent().context("deps without a parent")?;
+        }
+        let profile = match dir.file_name().and_then(|name| name.to_str()) {
+            Some("debug") => "dev".to_owned(),
+            Some(name) => name.to_owned(),
+            None => bail!("{} is not in a cargo profile directory", exe.display()),
+        };
+        let above = dir.parent().context("profile dir without a parent")?;
+        if above.join("CACHEDIR.TAG").is_file() {
+            return Ok(Self {
+                target_dir: above.to_owned(),
+                triple: None,
+                profile,
+            });
+        }
+        match (above.parent(), above.file_name().and_then(|name| name.to_str())) {
+            (Some(target_dir), Some(triple)) if target_dir.join("CACHEDIR.TAG").is_file() => Ok(Self {
+                target_dir: target_dir.to_owned(),
+                triple: Some(triple.to_owned()),
+                profile,
+            }),
+            _ => bail!(
+                "{} is not in a cargo target directory (no CACHEDIR.TAG above it)",
+                exe.display()
+            ),
+        }
+    }
+}
+
+/// `cargo build --workspace --bin twinvault --examples` for this executable's target dir and
+/// profile; returns the binary cargo reports. `--workspace` and `--examples` (there are none)
+/// make cargo resolve features as `cargo test --workspace` does (both packages, dev-dependencies
+/// too: tokio's `test-util`, nix's libc `extra_traits`), so after it this build is fresh and does
+/// not swap the binary for a differently featured one.
+fn build_binary() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe().context("path of the running executable")?;
+    let layout = BuildLayout::of(&exe)?;
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(&cargo);
+    cmd.arg("build")
+        .arg("--manifest-path")
+        .arg(workspace_root().join("Cargo.toml"))
+        .args([
+            "--workspace",
+            "--bin",
+            "twinvault",
+            "--examples",
+            "--profile",
+            &layout.profile,
+        ])
+        .arg("--target-dir")
+        .arg(&layout.target_dir)
+        .args(["--message-format", "json-render-diagnostics"]);
+    if let Some(triple) = &layout.triple {
+        cmd.args(["--target", triple]);
+    }
+    let shown = format!("{cmd:?}");
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("run {shown}"))?;
+    if !out.status.success() {
+        bail!(
+            "building the gateway failed ({}): {shown}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|message| message["reason"] == "compiler-artifact" && message["target"]["name"] == "twinvault")
+        .find_map(|message| message["executable"].as_str().map(PathBuf::from))
+        .with_context(|| format!("{shown} reported no twinvault executable"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_build_layout_is_read_off_the_executable_path() {
+        let root = tempfile::tempdir().expect("temp dir");
+        let target = root.path().join("tgt");
+        std::fs::create_dir_all(target.join("x86_64-unknown-linux-gnu/release/deps")).expect("dirs");
+        std::fs::create_dir_all(target.join("debug/deps")).expect("dirs");
+        std::fs::write(target.join("CACHEDIR.TAG"), "").expect("tag");
+        let layout = |path: &str| BuildLayout::of(&target.join(path)).expect("layout");
+        assert_eq!(
+            layout("debug/deps/it-0123"),
+            BuildLayout {
+                target_dir: target.clone(),
+                triple: None,
+                profile: "dev".into()
+            }
+        );
+        assert_eq!(layout("profiling/tvbench").profile, "profiling");
+        assert_eq!(
+            layout("x86_64-unknown-linux-gnu/release/deps/it-0123"),
+            BuildLayout {
+                target_dir: target.clone(),
+                triple: Some("x86_64-unknown-linux-gnu".into()),
+                profile: "release".into()
+            }
+        );
+        assert!(BuildLayout::of(&root.path().join("elsewhere/debug/it")).is_err());
     }
 }

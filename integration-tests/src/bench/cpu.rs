@@ -118,19 +118,46 @@ mod tests {
         assert_eq!(usage.cpu[1], None);
     }
 
+    /// This thread's CPU time from the kernel's clock, independent of `/proc`.
+    fn thread_cpu_seconds() -> f64 {
+        use nix::time::{ClockId, clock_gettime};
+        let now = clock_gettime(ClockId::CLOCK_THREAD_CPUTIME_ID).expect("thread CPU clock");
+        now.tv_sec() as f64 + now.tv_nsec() as f64 * 1e-9
+    }
+
+    /// The probe must see at least the CPU time this thread burns (0.3 s, by its own CPU clock,
+    /// so a loaded machine only makes the loop take longer), less two ticks of rounding; other
+    /// threads of the process can only add to it. It cannot exceed wall time on every core.
     #[test]
     fn own_cpu_time_is_readable_and_grows() {
+        const BURN: f64 = 0.3;
+        const ROUNDING: f64 = 2.0 / TICKS_PER_SECOND;
         let probe = CpuProbe::new([("self", Some(std::process::id()))]);
         let before = probe.sample();
+        let start = thread_cpu_seconds();
         let mut x = 0u64;
-        for i in 0..50_000_000u64 {
-            x = x.wrapping_mul(31).wrapping_add(i);
+        while thread_cpu_seconds() - start < BURN {
+            for i in 0..100_000u64 {
+                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+            }
         }
         std::hint::black_box(x);
+        let burnt = thread_cpu_seconds() - start;
         let mut usage = probe.zero();
         probe.accumulate(&mut usage, &before);
-        assert!(usage.cpu[0].is_some_and(|seconds| seconds >= 0.0));
-        assert!(usage.wall > 0.0);
+        let seen = usage.cpu[0].expect("own /proc/PID/stat readable");
+        assert!(
+            seen >= burnt - ROUNDING,
+            "probe saw {seen:.3} s of CPU, the thread burnt {burnt:.3} s"
+        );
+        // Twice the cores: a CPU quota can make `available_parallelism` fewer than the cores the
+        // process runs on for a moment.
+        let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+        assert!(
+            seen <= 2.0 * usage.wall * cores + ROUNDING,
+            "probe saw {seen:.3} s of CPU in {:.3} s of wall time",
+            usage.wall
+        );
     }
 
     #[test]
