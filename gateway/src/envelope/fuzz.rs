@@ -98,7 +98,7 @@ proptest! {
     #[test]
     fn stamp_and_journal_parsers_reject_garbage(text in ".{0,200}", bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
         let _ = text.parse::<VersionStamp>();
-        let _ = serde_json::from_slice::<crate::journal::MissRecord>(&bytes);
+        let _ = serde_json::from_slice::<crate::reserved::MissRecord>(&bytes);
     }
 
     #[test]
