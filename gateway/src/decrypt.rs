@@ -6,11 +6,11 @@ use std::path::Path;
 
 use bytes::BytesMut;
 
-use crate::api::object::{LAYOUT_PARTS, META_ATTRS, META_HEADER, META_LAYOUT};
 use crate::envelope::{
     EnvelopeError, ObjectAttributes, ObjectHeader, ObjectIdentity, Opener, PartsOpener, SegmentOpener, StreamLayout,
 };
 use crate::keyring::Keyring;
+use crate::store::object::{LAYOUT_PARTS, META_ATTRS, META_HEADER, META_LAYOUT};
 
 /// Why an offline decryption failed; the message names the failing check.
 #[derive(Debug, thiserror::Error)]

@@ -13,11 +13,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::StreamExt;
 
-use crate::api::object::META_HEADER;
 use crate::envelope::{ObjectHeader, ObjectIdentity};
 use crate::keyring::Keyring;
 use crate::repair::scan::{MergedListing, buckets_to_scan};
 use crate::replication::Regions;
+use crate::store::object::META_HEADER;
 use crate::upstream::{StoredObject, Upstream, UpstreamError, UpstreamErrorKind};
 
 /// Objects rotated at once.

@@ -2,7 +2,7 @@
 //! as it streams past, failing the stream before its end on a mismatch so nothing is stored.
 
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+
 use std::task::{Context, Poll};
 
 use base64::Engine;
@@ -147,7 +147,7 @@ impl ClientChecksums {
 
 /// Where a checksum failure is left for the handler: the stream itself can only carry an
 /// opaque error to the upstream bodies it aborts.
-pub type ChecksumVerdict = Arc<Mutex<Option<ApiError>>>;
+pub type ChecksumVerdict = crate::store::BodyVerdict;
 
 /// The body stream, checked: on a mismatch it ends with an error instead of cleanly.
 pub struct CheckedBody<S> {

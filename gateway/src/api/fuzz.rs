@@ -5,10 +5,9 @@
 use proptest::prelude::*;
 
 use super::checksum::ClientChecksums;
-use super::part_copy::parse_copy_range;
-use super::sse_c::SseC;
-use super::upload_id::UploadState;
 use crate::keyring::{Kek, Keyring};
+use crate::store::upload_id::UploadState;
+use crate::store::{SseC, parse_copy_range};
 
 fn ring() -> Keyring {
     Keyring::new("k1", vec![Kek::new("k1", [9u8; 32]).expect("kek")]).expect("keyring")

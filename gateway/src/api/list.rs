@@ -1,14 +1,13 @@
-//! ListObjects (v1) and ListObjectsV2: one region's listing, with plaintext sizes and client ETags.
+//! ListObjects (v1) and ListObjectsV2 at the front door, with `encoding-type=url`.
 
 use s3s::S3Request;
 use s3s::dto::{CommonPrefix, ListObjectsInput, ListObjectsOutput, ListObjectsV2Input, ListObjectsV2Output, Object};
 
 use super::Gateway;
-use super::etag::client_etag_dto;
-use super::object::timestamp;
-use crate::envelope::format::plaintext_len;
+use super::dto;
 use crate::error::ApiResult;
-use crate::upstream::{ListRequest, unquote, url_encode};
+use crate::store::{ListRequest, ListedObject};
+use crate::upstream::url_encode;
 
 pub async fn list_objects_v2(gw: &Gateway, req: S3Request<ListObjectsV2Input>) -> ApiResult<ListObjectsV2Output> {
     let input = &req.input;
@@ -20,24 +19,21 @@ pub async fn list_objects_v2(gw: &Gateway, req: S3Request<ListObjectsV2Input>) -
         start_after: input.start_after.clone(),
         ..Default::default()
     };
-    let page = gw
-        .regions
-        .read(|up| up.list_objects_v2(&input.bucket, &request))
-        .await?;
+    let page = gw.store.list_objects_v2(&input.bucket, &request).await?;
     let enc = KeyEncoding::from(input.encoding_type.as_ref());
     Ok(ListObjectsV2Output {
         name: Some(input.bucket.clone()),
-        prefix: enc.apply(page.prefix()),
-        delimiter: enc.apply(page.delimiter()),
-        max_keys: page.max_keys(),
-        key_count: page.key_count(),
-        is_truncated: page.is_truncated(),
-        continuation_token: page.continuation_token().map(str::to_owned),
-        next_continuation_token: page.next_continuation_token().map(str::to_owned),
-        start_after: enc.apply(page.start_after()),
+        prefix: enc.apply(page.prefix.as_deref()),
+        delimiter: enc.apply(page.delimiter.as_deref()),
+        max_keys: page.max_keys,
+        key_count: page.key_count,
+        is_truncated: page.is_truncated,
+        continuation_token: page.continuation_token,
+        next_continuation_token: page.next_continuation_token,
+        start_after: enc.apply(page.start_after.as_deref()),
         encoding_type: input.encoding_type.clone(),
-        contents: Some(page.contents().iter().map(|o| object_entry(o, enc)).collect()),
-        common_prefixes: Some(common_prefixes(page.common_prefixes(), enc)),
+        contents: Some(page.objects.iter().map(|o| object_entry(o, enc)).collect()),
+        common_prefixes: Some(common_prefixes(&page.common_prefixes, enc)),
         ..Default::default()
     })
 }
@@ -51,45 +47,39 @@ pub async fn list_objects(gw: &Gateway, req: S3Request<ListObjectsInput>) -> Api
         marker: input.marker.clone(),
         ..Default::default()
     };
-    let page = gw
-        .regions
-        .read(|up| up.list_objects_v1(&input.bucket, &request))
-        .await?;
+    let page = gw.store.list_objects_v1(&input.bucket, &request).await?;
     let enc = KeyEncoding::from(input.encoding_type.as_ref());
     Ok(ListObjectsOutput {
         name: Some(input.bucket.clone()),
-        prefix: enc.apply(page.prefix()),
-        delimiter: enc.apply(page.delimiter()),
-        max_keys: page.max_keys(),
-        is_truncated: page.is_truncated(),
-        marker: enc.apply(page.marker()),
-        next_marker: enc.apply(page.next_marker()),
+        prefix: enc.apply(page.prefix.as_deref()),
+        delimiter: enc.apply(page.delimiter.as_deref()),
+        max_keys: page.max_keys,
+        is_truncated: page.is_truncated,
+        marker: enc.apply(page.marker.as_deref()),
+        next_marker: enc.apply(page.next_marker.as_deref()),
         encoding_type: input.encoding_type.clone(),
-        contents: Some(page.contents().iter().map(|o| object_entry(o, enc)).collect()),
-        common_prefixes: Some(common_prefixes(page.common_prefixes(), enc)),
+        contents: Some(page.objects.iter().map(|o| object_entry(o, enc)).collect()),
+        common_prefixes: Some(common_prefixes(&page.common_prefixes, enc)),
         ..Default::default()
     })
 }
 
-/// One listed object: the plaintext size is pure arithmetic on the stored size.
-fn object_entry(o: &aws_sdk_s3::types::Object, enc: KeyEncoding) -> Object {
-    let stored = o.size().unwrap_or(0).max(0) as u64;
-    let size = plaintext_len(stored).unwrap_or(stored);
+fn object_entry(o: &ListedObject, enc: KeyEncoding) -> Object {
     Object {
-        key: enc.apply(o.key()),
-        size: Some(size as i64),
-        e_tag: Some(client_etag_dto(&unquote(o.e_tag()))),
-        last_modified: o.last_modified().copied().map(timestamp),
-        storage_class: o.storage_class().map(|s| s.as_str().to_owned().into()),
+        key: enc.apply(o.key.as_deref()),
+        size: Some(o.size as i64),
+        e_tag: Some(dto::etag(&o.etag)),
+        last_modified: o.last_modified.map(dto::timestamp),
+        storage_class: o.storage_class.clone().map(Into::into),
         ..Default::default()
     }
 }
 
-fn common_prefixes(prefixes: &[aws_sdk_s3::types::CommonPrefix], enc: KeyEncoding) -> Vec<CommonPrefix> {
+fn common_prefixes(prefixes: &[String], enc: KeyEncoding) -> Vec<CommonPrefix> {
     prefixes
         .iter()
         .map(|p| CommonPrefix {
-            prefix: enc.apply(p.prefix()),
+            prefix: enc.apply(Some(p)),
         })
         .collect()
 }

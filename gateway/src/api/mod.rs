@@ -1,23 +1,20 @@
-//! The S3 front door: the `s3s::S3` implementation. Each method only hands its request to the
-//! module for that operation family and turns the result into an S3 response.
+//! The S3 front door: the `s3s::S3` implementation. Each method hands its request to the
+//! module for that operation family, which turns the s3s input into one call into the object
+//! layer ([`crate::store`]) and its result into the s3s output. Nothing here talks to a region.
 
 mod bucket;
 mod checksum;
 mod copy;
 mod delete;
-mod etag;
+mod dto;
 #[cfg(test)]
 mod fuzz;
 mod get;
-mod heal;
 mod list;
 mod multipart;
-pub mod object;
 mod part_copy;
 mod put;
-mod realign;
-pub(crate) mod sse_c;
-mod upload_id;
+mod sse_c;
 mod uploads;
 
 use std::sync::Arc;
@@ -28,18 +25,16 @@ use tracing::Instrument;
 
 use crate::config::Config;
 use crate::error::ApiResult;
-use crate::keyring::Keyring;
 use crate::metrics::{Metrics, status_class};
 use crate::replication::Regions;
+use crate::store::Store;
 use crate::telemetry::{self, RequestId};
 
-/// What request handlers need: the regions, the keyring and a few limits.
+/// What request handlers need: the object layer, and what the front door answers itself.
 #[derive(Clone, Debug)]
 pub struct Gateway {
-    regions: Arc<Regions>,
+    store: Store,
     metrics: Arc<Metrics>,
-    keyring: Arc<Keyring>,
-    max_metadata_bytes: usize,
     region_name: String,
     access: crate::auth::AccessPolicy,
 }
@@ -48,10 +43,8 @@ impl Gateway {
     /// A gateway over `regions` for `config`.
     pub fn new(config: &Config, regions: Arc<Regions>, metrics: Arc<Metrics>) -> Self {
         Self {
-            regions,
+            store: Store::new(config, regions, Arc::clone(&metrics)),
             metrics,
-            keyring: Arc::new(config.keyring.clone()),
-            max_metadata_bytes: config.server.max_metadata_bytes,
             region_name: config.server.region.clone(),
             access: crate::auth::AccessPolicy::new(config),
         }
@@ -112,30 +105,6 @@ impl Gateway {
                 Err(error)
             }
         }
-    }
-
-    /// Opens a stored object's envelope (with the request's SSE-C key, if any), counting
-    /// integrity failures (corruption, tampering).
-    fn open_view(
-        &self,
-        bucket: &str,
-        key: &str,
-        stored: &crate::upstream::StoredObject,
-        sse_c: Option<&sse_c::SseC>,
-    ) -> ApiResult<object::ObjectView> {
-        self.metrics.envelope_objects.with_label_values(&["open"]).inc();
-        sse_c::check_key(stored, sse_c)?;
-        let customer_key = sse_c.map(|s| &s.key);
-        object::ObjectView::open(&self.keyring, bucket, key, stored, customer_key).inspect_err(|e| {
-            if let crate::error::ApiError::Envelope(e) = e
-                && e.is_integrity_failure()
-            {
-                self.metrics
-                    .envelope_integrity_failures
-                    .with_label_values(&["header"])
-                    .inc();
-            }
-        })
     }
 }
 

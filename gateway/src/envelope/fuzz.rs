@@ -118,7 +118,7 @@ proptest! {
     #[test]
     fn stamp_and_journal_parsers_reject_garbage(text in ".{0,200}", bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
         prop_assert!(text.parse::<VersionStamp>().is_err(), "garbage stamp parsed: {text:?}");
-        prop_assert!(serde_json::from_slice::<crate::journal::MissRecord>(&bytes).is_err());
+        prop_assert!(serde_json::from_slice::<crate::reserved::MissRecord>(&bytes).is_err());
     }
 
     #[test]

@@ -17,10 +17,10 @@ use serde::{Deserialize, Serialize};
 use super::Repairer;
 use crate::keyring::Keyring;
 use crate::replication::Regions;
+use crate::reserved::layout::{LEASE_REPLAY, missed_prefix};
 use crate::stamp::VersionStamp;
 use crate::upstream::{ListRequest, Upstream, UpstreamError};
 
-const LEASE_KEY: &str = "lease/replay";
 /// Pause between writing the lease and checking it is still ours.
 const LEASE_SETTLE: Duration = Duration::from_millis(200);
 
@@ -81,17 +81,12 @@ async fn replay_round(regions: &Regions, keyring: &Keyring, me: &str, interval: 
         Ok(()) => tracing::info!(summary = %repairer.summary.line(), "repair loop: journal replayed"),
         Err(e) => tracing::warn!(error = %e, summary = %repairer.summary.line(), "repair loop: replay incomplete"),
     }
-    let _ = lease_region.delete_object(regions.journal().bucket(), LEASE_KEY).await;
+    let _ = lease_region
+        .delete_object(regions.journal().bucket(), LEASE_REPLAY)
+        .await;
 }
 
 // === Backlog ===
-
-/// Key prefix of the records `missed` missed, in the other region's journal bucket. This is the
-/// journal's documented key layout (`missed/<region>/<stamp>`, journal.rs and
-/// docs/ARCHITECTURE.md), read here so that counting lists keys without reading every record.
-fn missed_prefix(missed: &str) -> String {
-    format!("missed/{missed}/")
-}
 
 /// Listing pages read per region and round: the count stops at 1,000,000 records, which a
 /// round lists in well under a minute and is far past any alert threshold.
@@ -173,7 +168,7 @@ async fn measure_backlog(regions: &Regions) {
 
 async fn take_lease(regions: &Regions, region: &Upstream, me: &str, ttl: Duration) -> bool {
     let bucket = regions.journal().bucket();
-    if let Ok(bytes) = region.get_small(bucket, LEASE_KEY, 4096).await
+    if let Ok(bytes) = region.get_small(bucket, LEASE_REPLAY, 4096).await
         && let Ok(lease) = serde_json::from_slice::<Lease>(&bytes)
         && lease.holder != me
         && lease.expires_ms > now_ms()
@@ -187,14 +182,14 @@ async fn take_lease(regions: &Regions, region: &Upstream, me: &str, ttl: Duratio
     let Ok(body) = serde_json::to_vec(&lease) else {
         return false;
     };
-    let put = region.put_small(bucket, LEASE_KEY, Bytes::from(body.clone())).await;
+    let put = region.put_small(bucket, LEASE_REPLAY, Bytes::from(body.clone())).await;
     if put.is_err() {
         // The journal bucket may not exist yet: then there is nothing to replay either.
         let _ = regions.journal().ensure_bucket(region).await;
         return false;
     }
     tokio::time::sleep(LEASE_SETTLE).await;
-    matches!(region.get_small(bucket, LEASE_KEY, 4096).await, Ok(now) if now.as_ref() == body.as_slice())
+    matches!(region.get_small(bucket, LEASE_REPLAY, 4096).await, Ok(now) if now.as_ref() == body.as_slice())
 }
 
 #[cfg(test)]

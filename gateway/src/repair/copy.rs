@@ -2,9 +2,9 @@
 //! same part layout, so both regions end with the same upstream ETag (the client ETag derives
 //! from it) and the copy opens exactly like the original.
 
-use crate::api::object::{LAYOUT_PARTS, META_LAYOUT};
 use crate::envelope::format::SEGMENT_STORED_LEN;
 use crate::replication::relay;
+use crate::store::object::{LAYOUT_PARTS, META_LAYOUT};
 use crate::upstream::{StoredObject, Upstream, UpstreamError, UpstreamErrorKind};
 
 /// Copies `bucket`/`key` (`source` is what `from` holds) into `to`, then checks that `to` now

@@ -16,9 +16,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use background::run_background;
 
-use crate::journal::{ChangeKind, PendingRecord};
 use crate::keyring::Keyring;
 use crate::replication::Regions;
+use crate::reserved::{ChangeKind, PendingRecord};
 use crate::stamp::{META_STAMP, VersionStamp};
 use crate::upstream::{StoredObject, Upstream, UpstreamError, UpstreamErrorKind};
 

@@ -5,11 +5,11 @@
 
 use futures::StreamExt;
 
-use crate::api::object::ObjectView;
-use crate::api::sse_c::META_SSE_C;
 use crate::envelope::StreamLayout;
 use crate::error::ApiError;
 use crate::keyring::Keyring;
+use crate::store::object::META_SSE_C;
+use crate::store::object::ObjectView;
 use crate::upstream::{StoredObject, Upstream, UpstreamError};
 
 /// The opened header, `Ok(None)` for a copy that cannot be judged (an SSE-C object without its
@@ -50,7 +50,7 @@ pub async fn is_damaged(
     };
     let got = region.get_object(bucket, key, None, Some(&object.etag)).await?;
     let layout = StreamLayout::whole(0, view.plaintext_len);
-    let mut opened = view.open_stream(crate::api::object::chunks(got.body), layout);
+    let mut opened = view.open_stream(crate::store::object::chunks(got.body), layout);
     while let Some(item) = opened.next().await {
         match item {
             Ok(_) => {}

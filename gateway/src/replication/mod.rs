@@ -15,8 +15,8 @@ pub use fanout::{FanoutOutcome, FanoutPolicy, RegionBody, ReplicatedPut, fan_out
 pub use resume::{BodySource, resumable};
 
 use crate::config::{Config, ReadMode, WritePolicy};
-use crate::journal::{ChangeKind, Journal, MissRecord};
 use crate::metrics::Metrics;
+use crate::reserved::{ChangeKind, Journal, MissRecord};
 use crate::stamp::{Clock, VersionStamp};
 use crate::upstream::{Health, Upstream, UpstreamError, UpstreamErrorKind};
 use latency::{LatencyWindow, MIN_SAMPLES};
@@ -101,11 +101,6 @@ impl Regions {
         self.preferred
     }
 
-    /// The write policy.
-    pub fn write_policy(&self) -> WritePolicy {
-        self.write_policy
-    }
-
     /// The gateway's metrics.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
@@ -155,13 +150,14 @@ impl Regions {
             (false, false) => "failed",
             _ => "degraded",
         };
-        let journaled = |e: &UpstreamError| {
-            self.write_policy == WritePolicy::One && (e.kind == UpstreamErrorKind::Unavailable || e.kind.is_not_found())
-        };
         let settled = match results {
             [Ok(a), Ok(b)] => Ok([Some(a), Some(b)]),
-            [Ok(a), Err(e)] if journaled(&e) => self.record_miss(0, e, change).await.map(|()| [Some(a), None]),
-            [Err(e), Ok(b)] if journaled(&e) => self.record_miss(1, e, change).await.map(|()| [None, Some(b)]),
+            [Ok(a), Err(e)] if self.counts_as_miss(&e) => {
+                self.record_miss(0, e, change).await.map(|()| [Some(a), None])
+            }
+            [Err(e), Ok(b)] if self.counts_as_miss(&e) => {
+                self.record_miss(1, e, change).await.map(|()| [None, Some(b)])
+            }
             results => {
                 if results[0].is_ok() != results[1].is_ok() {
                     tracing::warn!(bucket = %change.bucket, "a change reached only one region; it is reported as failed");
@@ -172,6 +168,38 @@ impl Regions {
         let counted = if settled.is_err() { "failed" } else { outcome };
         self.metrics.replication_writes.with_label_values(&[counted]).inc();
         settled
+    }
+
+    /// Whether the write policy lets a change succeed that one region missed ("one").
+    pub fn tolerates_misses(&self) -> bool {
+        self.write_policy == WritePolicy::One
+    }
+
+    /// Whether a region's failure of a change may be journaled as a miss instead of failing
+    /// the change: under policy "one", a region that is unreachable or failing, or that lacks
+    /// the bucket, source or upload because it missed an earlier change.
+    pub fn counts_as_miss(&self, error: &UpstreamError) -> bool {
+        self.tolerates_misses() && (error.kind == UpstreamErrorKind::Unavailable || error.kind.is_not_found())
+    }
+
+    /// Settles the start of something both regions must hold (a multipart upload): both
+    /// results, or under policy "one" the one that succeeded while the other region was
+    /// unavailable (`None` for it). On failure, the error and the region (with its result)
+    /// that did succeed, so the caller can undo it there.
+    #[allow(clippy::type_complexity)]
+    pub fn settle_start<T>(
+        &self,
+        results: [Result<T, UpstreamError>; 2],
+    ) -> Result<[Option<T>; 2], (UpstreamError, Option<(usize, T)>)> {
+        let unavailable = |e: &UpstreamError| self.tolerates_misses() && e.kind == UpstreamErrorKind::Unavailable;
+        match results {
+            [Ok(a), Ok(b)] => Ok([Some(a), Some(b)]),
+            [Ok(a), Err(e)] if unavailable(&e) => Ok([Some(a), None]),
+            [Err(e), Ok(b)] if unavailable(&e) => Ok([None, Some(b)]),
+            [Ok(a), Err(e)] => Err((e, Some((0, a)))),
+            [Err(e), Ok(b)] => Err((e, Some((1, b)))),
+            [Err(e), Err(_)] => Err((e, None)),
+        }
     }
 
     /// Journals in region `holder` that the other region missed `change` (which failed there with `error`).
@@ -195,6 +223,27 @@ impl Regions {
                 Err(error)
             }
         }
+    }
+
+    /// Queues region `damaged`'s copy of `bucket`/`key`, which failed authentication when
+    /// read, for repair: a journal record in the other region makes the repair loop verify both
+    /// copies and replace the damaged one. In the background: the reader does not wait for it.
+    pub fn report_damaged(self: &Arc<Self>, damaged: usize, bucket: &str, key: &str) {
+        let regions = Arc::clone(self);
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        tokio::spawn(async move {
+            let all = regions.all();
+            let record = MissRecord::new(
+                all[damaged].name(),
+                ChangeKind::Damaged,
+                &bucket,
+                std::slice::from_ref(&key),
+                regions.stamp(),
+            );
+            if let Err(e) = regions.journal.append(&all[1 - damaged], &record).await {
+                tracing::warn!(error = %e, "could not queue a damaged copy for repair");
+            }
+        });
     }
 
     /// Settles a multipart part's two results: with "one", a part one region has is enough for

@@ -2,10 +2,10 @@
 //! and client-facing ETag, decoded from what an upstream HEAD or GET returned.
 
 use std::collections::HashMap;
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use futures::Stream;
-use s3s::dto::{Timestamp, TimestampFormat};
 
 use super::etag::client_etag;
 use crate::envelope::format::plaintext_len;
@@ -25,6 +25,8 @@ pub const META_ATTRS: &str = "tv-attrs";
 pub const META_LAYOUT: &str = "tv-layout";
 /// [`META_LAYOUT`] of a multipart object: consecutive part streams.
 pub const LAYOUT_PARTS: &str = "parts";
+pub use super::customer::META_SSE_C;
+pub use crate::stamp::META_STAMP;
 
 /// A stored object's plaintext as it is opened, segment by segment.
 pub type PlainStream = Box<dyn Stream<Item = Result<Bytes, EnvelopeError>> + Send + Sync + Unpin>;
@@ -51,7 +53,7 @@ pub struct ObjectView {
     /// Upstream ETag (no quotes), for upstream If-Match.
     pub upstream_etag: String,
     /// Modification time.
-    pub last_modified: Option<Timestamp>,
+    pub last_modified: Option<SystemTime>,
     /// Whether the body is a run of multipart part streams.
     pub multipart: bool,
     /// The stored header (`tv-header`): an identical copy carries the same one.
@@ -89,8 +91,8 @@ impl ObjectView {
             plaintext_len,
             etag: client_etag(&stored.etag),
             upstream_etag: stored.etag.clone(),
-            last_modified: stored.last_modified.map(timestamp),
-            multipart: stored.metadata.get(META_LAYOUT).is_some_and(|v| v == LAYOUT_PARTS),
+            last_modified: stored.last_modified.map(system_time),
+            multipart: is_multipart(stored),
             header: header_value.clone(),
         })
     }
@@ -113,7 +115,7 @@ impl ObjectView {
         }
     }
 
-    /// The client's user metadata as s3s wants it.
+    /// The client's user metadata, if it has any.
     pub fn user_metadata(&self) -> Option<HashMap<String, String>> {
         let map: HashMap<String, String> = self
             .attrs
@@ -123,25 +125,14 @@ impl ObjectView {
             .collect();
         (!map.is_empty()).then_some(map)
     }
-
-    /// `Expires` as s3s wants it.
-    pub fn expires(&self) -> Option<Timestamp> {
-        let text = self.attrs.expires.as_deref()?;
-        Timestamp::parse(TimestampFormat::HttpDate, text).ok()
-    }
 }
 
-/// An upstream time as an s3s timestamp.
-pub fn timestamp(dt: aws_smithy_types::DateTime) -> Timestamp {
-    let nanos = dt.as_nanos();
-    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
-        .map(Timestamp::from)
-        .unwrap_or_else(|_| Timestamp::from(std::time::SystemTime::UNIX_EPOCH))
+/// An upstream time as a system time (the epoch for one out of its range, which no store sends).
+pub fn system_time(dt: aws_smithy_types::DateTime) -> SystemTime {
+    SystemTime::try_from(dt).unwrap_or(SystemTime::UNIX_EPOCH)
 }
 
-/// An s3s timestamp as an HTTP date string (for sealing `Expires`).
-pub fn http_date(ts: &Timestamp) -> Option<String> {
-    let mut out = Vec::new();
-    ts.format(TimestampFormat::HttpDate, &mut out).ok()?;
-    String::from_utf8(out).ok()
+/// Whether a stored object is a run of multipart part streams.
+pub fn is_multipart(stored: &StoredObject) -> bool {
+    stored.metadata.get(META_LAYOUT).is_some_and(|v| v == LAYOUT_PARTS)
 }

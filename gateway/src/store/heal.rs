@@ -20,7 +20,7 @@ use crate::metrics::Metrics;
 use crate::replication::Regions;
 
 /// Plaintext as the client receives it.
-pub(super) type HealingStream = Pin<Box<dyn Stream<Item = Result<Bytes, EnvelopeError>> + Send>>;
+pub type HealingStream = Pin<Box<dyn Stream<Item = Result<Bytes, EnvelopeError>> + Send>>;
 
 /// What continuing from the other region needs to know about the read in progress.
 pub(super) struct Heal {

@@ -1,9 +1,8 @@
 //! The repair journal: what a region missed, written durably before the write is acknowledged.
 //!
 //! The gateway keeps no local state, so the journal lives in the upstreams: each region's
-//! reserved bucket (`replication.journal_bucket`, mapped by the region's template) holds records
-//! of the changes the *other* region missed, one small JSON object per change under
-//! `missed/<region>/<stamp>`. Records are written to the region that has the change, so the
+//! reserved bucket holds records of the changes the *other* region missed, one small JSON
+//! object per change under `missed/<region>/<stamp>` ([`super::layout`]). Records are written to the region that has the change, so the
 //! record and the data it points at survive together. Repair replays them in stamp order and
 //! deletes each one once both regions agree; replaying a record twice is harmless, because
 //! repair compares the two regions' current state rather than redoing the change
@@ -12,11 +11,9 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use super::layout;
 use crate::stamp::VersionStamp;
 use crate::upstream::{ListRequest, Upstream, UpstreamError, UpstreamErrorKind};
-
-/// Key prefix of miss records inside the journal bucket.
-const RECORD_PREFIX: &str = "missed/";
 /// Format version of a record.
 const RECORD_VERSION: u8 = 1;
 /// Records read at once.
@@ -87,7 +84,8 @@ pub struct PendingRecord {
     pub record: MissRecord,
 }
 
-/// The journal of both regions.
+/// The reserved bucket of both regions: the journal of missed changes, and small records of
+/// the bucket's other users.
 #[derive(Clone, Debug)]
 pub struct Journal {
     bucket: String,
@@ -113,11 +111,16 @@ impl Journal {
             Bytes::from(serde_json::to_vec(record).map_err(|e| {
                 UpstreamError::new(holder.name(), "PutObject", UpstreamErrorKind::Other, e.to_string())
             })?);
-        let id = format!("{RECORD_PREFIX}{}/{}", record.missed, record.stamp);
-        match holder.put_small(&self.bucket, &id, body.clone()).await {
+        let id = layout::missed_record(&record.missed, &record.stamp);
+        self.put(holder, &id, body).await
+    }
+
+    /// Stores a small record under `name` in `region`, creating the bucket on first use.
+    pub async fn put(&self, region: &Upstream, name: &str, body: Bytes) -> Result<(), UpstreamError> {
+        match region.put_small(&self.bucket, name, body.clone()).await {
             Err(e) if e.kind == UpstreamErrorKind::NoSuchBucket => {
-                self.ensure_bucket(holder).await?;
-                holder.put_small(&self.bucket, &id, body).await
+                self.ensure_bucket(region).await?;
+                region.put_small(&self.bucket, name, body).await
             }
             other => other,
         }
@@ -140,7 +143,7 @@ impl Journal {
     ) -> Result<Vec<PendingRecord>, UpstreamError> {
         let mut ids = Vec::new();
         let mut request = ListRequest {
-            prefix: Some(format!("{RECORD_PREFIX}{missed}/")),
+            prefix: Some(layout::missed_prefix(missed)),
             max_keys: Some(1000),
             ..Default::default()
         };

@@ -15,11 +15,10 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
-use super::Gateway;
-use super::multipart::{MAX_PART_NUMBER, MIN_PART_SIZE, MatchedPart, upload_sealed_part};
+use super::Store;
+use super::parts::{MAX_PART_NUMBER, MIN_PART_SIZE, MatchedPart, upload_sealed_part};
 use super::upload_id::UploadState;
 use crate::envelope::format::{SEGMENT_PLAINTEXT_LEN, ciphertext_len};
 use crate::envelope::{DataKey, EnvelopeError, OpenStream, SealStream, SegmentSealer, StreamLayout};
@@ -35,16 +34,9 @@ pub(super) fn needs_staging(plain_len: u64) -> bool {
     !plain_len.is_multiple_of(SEGMENT_PLAINTEXT_LEN) || plain_len < MIN_PART_SIZE
 }
 
-/// The journal-bucket prefix of one upload's staged parts (the header is unique per upload:
-/// it holds a fresh wrapped data key).
-fn staging_prefix(state: &UploadState) -> String {
-    let tag = Sha256::digest(state.header.as_bytes());
-    format!("staging/{}/", hex::encode(&tag[..16]))
-}
-
 /// Where part `part` of the upload is staged (the newest upload of that part number).
 pub(super) fn staging_key(state: &UploadState, part: i32) -> String {
-    format!("{}{part:05}", staging_prefix(state))
+    crate::reserved::layout::staging_part(&state.header, part)
 }
 
 /// How an upload with unaligned parts is cut again.
@@ -105,18 +97,18 @@ pub(super) fn plan(lens: &[u64]) -> ApiResult<Option<Plan>> {
 /// and uploads them to each region that `holds` the upload. Returns each region's new parts
 /// (upstream number, ETag), `None` for a region that has none (policy "one" lets it miss).
 pub(super) async fn rewrite(
-    gw: &Gateway,
+    store: &Store,
     state: &UploadState,
     dek: &DataKey,
     target: (&str, &str),
     (parts, holds): (&[MatchedPart], [bool; 2]),
     plan: &Plan,
 ) -> ApiResult<[Option<Vec<(i32, String)>>; 2]> {
-    let readers: Vec<usize> = gw
+    let readers: Vec<usize> = store
         .regions
         .read_order()
         .iter()
-        .map(|up| gw.regions.index_of(up))
+        .map(|up| store.regions.index_of(up))
         .filter(|&i| holds[i])
         .collect();
     let staged = parts[plan.first..]
@@ -129,7 +121,7 @@ pub(super) async fn rewrite(
         })
         .collect();
     let started = std::time::Instant::now();
-    let source = read_back(Arc::clone(&gw.regions), readers, staged, dek.clone());
+    let source = read_back(Arc::clone(&store.regions), readers, staged, dek.clone());
     let mut pieces = Pieces {
         source,
         leftover: Bytes::new(),
@@ -145,11 +137,19 @@ pub(super) async fn rewrite(
         let upstream_number = plan.first_upstream_number + i32::try_from(k).unwrap_or(i32::MAX);
         let piece = Box::pin(pieces.take(len));
         let sealed = SealStream::new(piece, SegmentSealer::new(dek, sealed_number), Some(len));
-        let outcome = upload_sealed_part(gw, state, target, upstream_number, (ciphertext_len(len), None), sealed).await;
+        let outcome = upload_sealed_part(
+            store,
+            state,
+            target,
+            upstream_number,
+            (ciphertext_len(len), None),
+            sealed,
+        )
+        .await;
         if let Some(e) = outcome.input_error {
             return Err(read_back_failure(e));
         }
-        let settled = gw.regions.settle_part(outcome.results)?;
+        let settled = store.regions.settle_part(outcome.results)?;
         for (slot, stored) in added.iter_mut().zip(settled) {
             match (slot.as_mut(), stored) {
                 (Some(list), Some(stored)) => list.push((upstream_number, stored.etag)),
@@ -300,9 +300,9 @@ impl Pieces {
 
 /// Deletes an upload's staged parts in both regions, in the background. Best effort: a
 /// leftover costs only storage (docs/OPERATIONS.md suggests a lifecycle rule for `staging/`).
-pub(super) fn discard_staged(gw: &Gateway, state: &UploadState) {
-    let regions = Arc::clone(&gw.regions);
-    let prefix = staging_prefix(state);
+pub(super) fn discard_staged(store: &Store, state: &UploadState) {
+    let regions = Arc::clone(&store.regions);
+    let prefix = crate::reserved::layout::staging_prefix(&state.header);
     tokio::spawn(async move {
         for up in regions.all() {
             if let Err(e) = discard_in(up, regions.journal().bucket(), &prefix).await

@@ -1,0 +1,110 @@
+//! Every key name inside the reserved bucket, in one place (the table in the module docs).
+//! Changing one is a format change: records written by older gateways must still be found.
+
+use sha2::{Digest, Sha256};
+
+/// Prefix of the records of changes that regions missed.
+pub const MISSED: &str = "missed/";
+/// Prefix of multipart upload records.
+pub const UPLOADS: &str = "uploads/";
+/// Prefix of staged parts.
+pub const STAGING: &str = "staging/";
+/// The journal-replay lease.
+pub const LEASE_REPLAY: &str = "lease/replay";
+
+/// Bytes of a client key spelled out (in hex) in an upload record's name. Longer keys are cut
+/// there and end in `~` + the SHA-256 of the whole key, so a name stays under S3's 1024-byte
+/// key limit; such keys sort by hash among those sharing their first 400 bytes.
+pub const SPELLED_KEY_BYTES: usize = 400;
+
+/// `missed/<region>/`: the records of changes `region` missed.
+pub fn missed_prefix(region: &str) -> String {
+    format!("{MISSED}{region}/")
+}
+
+/// `missed/<region>/<stamp>`: one change `region` missed. Stamps sort in time order, so a
+/// listing yields the oldest first.
+pub fn missed_record(region: &str, stamp: &str) -> String {
+    format!("{}{stamp}", missed_prefix(region))
+}
+
+/// `uploads/<bucket>/`: where one bucket's upload records are kept.
+pub fn uploads_prefix(bucket: &str) -> String {
+    format!("{UPLOADS}{bucket}/")
+}
+
+/// A client key as it appears in upload record names: its bytes in hex, which sorts like the
+/// key itself (byte order) and is safe in any store's key syntax.
+pub fn upload_key_name(key: &str) -> String {
+    let bytes = key.as_bytes();
+    if bytes.len() <= SPELLED_KEY_BYTES {
+        hex::encode(bytes)
+    } else {
+        format!(
+            "{}~{}",
+            hex::encode(&bytes[..SPELLED_KEY_BYTES]),
+            hex::encode(Sha256::digest(bytes))
+        )
+    }
+}
+
+/// `uploads/<bucket>/<key name>/<stamp>`: uploads of one key in the order they were created.
+pub fn upload_record(bucket: &str, key: &str, stamp: &str) -> String {
+    format!("{}{}/{stamp}", uploads_prefix(bucket), upload_key_name(key))
+}
+
+/// `staging/<tag>/`: one upload's staged parts. The tag is a hash of the upload's header,
+/// which is unique per upload (it holds a fresh wrapped data key).
+pub fn staging_prefix(upload_header: &str) -> String {
+    let tag = Sha256::digest(upload_header.as_bytes());
+    format!("{STAGING}{}/", hex::encode(&tag[..16]))
+}
+
+/// `staging/<tag>/<part>`: where part `part` of the upload is staged (its newest upload).
+pub fn staging_part(upload_header: &str, part: i32) -> String {
+    format!("{}{part:05}", staging_prefix(upload_header))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upload_record_names_sort_like_their_keys() {
+        let keys = ["a", "a/b", "a0", "ab", "b", "é", "z~", "\u{10348}"];
+        let mut names: Vec<(String, &str)> = keys
+            .iter()
+            .map(|k| (upload_record("bkt", k, "0001.0002"), *k))
+            .collect();
+        names.sort();
+        let sorted: Vec<&str> = names.iter().map(|(_, k)| *k).collect();
+        let mut expected = keys.to_vec();
+        expected.sort();
+        assert_eq!(sorted, expected);
+    }
+
+    #[test]
+    fn long_keys_get_bounded_names_after_their_spelled_prefix() {
+        let long = "k".repeat(1024);
+        let name = upload_record(&"b".repeat(63), &long, &"f".repeat(33));
+        assert!(name.len() <= 1024, "{} bytes", name.len());
+        let prefix = "k".repeat(SPELLED_KEY_BYTES);
+        assert!(upload_record("b", &prefix, "x") < upload_record("b", &long, "x"));
+        assert_ne!(
+            upload_key_name(&long),
+            upload_key_name(&format!("{long}x")),
+            "distinct long keys collide"
+        );
+    }
+
+    #[test]
+    fn the_layout_is_stable() {
+        // Records written by earlier gateways must still be found: these names are a format.
+        assert_eq!(missed_record("b", "0001.0002"), "missed/b/0001.0002");
+        assert_eq!(upload_record("bkt", "k", "s"), "uploads/bkt/6b/s");
+        assert_eq!(
+            staging_part("h", 7),
+            format!("staging/{}/00007", &hex::encode(Sha256::digest(b"h"))[..32])
+        );
+    }
+}

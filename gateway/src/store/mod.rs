@@ -1,0 +1,95 @@
+//! The object layer: what a stored object is (envelope metadata, views, ETags, upload ids) and
+//! every operation on objects and buckets over both regions: writes (seal, fan out, commit),
+//! reads (ranges, parts, mid-body healing), multipart (parts, completion, re-sealing), copies,
+//! deletes, listings.
+//!
+//! The S3 front door ([`crate::api`]) turns each request into one call here and the result into
+//! a response; repair, rotate and decrypt use the stored-object model ([`object`]) too. Nothing
+//! here knows s3s: requests and results are plain types. Below it, [`crate::replication`]
+//! decides every policy question (which region to read, whether a write is committed) and
+//! [`crate::reserved`] owns the reserved bucket's layout.
+
+mod bucket;
+mod copy;
+pub mod customer;
+mod delete;
+pub mod etag;
+mod heal;
+mod list;
+mod multipart;
+pub mod object;
+mod part_copy;
+mod parts;
+mod read;
+mod realign;
+pub mod upload_id;
+mod uploads;
+mod write;
+
+use std::sync::Arc;
+
+pub use copy::CopyRequest;
+pub use customer::SseC;
+pub use delete::DeleteFailures;
+pub use etag::{Conditions, EtagCondition, client_etag};
+pub use list::{ListRequest, ListedObject, Listing};
+pub use object::{ObjectView, PlainStream};
+pub use part_copy::{PartCopyRequest, parse_copy_range};
+pub use parts::check_part_number;
+pub use read::{ByteRange, ObjectHead, ObjectRead, ReadRequest};
+pub use uploads::{ListedUpload, UploadsPage, UploadsQuery};
+pub use write::{BodyVerdict, NewObject};
+
+use crate::config::Config;
+use crate::error::{ApiError, ApiResult};
+use crate::keyring::Keyring;
+use crate::metrics::Metrics;
+use crate::replication::Regions;
+use crate::upstream::{StoredObject, UploadedPart};
+
+/// The object layer's handle: both regions, the keyring and the limits objects obey.
+#[derive(Clone, Debug)]
+pub struct Store {
+    regions: Arc<Regions>,
+    keyring: Arc<Keyring>,
+    metrics: Arc<Metrics>,
+    max_metadata_bytes: usize,
+}
+
+impl Store {
+    /// The object layer over `regions` for `config`.
+    pub fn new(config: &Config, regions: Arc<Regions>, metrics: Arc<Metrics>) -> Self {
+        Self {
+            regions,
+            metrics,
+            keyring: Arc::new(config.keyring.clone()),
+            max_metadata_bytes: config.server.max_metadata_bytes,
+        }
+    }
+
+    /// The name of the reserved bucket (no client may use it).
+    pub fn reserved_bucket(&self) -> &str {
+        self.regions.journal().bucket()
+    }
+
+    /// Opens a stored object's envelope (with the request's SSE-C key, if any), counting
+    /// integrity failures (corruption, tampering).
+    fn open_view(&self, bucket: &str, key: &str, stored: &StoredObject, sse_c: Option<&SseC>) -> ApiResult<ObjectView> {
+        self.metrics.envelope_objects.with_label_values(&["open"]).inc();
+        customer::check_key(stored, sse_c)?;
+        let customer_key = sse_c.map(|s| &s.key);
+        ObjectView::open(&self.keyring, bucket, key, stored, customer_key).inspect_err(|e| {
+            if let ApiError::Envelope(e) = e
+                && e.is_integrity_failure()
+            {
+                self.metrics
+                    .envelope_integrity_failures
+                    .with_label_values(&["header"])
+                    .inc();
+            }
+        })
+    }
+}
+
+/// A stored part, as ListParts shows it.
+pub type ListedPart = UploadedPart;

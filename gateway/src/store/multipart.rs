@@ -1,0 +1,449 @@
+//! Multipart uploads: every part sealed as it streams and written to both regions' upstream
+//! uploads at once ([`super::parts`]); the upload id carries the state ([`super::upload_id`]).
+//!
+//! Completion requires parts numbered 1..=N without gaps. The stored object must be a uniform
+//! run of segments, so that its plaintext size and ranges are pure arithmetic, exactly as for a
+//! single PUT: when every non-final part is a whole number of 64 KiB segments (every common
+//! client's default part size is) the upload completes as it is; otherwise the parts from the
+//! first unaligned one on are cut again at completion ([`super::realign`]).
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use futures::Stream;
+
+use super::Store;
+use super::customer::{META_SSE_C, SseC};
+use super::object::{LAYOUT_PARTS, META_ATTRS, META_HEADER, META_LAYOUT};
+use super::parts::{
+    MAX_PART_SIZE, MIN_PART_SIZE, MatchedPart, check_part_number, missing_upload, settle_part, store_part,
+};
+use super::realign;
+use super::upload_id::UploadState;
+use super::uploads;
+use super::write::{BodyVerdict, body_results, commit_put, seal_body};
+use crate::envelope::format::plaintext_len;
+use crate::envelope::{DataKey, ObjectAttributes, ObjectHeader, ObjectIdentity};
+use crate::error::{ApiError, ApiResult};
+use crate::replication::both_ok;
+use crate::stamp::META_STAMP;
+use crate::upstream::{StoredObject, UploadedPart, UpstreamError};
+
+impl Store {
+    /// Starts an upload in both regions; returns the client's (sealed) upload id.
+    pub async fn create_upload(
+        &self,
+        (bucket, key): (&str, &str),
+        attrs: ObjectAttributes,
+        sse_c: Option<&SseC>,
+    ) -> ApiResult<String> {
+        create(self, (bucket, key), attrs, sse_c).await
+    }
+
+    /// Seals `body` (the plaintext, exactly `plain_len` bytes) as part `part` of the upload
+    /// and writes it to both regions' upstream uploads.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn upload_part<S, E>(
+        &self,
+        (bucket, key): (&str, &str),
+        upload_id: &str,
+        part: i32,
+        plain_len: u64,
+        sse_c: Option<&SseC>,
+        body: S,
+        verdict: &BodyVerdict,
+    ) -> ApiResult<StoredObject>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let (state, dek) = open_upload(self, (bucket, key), upload_id, sse_c)?;
+        let part = check_part_number(part)?;
+        if plain_len > MAX_PART_SIZE {
+            return Err(ApiError::EntityTooLarge);
+        }
+        let sealed = seal_body(body, &dek, part as u32, plain_len);
+        let outcome = store_part(self, &state, (bucket, key), part, plain_len, sealed).await;
+        let stored = settle_part(self, body_results(verdict, outcome)?)?;
+        self.metrics
+            .s3_payload_bytes
+            .with_label_values(&["UploadPart", "in"])
+            .inc_by(plain_len);
+        Ok(stored)
+    }
+
+    /// Completes the upload with the client's parts (number, ETag), re-sealing parts that are
+    /// not whole segments; returns the stored object.
+    pub async fn complete_upload(
+        &self,
+        (bucket, key): (&str, &str),
+        upload_id: &str,
+        requested: &[(i32, String)],
+        sse_c: Option<&SseC>,
+    ) -> ApiResult<StoredObject> {
+        complete(self, (bucket, key), upload_id, requested, sse_c).await
+    }
+
+    /// Aborts the upload in both regions.
+    pub async fn abort_upload(&self, (bucket, key): (&str, &str), upload_id: &str) -> ApiResult<()> {
+        let state = UploadState::open(&self.keyring, bucket, key, upload_id)?;
+        let results = abort_upstream(self, bucket, key, &state).await;
+        // An upload left behind in a failing region is harmless (no object, and upstream lifecycle
+        // rules reap it); with policy "one" the abort succeeds once one region has aborted.
+        self.regions.settle_part(results)?;
+        uploads::forget(self, bucket, key, &state).await;
+        realign::discard_staged(self, &state);
+        Ok(())
+    }
+
+    /// Every part uploaded so far (of a part uploaded twice, the newest), in number order,
+    /// from the first region in read order that holds the upload.
+    pub async fn list_parts(&self, (bucket, key): (&str, &str), upload_id: &str) -> ApiResult<Vec<UploadedPart>> {
+        let state = UploadState::open(&self.keyring, bucket, key, upload_id)?;
+        let [mut first, second] = self.regions.read_order();
+        if state.upstream_ids[self.regions.index_of(first)].is_empty() {
+            first = second;
+        }
+        let i = self.regions.index_of(first);
+        Ok(first.list_parts(bucket, key, &state.upstream_ids[i]).await?)
+    }
+}
+
+async fn create(
+    store: &Store,
+    (bucket, key): (&str, &str),
+    attrs: ObjectAttributes,
+    sse_c: Option<&SseC>,
+) -> ApiResult<String> {
+    store.check_attributes(&attrs)?;
+    let identity = ObjectIdentity { bucket, key };
+    let (header, dek) = ObjectHeader::create(&store.keyring, identity, sse_c.map(|s| &s.key))?;
+    store.metrics.envelope_objects.with_label_values(&["seal"]).inc();
+    let header_value = header.to_metadata_value();
+    let mut metadata = HashMap::new();
+    if let Some(sse_c) = sse_c {
+        metadata.insert(META_SSE_C.to_owned(), sse_c.check_value());
+    }
+    metadata.insert(META_HEADER.to_owned(), header_value.clone());
+    metadata.insert(META_ATTRS.to_owned(), attrs.seal(&dek)?);
+    metadata.insert(META_LAYOUT.to_owned(), LAYOUT_PARTS.to_owned());
+    let stamp = store.regions.stamp();
+    metadata.insert(META_STAMP.to_owned(), stamp.to_string());
+    let results = store
+        .regions
+        .on_both(|up| up.create_multipart_upload(bucket, key, &metadata))
+        .await;
+    // Policy "one": the upload goes on in the region that has it; completion journals the
+    // other (an empty upstream id marks the region without an upload).
+    let ids = match store.regions.settle_start(results) {
+        Ok(ids) => ids.map(Option::unwrap_or_default),
+        Err((e, created)) => {
+            // Do not leave the other region's upload dangling.
+            if let Some((region, id)) = created {
+                let _ = store.regions.all()[region]
+                    .abort_multipart_upload(bucket, key, &id)
+                    .await;
+            }
+            return Err(e.into());
+        }
+    };
+    let state = UploadState {
+        upstream_ids: ids,
+        header: header_value,
+        stamp: stamp.to_string(),
+        sse_c_check: sse_c.map(SseC::check_value),
+    };
+    let upload_id = state.seal(&store.keyring, bucket, key)?;
+    // ListMultipartUploads can only list what is recorded; an upload it could never list
+    // would be a leak, so no record means no upload.
+    if let Err(e) = uploads::remember(store, bucket, key, &state, &upload_id).await {
+        let _ = abort_upstream(store, bucket, key, &state).await;
+        return Err(e);
+    }
+    Ok(upload_id)
+}
+
+/// The state and data key of an upload id for `bucket`/`key` (`NoSuchUpload` if not ours),
+/// opened with the SSE-C key the request carries: an upload started with SSE-C needs the same
+/// key on every part, as S3 requires, and one started without refuses a key.
+pub(super) fn open_upload(
+    store: &Store,
+    (bucket, key): (&str, &str),
+    upload_id: &str,
+    sse_c: Option<&SseC>,
+) -> ApiResult<(UploadState, DataKey)> {
+    let state = UploadState::open(&store.keyring, bucket, key, upload_id)?;
+    check_upload_key(&state, sse_c)?;
+    let dek = upload_data_key(store, &state, (bucket, key), sse_c)?;
+    Ok((state, dek))
+}
+
+/// The data key an upload's parts are sealed under, unwrapped from its header.
+fn upload_data_key(
+    store: &Store,
+    state: &UploadState,
+    (bucket, key): (&str, &str),
+    sse_c: Option<&SseC>,
+) -> ApiResult<DataKey> {
+    let header = ObjectHeader::from_metadata_value(&state.header)?;
+    Ok(header.unwrap(&store.keyring, ObjectIdentity { bucket, key }, sse_c.map(|s| &s.key))?)
+}
+
+/// Checks a request's SSE-C key against the one the upload was started with, before the
+/// header is opened (so a wrong key is AccessDenied, not an integrity failure).
+fn check_upload_key(state: &UploadState, sse_c: Option<&SseC>) -> ApiResult<()> {
+    match (&state.sse_c_check, sse_c) {
+        (None, None) => Ok(()),
+        (Some(_), None) => Err(ApiError::InvalidRequest(
+            "the multipart upload was started with SSE-C; every part request must carry the same customer key".into(),
+        )),
+        (None, Some(_)) => Err(ApiError::InvalidRequest(
+            "the multipart upload was started without SSE-C; part requests may not carry a customer key".into(),
+        )),
+        (Some(check), Some(sse_c)) if !crate::envelope::customer::key_matches(&sse_c.key, check) => {
+            Err(ApiError::WrongCustomerKey)
+        }
+        (Some(_), Some(_)) => Ok(()),
+    }
+}
+
+async fn complete(
+    store: &Store,
+    (bucket, key): (&str, &str),
+    upload_id: &str,
+    requested: &[(i32, String)],
+    sse_c: Option<&SseC>,
+) -> ApiResult<StoredObject> {
+    // S3 does not require the SSE-C key on Complete; when one is sent it must be the upload's.
+    let state = UploadState::open(&store.keyring, bucket, key, upload_id)?;
+    if let Some(sse_c) = sse_c {
+        check_upload_key(&state, Some(sse_c))?;
+    }
+    if requested.is_empty() {
+        return Err(ApiError::InvalidArgument(
+            "CompleteMultipartUpload needs at least one part".into(),
+        ));
+    }
+    if requested.windows(2).any(|w| w[0].0 >= w[1].0) {
+        return Err(ApiError::InvalidPartOrder);
+    }
+    let listings = store
+        .regions
+        .on_both(|up| {
+            let id = &state.upstream_ids[store.regions.index_of(up)];
+            async move {
+                if id.is_empty() {
+                    return Err(missing_upload(up.name()));
+                }
+                let listed = up.list_part_uploads(bucket, key, id).await?;
+                Ok(listed.into_iter().map(|l| l.part).collect::<Vec<_>>())
+            }
+        })
+        .await;
+    let one = store.regions.tolerates_misses();
+    let [listing_a, listing_b] = listings;
+    let upstream_parts: [Option<Vec<MatchedPart>>; 2] = match (listing_a, listing_b) {
+        (Ok(a), Ok(b)) => match (match_parts(requested, &a), match_parts(requested, &b)) {
+            (Ok(pa), Ok(pb)) => {
+                if pa != pb {
+                    return Err(ApiError::InvalidPart(
+                        "a part differs between regions; upload it again".into(),
+                    ));
+                }
+                [Some(pa.clone()), Some(pb)]
+            }
+            // Policy "one": a region that missed parts is journaled; the other completes.
+            (Ok(pa), Err(_)) if one => [Some(pa), None],
+            (Err(_), Ok(pb)) if one => [None, Some(pb)],
+            (Err(e), _) | (_, Err(e)) => return Err(e),
+        },
+        (Ok(a), Err(e)) if store.regions.counts_as_miss(&e) => [Some(match_parts(requested, &a)?), None],
+        (Err(e), Ok(b)) if store.regions.counts_as_miss(&e) => [None, Some(match_parts(requested, &b)?)],
+        (a, b) => {
+            both_ok([a, b])?;
+            return Err(ApiError::Internal("listing results"));
+        }
+    };
+    let upstream_parts = realign_if_needed(store, &state, (bucket, key), sse_c, upstream_parts).await?;
+    let results = store
+        .regions
+        .on_both(|up| {
+            let i = store.regions.index_of(up);
+            let parts = &upstream_parts[i];
+            let id = &state.upstream_ids[i];
+            async move {
+                match parts {
+                    Some(parts) => up.complete_multipart_upload(bucket, key, id, parts).await,
+                    None => {
+                        if !id.is_empty() {
+                            let _ = up.abort_multipart_upload(bucket, key, id).await;
+                        }
+                        Err(missing_upload(up.name()))
+                    }
+                }
+            }
+        })
+        .await;
+    let stamp = state.stamp.parse().unwrap_or_else(|_| store.regions.stamp());
+    let stored = commit_put(store, results, bucket, key, stamp).await?;
+    uploads::forget(store, bucket, key, &state).await;
+    realign::discard_staged(store, &state);
+    Ok(stored)
+}
+
+/// Each region's upstream part list to complete with: the matched parts as they are, or, when
+/// some non-final part is not whole segments, with the parts from that one on cut again.
+async fn realign_if_needed(
+    store: &Store,
+    state: &UploadState,
+    target: (&str, &str),
+    sse_c: Option<&SseC>,
+    matched: [Option<Vec<MatchedPart>>; 2],
+) -> ApiResult<[Option<Vec<(i32, String)>>; 2]> {
+    let as_listed = |parts: &Option<Vec<MatchedPart>>| {
+        parts
+            .as_ref()
+            .map(|parts| parts.iter().map(|p| (p.number, p.etag.clone())).collect::<Vec<_>>())
+    };
+    let Some(reference) = matched.iter().flatten().next() else {
+        return Ok([as_listed(&matched[0]), as_listed(&matched[1])]);
+    };
+    let lens: Vec<u64> = reference
+        .iter()
+        .map(|p| plaintext_len(p.stored_len).unwrap_or(0))
+        .collect();
+    let Some(plan) = realign::plan(&lens)? else {
+        return Ok([as_listed(&matched[0]), as_listed(&matched[1])]);
+    };
+    if state.sse_c_check.is_some() && sse_c.is_none() {
+        return Err(ApiError::InvalidRequest(
+            "this upload has parts that are not multiples of 64 KiB, which twinvault re-encrypts on completion: \
+             send the upload's SSE-C key with CompleteMultipartUpload"
+                .into(),
+        ));
+    }
+    let dek = upload_data_key(store, state, target, sse_c)?;
+    let holds = [matched[0].is_some(), matched[1].is_some()];
+    let added = realign::rewrite(store, state, &dek, target, (reference, holds), &plan).await?;
+    let mut lists = [as_listed(&matched[0]), as_listed(&matched[1])];
+    for (list, added) in lists.iter_mut().zip(added) {
+        *list = match (list.take(), added) {
+            (Some(mut parts), Some(added)) => {
+                parts.truncate(plan.first);
+                parts.extend(added);
+                Some(parts)
+            }
+            _ => None,
+        };
+    }
+    Ok(lists)
+}
+
+/// Non-final parts: at least 5 MiB; the last part is not empty.
+fn check_part_size(number: i32, stored_len: u64, is_last: bool, count: usize) -> ApiResult<()> {
+    let plain = plaintext_len(stored_len)
+        .ok_or_else(|| ApiError::InvalidPart(format!("part {number} has an invalid stored size")))?;
+    if !is_last && plain < MIN_PART_SIZE {
+        return Err(ApiError::EntityTooSmall(number));
+    }
+    if is_last && plain == 0 && count > 1 {
+        return Err(ApiError::InvalidPart(
+            "the last part of a multipart upload may not be empty".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the client's part list against what one region holds (every upload of every part)
+/// and returns the upstream part list to complete with. Of a part uploaded more than once,
+/// the upload whose ETag the client sent is the one used: the listing's timestamps may not
+/// tell which is newest (SeaweedFS lists both, to the second), but the ETags differ, because
+/// every upload is sealed under a fresh stream id.
+fn match_parts(requested: &[(i32, String)], listed: &[UploadedPart]) -> ApiResult<Vec<MatchedPart>> {
+    let mut upstream = Vec::with_capacity(requested.len());
+    for (position, (number, etag)) in requested.iter().enumerate() {
+        let expected = i32::try_from(position + 1).unwrap_or(i32::MAX);
+        if *number != expected {
+            return Err(ApiError::InvalidPart(format!(
+                "twinvault requires parts numbered 1, 2, 3... without gaps; part {expected} is missing"
+            )));
+        }
+        let mut uploads = listed.iter().filter(|p| p.number == *number).peekable();
+        if uploads.peek().is_none() {
+            return Err(ApiError::InvalidPart(format!("part {number} was not uploaded")));
+        }
+        let Some(part) = uploads.find(|p| super::etag::client_etag(&p.etag) == *etag) else {
+            return Err(ApiError::InvalidPart(format!(
+                "part {number}: ETag {etag:?} does not match the uploaded part"
+            )));
+        };
+        upstream.push(MatchedPart {
+            number: *number,
+            etag: part.etag.clone(),
+            stored_len: part.stored_len,
+        });
+    }
+    // Sizes are checked once every listed part is known to exist, as S3 does.
+    let count = upstream.len();
+    for (position, part) in upstream.iter().enumerate() {
+        let is_last = position + 1 == count;
+        check_part_size(part.number, part.stored_len, is_last, count)?;
+    }
+    Ok(upstream)
+}
+
+/// Aborts the upstream upload in each region that has one (already gone counts as done).
+async fn abort_upstream(store: &Store, bucket: &str, key: &str, state: &UploadState) -> [Result<(), UpstreamError>; 2] {
+    store
+        .regions
+        .on_both(|up| {
+            let id = &state.upstream_ids[store.regions.index_of(up)];
+            async move {
+                if id.is_empty() {
+                    return Ok(());
+                }
+                up.abort_multipart_upload(bucket, key, id).await
+            }
+        })
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::envelope::format::ciphertext_len;
+
+    fn uploaded(number: i32, etag: &str, plain: u64) -> UploadedPart {
+        UploadedPart {
+            number,
+            etag: etag.to_owned(),
+            stored_len: ciphertext_len(plain),
+        }
+    }
+
+    // See: issue #5 (a part re-uploaded within the same second).
+    #[test]
+    fn completion_takes_the_upload_whose_etag_the_client_sent_whatever_the_listing_order() {
+        let listed = vec![
+            uploaded(1, "aaa", MIN_PART_SIZE),
+            uploaded(2, "old", MIN_PART_SIZE),
+            uploaded(2, "new", 1000),
+            uploaded(2, "older", 7),
+        ];
+        let requested = vec![(1, "aaa-1".to_owned()), (2, "new-1".to_owned())];
+        let expected = vec![(1, "aaa".to_owned()), (2, "new".to_owned())];
+        let numbers_and_etags =
+            |parts: Vec<MatchedPart>| parts.into_iter().map(|p| (p.number, p.etag)).collect::<Vec<_>>();
+        assert_eq!(
+            match_parts(&requested, &listed).ok().map(numbers_and_etags),
+            Some(expected.clone())
+        );
+        let reversed: Vec<UploadedPart> = listed.iter().rev().cloned().collect();
+        assert_eq!(
+            match_parts(&requested, &reversed).ok().map(numbers_and_etags),
+            Some(expected)
+        );
+        let unknown = vec![(1, "aaa-1".to_owned()), (2, "zzz-1".to_owned())];
+        assert!(matches!(match_parts(&unknown, &listed), Err(ApiError::InvalidPart(_))));
+    }
+}
