@@ -72,7 +72,7 @@ pub async fn list_objects(gw: &Gateway, req: S3Request<ListObjectsInput>) -> Api
 }
 
 /// One listed object: the plaintext size is pure arithmetic on the stored size.
-fn object_entry(o: &aws_sdk_s3::types::Object, enc: KeyEncoding) -> Object {
+fn object_entry(o: &crate::upstream::ListedObject, enc: KeyEncoding) -> Object {
     let stored = o.size().unwrap_or(0).max(0) as u64;
     let size = plaintext_len(stored).unwrap_or(stored);
     Object {
@@ -85,7 +85,7 @@ fn object_entry(o: &aws_sdk_s3::types::Object, enc: KeyEncoding) -> Object {
     }
 }
 
-fn common_prefixes(prefixes: &[aws_sdk_s3::types::CommonPrefix], enc: KeyEncoding) -> Vec<CommonPrefix> {
+fn common_prefixes(prefixes: &[crate::upstream::ListedPrefix], enc: KeyEncoding) -> Vec<CommonPrefix> {
     prefixes
         .iter()
         .map(|p| CommonPrefix {
