@@ -1,12 +1,16 @@
 //! One upstream region: the bucket-name mapping, the circuit breaker, timeouts, spans and
-//! metrics around the raw S3 calls of a [`Backend`] (aws-sdk-s3). Everything here moves ciphertext; nothing here decrypts.
+//! metrics around the raw S3 calls of a [`Backend`] (aws-sdk-s3 in production, memory in
+//! tests). Everything here moves ciphertext; nothing here decrypts.
 
 mod backend;
 mod body;
 mod error;
 mod health;
 mod listing;
+mod memory;
 mod sdk;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -22,6 +26,7 @@ pub use body::{Collected, StoredStream};
 pub use error::{UpstreamError, UpstreamErrorKind};
 pub use health::Health;
 pub use listing::{ListPage, ListPageV1, ListRequest, ListedObject, ListedPrefix, StorageClass};
+pub use memory::MemoryBackend;
 pub use sdk::SdkBackend;
 
 use crate::config::RegionConfig;
@@ -74,7 +79,7 @@ impl Upstream {
         Self::with_backend(&config.name, &config.bucket_template, timeout, health, metrics, backend)
     }
 
-    /// Region `name` over any backend; `bucket_template` maps
+    /// Region `name` over any backend (tests use [`MemoryBackend`]); `bucket_template` maps
     /// client buckets as `regions.NAME.bucket_template` does.
     pub fn with_backend(
         name: &str,
