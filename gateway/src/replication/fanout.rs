@@ -269,7 +269,7 @@ pub fn tee(mut body: RegionBody) -> (RegionBody, RegionBody) {
 
 /// Relays an upstream GET body into an upstream PUT body (repair copies ciphertext this way),
 /// with the same bounded buffering as a fan-out.
-pub fn relay(mut body: aws_sdk_s3::primitives::ByteStream) -> RegionBody {
+pub fn relay(mut body: crate::upstream::StoredStream) -> RegionBody {
     let (tx, rx) = mpsc::channel::<Frame>(CHANNEL_SEGMENTS);
     tokio::spawn(async move {
         loop {

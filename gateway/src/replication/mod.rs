@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 pub use fanout::{FanoutOutcome, FanoutPolicy, RegionBody, ReplicatedPut, fan_out, fan_out_put, relay, tee};
 pub use resume::{BodySource, resumable};
 
-use crate::config::{Config, ReadMode, WritePolicy};
+use crate::config::{Config, ReadMode, ReplicationConfig, WritePolicy};
 use crate::metrics::Metrics;
 use crate::reserved::{ChangeKind, Journal, MissRecord};
 use crate::stamp::{Clock, VersionStamp};
@@ -55,19 +55,24 @@ impl Regions {
             Upstream::new(region, r.upstream_timeout, health, Arc::clone(&metrics))
         };
         let upstreams = [upstream(&config.regions[0]), upstream(&config.regions[1])];
-        let preferred = usize::from(config.regions[1].name == config.replication.preferred_region);
-        let write_policy = config.replication.write_policy;
+        Self::new(upstreams, r, metrics)
+    }
+
+    /// The two regions (in configuration order) under the replication settings `r`; tests
+    /// pass regions over memory backends.
+    pub fn new(upstreams: [Upstream; 2], r: &ReplicationConfig, metrics: Arc<Metrics>) -> Self {
+        let preferred = usize::from(upstreams[1].name() == r.preferred_region);
         Self {
             upstreams,
             preferred,
-            write_policy,
+            write_policy: r.write_policy,
             write_timeout: r.write_timeout,
             read_stall_timeout: r.read_stall_timeout,
             journal: Journal::new(&r.journal_bucket),
             clock: Clock::default(),
             metrics,
-            read_mode: config.replication.read_mode,
-            hedge_delay_min: config.replication.hedge_delay_min,
+            read_mode: r.read_mode,
+            hedge_delay_min: r.hedge_delay_min,
             latency: Default::default(),
             reads: AtomicU64::new(0),
             hedges: AtomicU64::new(0),

@@ -1,20 +1,24 @@
 //! The read policies under paused tokio time: every delay is virtual, so the tests are exact
-//! and instant (no sleeps, no timing assertions against a real clock).
+//! and instant (no sleeps, no timing assertions against a real clock). Writes, journaling and
+//! failover run over two memory backends.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use bytes::Bytes;
 use figment::Figment;
 use figment::providers::{Format, Toml};
 use tokio::time::Instant;
 
-use super::Regions;
+use super::{Change, Regions, ReplicatedPut, fan_out_put};
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::upstream::{Upstream, UpstreamError, UpstreamErrorKind};
+use crate::reserved::ChangeKind;
+use crate::upstream::{Health, MemoryBackend, Upstream, UpstreamError, UpstreamErrorKind};
 
-fn regions(read_mode: &str) -> Regions {
+fn config(read_mode: &str, write_policy: &str) -> Config {
     let toml = format!(
         r#"
         [[users]]
@@ -27,6 +31,7 @@ fn regions(read_mode: &str) -> Regions {
         key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
         [replication]
         read_mode = "{read_mode}"
+        write_policy = "{write_policy}"
         preferred_region = "a"
         hedge_delay_min_ms = 20
         [regions.a]
@@ -39,9 +44,67 @@ fn regions(read_mode: &str) -> Regions {
         secret_access_key = "b"
         "#
     );
-    let config = Config::from_figment(Figment::from(Toml::string(&toml))).unwrap_or_else(|e| panic!("{e}"));
-    let metrics = Arc::new(Metrics::new().unwrap_or_else(|e| panic!("{e}")));
-    Regions::from_config(&config, metrics)
+    Config::from_figment(Figment::from(Toml::string(&toml))).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn metrics() -> Arc<Metrics> {
+    Arc::new(Metrics::new().unwrap_or_else(|e| panic!("{e}")))
+}
+
+fn regions(read_mode: &str) -> Regions {
+    Regions::from_config(&config(read_mode, "all"), metrics())
+}
+
+/// Regions "a" and "b" over memory backends (returned too, to break them).
+fn memory_regions(read_mode: &str, write_policy: &str) -> (Regions, [Arc<MemoryBackend>; 2]) {
+    let config = config(read_mode, write_policy);
+    let r = &config.replication;
+    let metrics = metrics();
+    let backends = [Arc::new(MemoryBackend::new()), Arc::new(MemoryBackend::new())];
+    let upstream = |name: &str, backend: &Arc<MemoryBackend>| {
+        let health = Health::new(r.breaker_failures, r.breaker_cooldown);
+        Upstream::with_backend(
+            name,
+            "{bucket}",
+            r.upstream_timeout,
+            health,
+            Arc::clone(&metrics),
+            Arc::clone(backend) as _,
+        )
+    };
+    let upstreams = [upstream("a", &backends[0]), upstream("b", &backends[1])];
+    (Regions::new(upstreams, r, Arc::clone(&metrics)), backends)
+}
+
+/// Creates `bucket` in both regions.
+async fn bucket(regions: &Regions, bucket: &str) {
+    for up in regions.all() {
+        up.create_bucket(bucket).await.unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+/// A replicated PUT of `bytes` under `key`, settled by the write policy as PutObject does.
+async fn replicated_put(regions: &Regions, key: &str, bytes: &'static [u8]) -> Result<(), UpstreamError> {
+    let metadata = HashMap::new();
+    let put = ReplicatedPut {
+        bucket: "photos",
+        key,
+        stored_len: bytes.len() as u64,
+        metadata: &metadata,
+        if_none_match: None,
+        policy: regions.fanout_policy(),
+    };
+    let sealed = futures::stream::iter([Ok(Bytes::from_static(bytes))]);
+    let outcome = fan_out_put(regions.all(), &put, sealed).await;
+    assert!(outcome.input_error.is_none());
+    let keys = [key.to_owned()];
+    let change = Change {
+        kind: ChangeKind::Put,
+        bucket: "photos",
+        keys: &keys,
+        stamp: regions.stamp(),
+    };
+    regions.commit(outcome.results, &change).await.map(|_| ())
 }
 
 /// A read answering from each region after the given virtual delays (None: an error of `kind`).
@@ -192,4 +255,67 @@ async fn the_region_answering_faster_lately_is_asked_first() {
         asked.lock().map(|v| v.clone()).unwrap_or_default(),
         vec!["b".to_owned()]
     );
+}
+
+// === over memory backends ===
+
+#[tokio::test(start_paused = true)]
+async fn policy_all_fails_a_write_one_region_missed() {
+    let (regions, backends) = memory_regions("hedged", "all");
+    bucket(&regions, "photos").await;
+    assert!(replicated_put(&regions, "both.jpg", b"sealed").await.is_ok());
+    backends[1].set_down(true);
+    let e = replicated_put(&regions, "one.jpg", b"sealed").await.err();
+    assert_eq!(e.map(|e| e.kind), Some(UpstreamErrorKind::Unavailable));
+    assert_eq!(
+        backends[0].calls("PutObject"),
+        2,
+        "no journal record is written under \"all\""
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn policy_one_acknowledges_a_write_and_journals_the_miss() {
+    let (regions, backends) = memory_regions("hedged", "one");
+    bucket(&regions, "photos").await;
+    backends[1].set_down(true);
+    assert!(replicated_put(&regions, "cat.jpg", b"sealed").await.is_ok());
+
+    let [a, _] = regions.all();
+    assert_eq!(
+        a.get_small("photos", "cat.jpg", 100).await.ok().as_deref(),
+        Some(&b"sealed"[..])
+    );
+    let pending = regions
+        .journal()
+        .pending(a, "b", 10)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(pending.len(), 1);
+    assert!(pending[0].id.starts_with("missed/b/"), "{}", pending[0].id);
+    let record = &pending[0].record;
+    assert_eq!(
+        (record.op, record.bucket.as_str(), record.keys.as_slice()),
+        (ChangeKind::Put, "photos", &["cat.jpg".to_owned()][..])
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn hedged_reads_fail_over_from_a_down_region_or_a_missing_key() {
+    let (regions, backends) = memory_regions("hedged", "all");
+    bucket(&regions, "photos").await;
+    assert!(replicated_put(&regions, "both.jpg", b"in both").await.is_ok());
+    let [_, b] = regions.all();
+    b.put_small("photos", "only-b.jpg", Bytes::from_static(b"in b"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let got = regions.read(|up| up.get_small("photos", "only-b.jpg", 100)).await;
+    assert_eq!(got.ok().as_deref(), Some(&b"in b"[..]), "a lacked the key");
+
+    backends[0].set_down(true);
+    let got = regions.read(|up| up.get_small("photos", "both.jpg", 100)).await;
+    assert_eq!(got.ok().as_deref(), Some(&b"in both"[..]), "a is down");
+    let served = regions.metrics().reads_served.with_label_values(&["b", "failover"]);
+    assert_eq!(served.get(), 2);
 }

@@ -92,7 +92,7 @@ impl Store {
 }
 
 /// One listed object: the plaintext size is pure arithmetic on the stored size.
-fn listed(o: &aws_sdk_s3::types::Object) -> ListedObject {
+fn listed(o: &crate::upstream::ListedObject) -> ListedObject {
     let stored = o.size().unwrap_or(0).max(0) as u64;
     ListedObject {
         key: o.key().map(str::to_owned),
@@ -103,6 +103,6 @@ fn listed(o: &aws_sdk_s3::types::Object) -> ListedObject {
     }
 }
 
-fn prefixes(prefixes: &[aws_sdk_s3::types::CommonPrefix]) -> Vec<String> {
+fn prefixes(prefixes: &[crate::upstream::ListedPrefix]) -> Vec<String> {
     prefixes.iter().filter_map(|p| p.prefix().map(str::to_owned)).collect()
 }

@@ -33,8 +33,8 @@ pub type PlainStream = Box<dyn Stream<Item = Result<Bytes, EnvelopeError>> + Sen
 
 /// An upstream body as a stream of chunks.
 pub fn chunks(
-    body: aws_sdk_s3::primitives::ByteStream,
-) -> impl Stream<Item = Result<Bytes, aws_sdk_s3::primitives::ByteStreamError>> + Send + Sync + Unpin + 'static {
+    body: crate::upstream::StoredStream,
+) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync + Unpin + 'static {
     Box::pin(futures::stream::unfold(body, |mut body| async move {
         body.next().await.map(|item| (item, body))
     }))

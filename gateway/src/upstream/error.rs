@@ -85,7 +85,7 @@ impl UpstreamError {
         self.kind == UpstreamErrorKind::Unavailable && self.message == super::BREAKER_OPEN
     }
 
-    /// An error of `kind` not coming from the SDK (timeouts, stream failures).
+    /// An error of `kind` not coming from the SDK (timeouts, stream failures, the memory backend).
     pub fn new(region: &str, operation: &'static str, kind: UpstreamErrorKind, message: impl Into<String>) -> Self {
         Self {
             region: region.to_owned(),
