@@ -6,7 +6,9 @@ use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::{S3Auth, SecretKey};
 use s3s::dto::{CopyObjectInput, CopySource, UploadPartCopyInput};
 use s3s::path::S3Path;
-use s3s::{S3Request, S3Result, s3_error};
+use s3s::{S3Request, S3Result};
+
+use crate::error::ApiError;
 
 use crate::config::UserConfig;
 
@@ -31,10 +33,7 @@ impl S3Auth for UserAuth {
     async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
         match self.secrets.get(access_key) {
             Some(secret) => Ok(secret.clone()),
-            None => Err(s3_error!(
-                InvalidAccessKeyId,
-                "the access key id you provided does not exist in our records"
-            )),
+            None => Err(ApiError::InvalidAccessKeyId.into()),
         }
     }
 }
@@ -76,16 +75,12 @@ impl AccessPolicy {
 
     fn check(&self, access_key: Option<&str>, bucket: &str) -> S3Result<()> {
         if bucket == self.reserved {
-            return Err(s3_error!(
-                AccessDenied,
-                "the bucket name {bucket:?} is reserved by twinvault"
-            ));
+            return Err(ApiError::ReservedBucket(bucket.to_owned()).into());
         }
         if !self.allows(access_key, bucket) {
-            return Err(s3_error!(
-                AccessDenied,
-                "access to bucket {bucket:?} is not allowed for this user"
-            ));
+            return Err(
+                ApiError::AccessDenied(format!("access to bucket {bucket:?} is not allowed for this user")).into(),
+            );
         }
         Ok(())
     }
@@ -127,7 +122,7 @@ fn glob_match(pattern: &str, name: &str) -> bool {
 impl S3Access for AccessPolicy {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
         let Some(credentials) = cx.credentials() else {
-            return Err(s3_error!(AccessDenied, "Signature is required"));
+            return Err(ApiError::AccessDenied("Signature is required".into()).into());
         };
         let access_key = credentials.access_key.clone();
         match cx.s3_path() {

@@ -1,4 +1,6 @@
 //! Every failure the front door can answer with, and its S3 error code: the one mapping table.
+//! Failures answered before a request reaches s3s (the listener's limits) are rendered here
+//! too ([`ApiError::to_xml`]), so every S3 error body comes from this file.
 
 use s3s::{S3Error, S3ErrorCode};
 
@@ -88,6 +90,21 @@ pub enum ApiError {
     /// A bucket twinvault keeps for itself (the repair journal), named as a copy source.
     #[error("the bucket name {0:?} is reserved by twinvault")]
     ReservedBucket(String),
+    /// A request signed with an access key no configured user has.
+    #[error("the access key id you provided does not exist in our records")]
+    InvalidAccessKeyId,
+    /// A request that is not allowed, as the message explains (unsigned, another user's bucket).
+    #[error("{0}")]
+    AccessDenied(String),
+    /// Every request slot is taken (`server.max_concurrent_requests`): back off and retry.
+    #[error("Please reduce your request rate.")]
+    SlowDown,
+    /// A request body sent nothing for `server.body_idle_timeout_ms`.
+    #[error("Your socket connection to the server was not read from or written to within the timeout period.")]
+    RequestTimeout,
+    /// A request head above `server.max_header_bytes`.
+    #[error("Your request header section exceeds the maximum allowed size.")]
+    RequestHeaderSectionTooLarge,
     /// A state the code rules out was reached anyway.
     #[error("internal error: {0}")]
     Internal(&'static str),
@@ -143,7 +160,31 @@ impl ApiError {
             Self::InvalidEncryptionAlgorithm(_) => C::InvalidEncryptionAlgorithmError,
             Self::WrongCustomerKey => C::AccessDenied,
             Self::ReservedBucket(_) => C::AccessDenied,
+            Self::InvalidAccessKeyId => C::InvalidAccessKeyId,
+            Self::AccessDenied(_) => C::AccessDenied,
+            Self::SlowDown => C::SlowDown,
+            Self::RequestTimeout => C::RequestTimeout,
+            Self::RequestHeaderSectionTooLarge => C::RequestHeaderSectionTooLarge,
         }
+    }
+
+    /// The HTTP status of this failure's answer.
+    pub fn status(&self) -> http::StatusCode {
+        self.code()
+            .status_code()
+            .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    /// The S3 XML error body for an answer given outside s3s (the listener's own limits),
+    /// carrying the request id as s3s's answers do.
+    pub fn to_xml(&self, request_id: &str) -> String {
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{}</Code><Message>{}</Message>\
+             <RequestId>{}</RequestId></Error>",
+            self.code().as_str(),
+            xml_escape(&self.client_message()),
+            xml_escape(request_id)
+        )
     }
 
     /// The message clients see: what is wrong, never a secret. Upstream details stay in logs,
@@ -173,5 +214,42 @@ impl From<ApiError> for S3Error {
         }
         let message = err.client_message();
         S3Error::with_message(code, message)
+    }
+}
+
+/// `text` with the five XML special characters escaped.
+fn xml_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listener_answers_are_s3_xml_with_their_status() {
+        let xml = ApiError::SlowDown.to_xml("abc123");
+        assert!(xml.contains("<Code>SlowDown</Code>"), "{xml}");
+        assert!(xml.contains("<RequestId>abc123</RequestId>"), "{xml}");
+        assert_eq!(ApiError::SlowDown.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(ApiError::RequestTimeout.status(), http::StatusCode::BAD_REQUEST);
+        assert_eq!(
+            ApiError::RequestHeaderSectionTooLarge.status(),
+            http::StatusCode::BAD_REQUEST
+        );
+        let escaped = ApiError::AccessDenied("a <b> & \"c\"".into()).to_xml("r");
+        assert!(escaped.contains("a &lt;b&gt; &amp; &quot;c&quot;"), "{escaped}");
+        assert_eq!(ApiError::InvalidAccessKeyId.status(), http::StatusCode::FORBIDDEN);
     }
 }

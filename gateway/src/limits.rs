@@ -11,12 +11,13 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderValue, StatusCode};
+use http::HeaderValue;
 use http_body::{Body, Frame, SizeHint};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
 
 use crate::config::ServerConfig;
+use crate::error::ApiError;
 use crate::metrics::Metrics;
 
 /// Which limit refused or cut off a client: the `limit` label of
@@ -114,12 +115,7 @@ impl RequestLimits {
             return None;
         }
         Limit::HeaderSize.record(&self.metrics);
-        Some(error_response(
-            StatusCode::BAD_REQUEST,
-            "RequestHeaderSectionTooLarge",
-            "Your request header section exceeds the maximum allowed size.",
-            request_id,
-        ))
+        Some(error_response(&ApiError::RequestHeaderSectionTooLarge, request_id))
     }
 
     /// A slot for one request, held until its response body is dropped; `None` when every slot
@@ -149,12 +145,7 @@ impl RequestLimits {
     /// The answer for a request whose body went idle, counted.
     pub fn body_idle_response(&self, request_id: &str) -> http::Response<HeldBody> {
         Limit::BodyIdle.record(&self.metrics);
-        error_response(
-            StatusCode::BAD_REQUEST,
-            "RequestTimeout",
-            "Your socket connection to the server was not read from or written to within the timeout period.",
-            request_id,
-        )
+        error_response(&ApiError::RequestTimeout, request_id)
     }
 }
 
@@ -273,22 +264,14 @@ impl Body for HeldBody {
 
 /// 503 SlowDown, as S3 answers when a client should back off and retry.
 pub fn slow_down(request_id: &str) -> http::Response<HeldBody> {
-    error_response(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "SlowDown",
-        "Please reduce your request rate.",
-        request_id,
-    )
+    error_response(&ApiError::SlowDown, request_id)
 }
 
-/// An S3 XML error answer. `request_id` is the gateway's own (hex), so it needs no escaping.
-fn error_response(status: StatusCode, code: &str, message: &str, request_id: &str) -> http::Response<HeldBody> {
-    let xml = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message>\
-         <RequestId>{request_id}</RequestId></Error>"
-    );
+/// The S3 XML error answer for `error` (its code and body from the error table).
+fn error_response(error: &ApiError, request_id: &str) -> http::Response<HeldBody> {
+    let xml = error.to_xml(request_id);
     let mut response = http::Response::new(HeldBody::new(s3s::Body::from(xml), None));
-    *response.status_mut() = status;
+    *response.status_mut() = error.status();
     response
         .headers_mut()
         .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/xml"));
@@ -500,7 +483,7 @@ mod tests {
     #[tokio::test]
     async fn slow_down_is_an_s3_xml_error() {
         let response = slow_down("0123abcd");
-        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.status(), http::StatusCode::SERVICE_UNAVAILABLE);
         let body = response.into_body().collect().await.expect("body").to_bytes();
         let text = String::from_utf8_lossy(&body);
         assert!(text.contains("<Code>SlowDown</Code>"), "{text}");
