@@ -30,6 +30,16 @@ pub struct Metrics {
     pub replication_writes: IntCounterVec,
     /// `twinvault_reads_served_total{region,outcome}`: first choice, hedge, failover, or resume (a body continued from the other region mid-stream).
     pub reads_served: IntCounterVec,
+    /// `twinvault_reads_rerouted_total{region}`: reads not sent to `region` because it is
+    /// behind for what they read (its journal has changes to it not replayed yet).
+    pub reads_rerouted: IntCounterVec,
+    /// `twinvault_reads_lagging_total{region}`: reads answered while the serving region was
+    /// behind for them; `region="both"` when both were. Stays 0 unless both regions missed
+    /// changes without a repair between.
+    pub reads_lagging: IntCounterVec,
+    /// `twinvault_lag_known_records{missed_region}`: journal records of changes the region
+    /// missed that this gateway knows of (from its own writes and its last journal poll).
+    pub lag_known_records: IntGaugeVec,
     /// `twinvault_envelope_integrity_failures_total{kind}`: corruption or tampering. Alert on any.
     pub envelope_integrity_failures: IntCounterVec,
     /// `twinvault_envelope_objects_total{op=seal|open}`: object envelopes created (writes) and
@@ -102,7 +112,26 @@ impl Metrics {
             &["missed_region"],
         )?;
         registry.register(Box::new(journal_oldest_pending_age.clone()))?;
+        let lag_known_records = IntGaugeVec::new(
+            Opts::new(
+                "lag_known_records",
+                "Journal records of changes a region missed that this gateway knows of",
+            ),
+            &["missed_region"],
+        )?;
+        registry.register(Box::new(lag_known_records.clone()))?;
         Ok(Self {
+            reads_rerouted: counter(
+                "reads_rerouted_total",
+                "Reads not sent to a region because it is behind for them",
+                &["region"],
+            )?,
+            reads_lagging: counter(
+                "reads_lagging_total",
+                "Reads answered while the serving region was behind for them",
+                &["region"],
+            )?,
+            lag_known_records,
             s3_requests: counter(
                 "s3_requests_total",
                 "S3 requests by operation and status class",
@@ -188,6 +217,7 @@ impl Metrics {
         for outcome in ["both", "degraded", "failed"] {
             self.replication_writes.with_label_values(&[outcome]).inc_by(0);
         }
+        self.reads_lagging.with_label_values(&["both"]).inc_by(0);
         for region in regions {
             self.journal_records.with_label_values(&[region]).inc_by(0);
             self.repair_bytes.with_label_values(&[region]).inc_by(0);
@@ -196,9 +226,12 @@ impl Metrics {
                 self.repair_objects.with_label_values(&[region, action]).inc_by(0);
             }
             self.region_up.with_label_values(&[region]).set(1);
-            for outcome in ["first", "hedge", "failover", "resume"] {
+            for outcome in ["first", "hedge", "failover", "resume", "current"] {
                 self.reads_served.with_label_values(&[region, outcome]).inc_by(0);
             }
+            self.reads_rerouted.with_label_values(&[region]).inc_by(0);
+            self.reads_lagging.with_label_values(&[region]).inc_by(0);
+            self.lag_known_records.with_label_values(&[region]).set(0);
             // The kinds the region alerts count as failures (alerts.yml), so their rate is 0
             // rather than absent before the first failure.
             for kind in ["unavailable", "access_denied", "other"] {

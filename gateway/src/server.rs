@@ -57,6 +57,17 @@ pub fn build_s3_service(
     Ok(builder.build())
 }
 
+/// Polls the journals every `interval`, for as long as the gateway serves: how replicas that
+/// did not journal a miss themselves learn that a region is behind.
+async fn poll_lag(regions: Arc<Regions>, interval: Duration) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        regions.poll_lag().await;
+    }
+}
+
 /// Binds both listeners; returns their bound addresses (useful with port 0) and a future that
 /// serves until `shutdown` flips to true, then drains in-flight requests.
 pub async fn bind_and_serve(
@@ -89,12 +100,14 @@ pub async fn bind_and_serve(
         let keyring = Arc::new(config.keyring.clone());
         tokio::spawn(crate::repair::run_background(Arc::clone(&regions), keyring, interval))
     });
+    let lag_task = tokio::spawn(poll_lag(Arc::clone(&regions), config.replication.lag_poll_interval));
     let cx = ConnectionContext::new(&config.server, service, Arc::clone(&metrics));
     let max_connections = config.server.max_connections;
     let serving = async move {
         let admin_task = tokio::spawn(serve_admin(admin_listener, admin, admin_shutdown));
         serve_s3(s3_listener, tls, cx, max_connections, shutdown, drain_timeout).await;
         admin_task.abort();
+        lag_task.abort();
         // Every repair step is safe to cut: an unfinished record stays in the journal.
         if let Some(task) = repair_task {
             task.abort();

@@ -140,6 +140,9 @@ pub struct ReplicationConfig {
     /// Background journal replay period; `None` turns the loop off.
     #[serde(with = "opt_millis")]
     pub repair_interval: Option<Duration>,
+    /// How often the journals are polled for regions that are behind (reads avoid them).
+    #[serde(with = "millis")]
+    pub lag_poll_interval: Duration,
     /// A GET body idle this long continues from the other region.
     #[serde(with = "millis")]
     pub read_stall_timeout: Duration,
@@ -638,6 +641,7 @@ fn validate_replication(
             0 => None,
             ms => Some(Duration::from_millis(ms)),
         },
+        lag_poll_interval: Duration::from_millis(raw.lag_poll_interval_ms.unwrap_or(500).max(50)),
         read_stall_timeout: Duration::from_millis(raw.read_stall_timeout_ms.unwrap_or(10_000).max(1)),
         breaker_failures: breaker_failures?,
         breaker_cooldown: Duration::from_millis(raw.breaker_cooldown_ms.unwrap_or(5_000)),

@@ -122,6 +122,9 @@ pub struct RawReplication {
     pub journal_bucket: Option<String>,
     /// How often the background repair loop replays the journal, in ms; 0 turns it off (default: 30000).
     pub repair_interval_ms: Option<u64>,
+    /// How often every gateway lists the journals to learn which region is behind, in ms
+    /// (default: 500; at least 50).
+    pub lag_poll_interval_ms: Option<u64>,
     /// A GET body that sends nothing for this long continues from the other region, in ms (default: 10000).
     pub read_stall_timeout_ms: Option<u64>,
     /// Consecutive failures that open a region's circuit breaker (default: 5).

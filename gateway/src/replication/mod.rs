@@ -1,6 +1,8 @@
-//! The two regions as one: which to read first, and writing the same ciphertext to both.
+//! The two regions as one: which to read first (never one that is behind for what is read),
+//! and writing the same ciphertext to both.
 
 mod fanout;
+mod lag;
 mod latency;
 mod resume;
 #[cfg(test)]
@@ -12,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 pub use fanout::{FanoutOutcome, FanoutPolicy, RegionBody, ReplicatedPut, fan_out, fan_out_put, relay, tee};
+pub use lag::{Lag, ReadScope};
 pub use resume::{BodySource, resumable};
 
 use crate::config::{Config, ReadMode, ReplicationConfig, WritePolicy};
@@ -37,6 +40,7 @@ pub struct Regions {
     latency: [LatencyWindow; 2],
     reads: AtomicU64,
     hedges: AtomicU64,
+    lag: Lag,
 }
 
 /// Hedge only after the first region took longer than this quantile of its recent answers.
@@ -45,6 +49,9 @@ const HEDGE_QUANTILE: f64 = 0.95;
 const HEDGE_DELAY_MAX: Duration = Duration::from_secs(2);
 /// Hedges may add at most this share of extra upstream reads (plus a small allowance).
 const HEDGE_BUDGET_PERCENT: u64 = 10;
+/// Journal records a lag poll reads at most (the rest are read by the next polls; until then
+/// their region counts as behind for everything).
+const LAG_READS_PER_POLL: usize = 2000;
 
 impl Regions {
     /// Clients for the configured regions.
@@ -76,6 +83,50 @@ impl Regions {
             latency: Default::default(),
             reads: AtomicU64::new(0),
             hedges: AtomicU64::new(0),
+            lag: Lag::default(),
+        }
+    }
+
+    /// What this gateway knows of each region's pending journal records.
+    pub fn lag(&self) -> &Lag {
+        &self.lag
+    }
+
+    /// Reads the journals once: for each region, the names of the records of changes it
+    /// missed (kept in the other region), and each record not read before. A journal that
+    /// cannot be listed leaves what is known as it is (a region is never taken for current
+    /// on a failure to look).
+    pub async fn poll_lag(&self) {
+        for missed in 0..2 {
+            let holder = &self.upstreams[1 - missed];
+            let missed_name = self.upstreams[missed].name();
+            let started = self.lag.generation();
+            let (names, overflow) = match self
+                .journal
+                .pending_names(holder, missed_name, lag::MAX_TRACKED_RECORDS)
+                .await
+            {
+                Ok(listed) => listed,
+                Err(e) => {
+                    tracing::debug!(region = missed_name, error = %e, "journal not listed; lag unchanged");
+                    continue;
+                }
+            };
+            let mut unread = self.lag.unread(missed, &names);
+            unread.truncate(LAG_READS_PER_POLL);
+            let read = match self.journal.read_records(holder, unread).await {
+                Ok(records) => records.into_iter().map(|p| (p.id, p.record)).collect(),
+                Err(e) => {
+                    tracing::debug!(region = missed_name, error = %e, "journal records not read; they count as unknown");
+                    Default::default()
+                }
+            };
+            let polled = lag::Polled { names, overflow, read };
+            self.lag.apply_poll(missed, started, polled);
+            self.metrics
+                .lag_known_records
+                .with_label_values(&[missed_name])
+                .set(i64::try_from(self.lag.pending_records(missed)).unwrap_or(i64::MAX));
         }
     }
 
@@ -212,7 +263,9 @@ impl Regions {
         let missed = self.upstreams[1 - holder].name();
         let record = MissRecord::new(missed, change.kind, change.bucket, change.keys, change.stamp);
         match self.journal.append(&self.upstreams[holder], &record).await {
-            Ok(()) => {
+            Ok(name) => {
+                // Before the change is acknowledged: this gateway's next read of it avoids the region.
+                self.lag.mark(1 - holder, &name, &record);
                 self.metrics.journal_records.with_label_values(&[missed]).inc();
                 tracing::warn!(
                     region = missed, bucket = %change.bucket, op = ?change.kind, error = %error,
@@ -245,8 +298,9 @@ impl Regions {
                 std::slice::from_ref(&key),
                 regions.stamp(),
             );
-            if let Err(e) = regions.journal.append(&all[1 - damaged], &record).await {
-                tracing::warn!(error = %e, "could not queue a damaged copy for repair");
+            match regions.journal.append(&all[1 - damaged], &record).await {
+                Ok(name) => regions.lag.mark(damaged, &name, &record),
+                Err(e) => tracing::warn!(error = %e, "could not queue a damaged copy for repair"),
             }
         });
     }
@@ -292,11 +346,69 @@ impl Regions {
         }
     }
 
-    /// Runs a read (anything answering with headers: HEAD, GET, listings) by the configured
-    /// read mode, falling over to the other region on errors, timeouts and "not found" (its copy
-    /// may still be on its way). The losing attempt of a hedge or race is dropped, which cancels
-    /// its request and releases its connection; its bytes never reach the client.
-    pub async fn read<'a, T, F, Fut>(&'a self, op: F) -> Result<T, UpstreamError>
+    /// Runs a read (anything answering with headers: HEAD, GET, listings) of `scope`.
+    ///
+    /// When one region is behind for `scope` (the journal holds changes to it that the region
+    /// has not got yet), only the other is asked: no hedge, and no failover on "not found"
+    /// (the lagging copy may be a deleted one). If that region is unavailable, the read fails
+    /// rather than answer from the region that is behind. Otherwise by the configured read
+    /// mode, falling over to the other region on errors, timeouts and "not found" (its copy
+    /// may still be on its way). The losing attempt of a hedge or race is dropped, which
+    /// cancels its request and releases its connection; its bytes never reach the client.
+    pub async fn read<'a, T, F, Fut>(&'a self, scope: ReadScope<'_>, op: F) -> Result<T, UpstreamError>
+    where
+        F: Fn(&'a Upstream) -> Fut,
+        Fut: Future<Output = Result<T, UpstreamError>>,
+    {
+        let behind = [self.lag.is_behind_for(0, scope), self.lag.is_behind_for(1, scope)];
+        match behind {
+            [true, false] => self.read_current(1, op).await,
+            [false, true] => self.read_current(0, op).await,
+            [false, false] => self.read_either(op).await,
+            [true, true] => {
+                // Both missed changes here (two outages without a repair between): neither is
+                // known current; take the first answer, and count it.
+                let served = self.read_either(op).await;
+                self.metrics.reads_lagging.with_label_values(&["both"]).inc();
+                served
+            }
+        }
+    }
+
+    /// A read from region `current` alone: the other is behind for what is read.
+    async fn read_current<'a, T, F, Fut>(&'a self, current: usize, op: F) -> Result<T, UpstreamError>
+    where
+        F: Fn(&'a Upstream) -> Fut,
+        Fut: Future<Output = Result<T, UpstreamError>>,
+    {
+        let lagging = self.upstreams[1 - current].name();
+        self.metrics.reads_rerouted.with_label_values(&[lagging]).inc();
+        let region = &self.upstreams[current];
+        let started = Instant::now();
+        match op(region).await {
+            Ok(out) => {
+                self.latency[current].record(started.elapsed());
+                self.served(region, "current");
+                Ok(out)
+            }
+            Err(e) if e.kind == UpstreamErrorKind::Unavailable => {
+                tracing::warn!(
+                    region = region.name(), lagging, error = %e,
+                    "read refused: the only region that is current for it is unavailable"
+                );
+                Err(UpstreamError::new(
+                    region.name(),
+                    e.operation,
+                    UpstreamErrorKind::Unavailable,
+                    format!("{e}; region {lagging} is behind for this read, so it is not asked"),
+                ))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A read from either region, by the read mode.
+    async fn read_either<'a, T, F, Fut>(&'a self, op: F) -> Result<T, UpstreamError>
     where
         F: Fn(&'a Upstream) -> Fut,
         Fut: Future<Output = Result<T, UpstreamError>>,

@@ -57,10 +57,15 @@ fn regions(read_mode: &str) -> Regions {
 
 /// Regions "a" and "b" over memory backends (returned too, to break them).
 fn memory_regions(read_mode: &str, write_policy: &str) -> (Regions, [Arc<MemoryBackend>; 2]) {
+    let backends = [Arc::new(MemoryBackend::new()), Arc::new(MemoryBackend::new())];
+    (regions_over(read_mode, write_policy, &backends), backends)
+}
+
+/// Regions "a" and "b" over `backends`: several of them over the same two are gateway replicas.
+fn regions_over(read_mode: &str, write_policy: &str, backends: &[Arc<MemoryBackend>; 2]) -> Regions {
     let config = config(read_mode, write_policy);
     let r = &config.replication;
     let metrics = metrics();
-    let backends = [Arc::new(MemoryBackend::new()), Arc::new(MemoryBackend::new())];
     let upstream = |name: &str, backend: &Arc<MemoryBackend>| {
         let health = Health::new(r.breaker_failures, r.breaker_cooldown);
         Upstream::with_backend(
@@ -73,7 +78,7 @@ fn memory_regions(read_mode: &str, write_policy: &str) -> (Regions, [Arc<MemoryB
         )
     };
     let upstreams = [upstream("a", &backends[0]), upstream("b", &backends[1])];
-    (Regions::new(upstreams, r, Arc::clone(&metrics)), backends)
+    Regions::new(upstreams, r, Arc::clone(&metrics))
 }
 
 /// Creates `bucket` in both regions.
@@ -130,7 +135,9 @@ const FAST: Duration = Duration::from_millis(10);
 async fn hedged_reads_ask_the_other_region_after_the_hedge_delay() {
     let regions = regions("hedged");
     let started = Instant::now();
-    let got = regions.read(|up| answer(up, Ok(SLOW), Ok(FAST))).await;
+    let got = regions
+        .read(super::ReadScope::Global, |up| answer(up, Ok(SLOW), Ok(FAST)))
+        .await;
     assert_eq!(got.ok().as_deref(), Some("b"));
     // No history yet: the hedge goes out after hedge_delay_min (20 ms), b answers 10 ms later.
     assert_eq!(started.elapsed(), Duration::from_millis(30));
@@ -141,7 +148,7 @@ async fn a_fast_first_region_is_not_hedged() {
     let regions = regions("hedged");
     let asked = AtomicUsize::new(0);
     let got = regions
-        .read(|up| {
+        .read(super::ReadScope::Global, |up| {
             asked.fetch_add(1, Ordering::Relaxed);
             answer(up, Ok(FAST), Ok(FAST))
         })
@@ -158,7 +165,9 @@ async fn a_fast_first_region_is_not_hedged() {
 async fn primary_mode_waits_for_the_preferred_region() {
     let regions = regions("primary");
     let started = Instant::now();
-    let got = regions.read(|up| answer(up, Ok(SLOW), Ok(FAST))).await;
+    let got = regions
+        .read(super::ReadScope::Global, |up| answer(up, Ok(SLOW), Ok(FAST)))
+        .await;
     assert_eq!(got.ok().as_deref(), Some("a"));
     assert_eq!(started.elapsed(), SLOW);
 }
@@ -167,7 +176,9 @@ async fn primary_mode_waits_for_the_preferred_region() {
 async fn race_mode_asks_both_at_once() {
     let regions = regions("race");
     let started = Instant::now();
-    let got = regions.read(|up| answer(up, Ok(SLOW), Ok(FAST))).await;
+    let got = regions
+        .read(super::ReadScope::Global, |up| answer(up, Ok(SLOW), Ok(FAST)))
+        .await;
     assert_eq!(got.ok().as_deref(), Some("b"));
     assert_eq!(started.elapsed(), FAST);
 }
@@ -177,7 +188,9 @@ async fn errors_and_not_found_fail_over_in_every_mode() {
     for mode in ["primary", "hedged", "race"] {
         let regions = regions(mode);
         for kind in [UpstreamErrorKind::Unavailable, UpstreamErrorKind::NoSuchKey] {
-            let got = regions.read(|up| answer(up, Err(kind), Ok(FAST))).await;
+            let got = regions
+                .read(super::ReadScope::Global, |up| answer(up, Err(kind), Ok(FAST)))
+                .await;
             assert_eq!(got.ok().as_deref(), Some("b"), "{mode}: {kind:?} did not fail over");
         }
     }
@@ -187,7 +200,7 @@ async fn errors_and_not_found_fail_over_in_every_mode() {
 async fn a_definite_not_found_beats_an_unreachable_region() {
     let regions = regions("primary");
     let got = regions
-        .read(|up| {
+        .read(super::ReadScope::Global, |up| {
             answer(
                 up,
                 Err(UpstreamErrorKind::NoSuchKey),
@@ -202,7 +215,9 @@ async fn a_definite_not_found_beats_an_unreachable_region() {
 async fn failed_preconditions_are_final() {
     let regions = regions("hedged");
     let got = regions
-        .read(|up| answer(up, Err(UpstreamErrorKind::PreconditionFailed), Ok(FAST)))
+        .read(super::ReadScope::Global, |up| {
+            answer(up, Err(UpstreamErrorKind::PreconditionFailed), Ok(FAST))
+        })
         .await;
     assert_eq!(got.err().map(|e| e.kind), Some(UpstreamErrorKind::PreconditionFailed));
 }
@@ -218,7 +233,7 @@ async fn hedges_stay_within_their_budget() {
         // asked first (that needs half of a's median).
         let a = if i < 12 { FAST } else { Duration::from_millis(200) };
         let got = regions
-            .read(|up| {
+            .read(super::ReadScope::Global, |up| {
                 if up.name() == "b" {
                     second_asks.fetch_add(1, Ordering::Relaxed);
                 }
@@ -238,12 +253,14 @@ async fn the_region_answering_faster_lately_is_asked_first() {
     // Region a is slow; after enough hedged reads both have history and b becomes first.
     for _ in 0..30 {
         let _ = regions
-            .read(|up| answer(up, Ok(Duration::from_millis(200)), Ok(FAST)))
+            .read(super::ReadScope::Global, |up| {
+                answer(up, Ok(Duration::from_millis(200)), Ok(FAST))
+            })
             .await;
     }
     let asked = std::sync::Mutex::new(Vec::new());
     let got = regions
-        .read(|up| {
+        .read(super::ReadScope::Global, |up| {
             if let Ok(mut v) = asked.lock() {
                 v.push(up.name().to_owned());
             }
@@ -310,12 +327,144 @@ async fn hedged_reads_fail_over_from_a_down_region_or_a_missing_key() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
 
-    let got = regions.read(|up| up.get_small("photos", "only-b.jpg", 100)).await;
+    let got = regions
+        .read(super::ReadScope::Global, |up| up.get_small("photos", "only-b.jpg", 100))
+        .await;
     assert_eq!(got.ok().as_deref(), Some(&b"in b"[..]), "a lacked the key");
 
     backends[0].set_down(true);
-    let got = regions.read(|up| up.get_small("photos", "both.jpg", 100)).await;
+    let got = regions
+        .read(super::ReadScope::Global, |up| up.get_small("photos", "both.jpg", 100))
+        .await;
     assert_eq!(got.ok().as_deref(), Some(&b"in both"[..]), "a is down");
     let served = regions.metrics().reads_served.with_label_values(&["b", "failover"]);
     assert_eq!(served.get(), 2);
+}
+
+// === reads never come from a region that is behind ===
+
+fn key(key: &str) -> super::ReadScope<'_> {
+    super::ReadScope::Key { bucket: "photos", key }
+}
+
+/// What `regions` answers for `photos/<name>` (the stored bytes, or the error kind).
+async fn read_key(regions: &Regions, name: &str) -> Result<Vec<u8>, UpstreamErrorKind> {
+    regions
+        .read(key(name), |up| up.get_small("photos", name, 100))
+        .await
+        .map(|b| b.to_vec())
+        .map_err(|e| e.kind)
+}
+
+/// A replicated delete, settled by the write policy as DeleteObject does.
+async fn replicated_delete(regions: &Regions, name: &str) -> Result<(), UpstreamError> {
+    let results = regions.on_both(|up| up.delete_object("photos", name)).await;
+    let keys = [name.to_owned()];
+    let change = Change {
+        kind: ChangeKind::Delete,
+        bucket: "photos",
+        keys: &keys,
+        stamp: regions.stamp(),
+    };
+    regions.commit(results, &change).await.map(|_| ())
+}
+
+// See: issue #17 (policy one, a region that missed an overwrite and a delete comes back).
+#[tokio::test(start_paused = true)]
+async fn a_region_back_but_behind_never_answers_for_what_it_missed() {
+    // Preferred region "a" misses an overwrite and a delete, then comes back still stale.
+    let (regions, backends) = memory_regions("primary", "one");
+    bucket(&regions, "photos").await;
+    for name in ["index", "gone", "other"] {
+        replicated_put(&regions, name, b"v1")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    backends[0].set_down(true);
+    replicated_put(&regions, "index", b"v2")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    replicated_delete(&regions, "gone")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    backends[0].set_down(false);
+
+    for _ in 0..12 {
+        assert_eq!(
+            read_key(&regions, "index").await,
+            Ok(b"v2".to_vec()),
+            "the old body came back"
+        );
+        assert_eq!(
+            read_key(&regions, "gone").await,
+            Err(UpstreamErrorKind::NoSuchKey),
+            "the deleted key came back"
+        );
+        // What "a" did not miss is still read from it, the preferred region.
+        assert_eq!(read_key(&regions, "other").await, Ok(b"v1".to_vec()));
+    }
+    let m = regions.metrics();
+    assert_eq!(m.reads_rerouted.with_label_values(&["a"]).get(), 24);
+    assert_eq!(m.reads_served.with_label_values(&["a", "first"]).get(), 12);
+    assert_eq!(m.reads_lagging.with_label_values(&["both"]).get(), 0);
+
+    // The only current region down: the stale one is not asked; the read fails instead.
+    backends[1].set_down(true);
+    assert_eq!(read_key(&regions, "index").await, Err(UpstreamErrorKind::Unavailable));
+    assert_eq!(
+        read_key(&regions, "other").await,
+        Ok(b"v1".to_vec()),
+        "a is current for it"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn another_gateway_learns_of_the_lag_from_the_journal_and_of_its_end() {
+    let backends = [Arc::new(MemoryBackend::new()), Arc::new(MemoryBackend::new())];
+    let writer = regions_over("primary", "one", &backends);
+    let reader = regions_over("primary", "one", &backends);
+    bucket(&writer, "photos").await;
+    replicated_put(&writer, "index", b"v1")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    backends[0].set_down(true);
+    replicated_put(&writer, "index", b"v2")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    backends[0].set_down(false);
+
+    // Before its first poll the other replica cannot know: this is the bound CONSISTENCY.md states.
+    assert_eq!(read_key(&reader, "index").await, Ok(b"v1".to_vec()));
+    reader.poll_lag().await;
+    assert_eq!(read_key(&reader, "index").await, Ok(b"v2".to_vec()));
+    assert_eq!(reader.lag().pending_records(0), 1);
+
+    // Repair replays the record and clears it: after the next poll, "a" is current again.
+    let [a, b] = writer.all();
+    let copied = b
+        .get_small("photos", "index", 100)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    a.put_small("photos", "index", copied)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let pending = writer
+        .journal()
+        .pending(b, "a", 10)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ids: Vec<String> = pending.into_iter().map(|p| p.id).collect();
+    writer
+        .journal()
+        .clear_all(b, &ids)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    for replica in [&writer, &reader] {
+        replica.poll_lag().await;
+        assert_eq!(replica.lag().pending_records(0), 0);
+        assert!(!replica.lag().is_behind_for(0, key("index")));
+    }
+    assert_eq!(read_key(&reader, "index").await, Ok(b"v2".to_vec()));
+    let served = reader.metrics().reads_served.with_label_values(&["a", "first"]).get();
+    assert_eq!(served, 2, "read from the preferred region again once it caught up");
 }

@@ -105,14 +105,15 @@ impl Journal {
     }
 
     /// Stores `record` in `holder` (the region that has the change), creating the journal
-    /// bucket on first use.
-    pub async fn append(&self, holder: &Upstream, record: &MissRecord) -> Result<(), UpstreamError> {
+    /// bucket on first use; returns the record's name.
+    pub async fn append(&self, holder: &Upstream, record: &MissRecord) -> Result<String, UpstreamError> {
         let body =
             Bytes::from(serde_json::to_vec(record).map_err(|e| {
                 UpstreamError::new(holder.name(), "PutObject", UpstreamErrorKind::Other, e.to_string())
             })?);
         let id = layout::missed_record(&record.missed, &record.stamp);
-        self.put(holder, &id, body).await
+        self.put(holder, &id, body).await?;
+        Ok(id)
     }
 
     /// Stores a small record under `name` in `region`, creating the bucket on first use.
@@ -134,33 +135,41 @@ impl Journal {
         }
     }
 
-    /// Up to `limit` records in `holder` of changes `missed` did not get, oldest first.
-    pub async fn pending(
+    /// The names of up to `limit` records in `holder` of changes `missed` did not get, oldest
+    /// first, and whether there are more.
+    pub async fn pending_names(
         &self,
         holder: &Upstream,
         missed: &str,
         limit: usize,
-    ) -> Result<Vec<PendingRecord>, UpstreamError> {
+    ) -> Result<(Vec<String>, bool), UpstreamError> {
         let mut ids = Vec::new();
         let mut request = ListRequest {
             prefix: Some(layout::missed_prefix(missed)),
             max_keys: Some(1000),
             ..Default::default()
         };
-        loop {
+        let more = loop {
             let page = match holder.list_objects_v2(&self.bucket, &request).await {
-                Err(e) if e.kind.is_not_found() => return Ok(Vec::new()),
+                Err(e) if e.kind.is_not_found() => return Ok((Vec::new(), false)),
                 other => other?,
             };
             ids.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_owned)));
+            let truncated = page.is_truncated() == Some(true);
             match page.next_continuation_token() {
-                Some(token) if page.is_truncated() == Some(true) && ids.len() < limit => {
+                Some(token) if truncated && ids.len() < limit => {
                     request.continuation_token = Some(token.to_owned());
                 }
-                _ => break,
+                _ => break truncated || ids.len() > limit,
             }
-        }
+        };
         ids.truncate(limit);
+        Ok((ids, more))
+    }
+
+    /// Reads the records `ids` from `holder` (a record cleared meanwhile is left out; one
+    /// that does not parse is logged and left out, and stays in place).
+    pub async fn read_records(&self, holder: &Upstream, ids: Vec<String>) -> Result<Vec<PendingRecord>, UpstreamError> {
         let reads = ids.into_iter().map(|id| async move {
             let read = holder.get_small(&self.bucket, &id, MAX_RECORD_BYTES).await;
             (id, read)
@@ -181,6 +190,17 @@ impl Journal {
             }
         }
         Ok(records)
+    }
+
+    /// Up to `limit` records in `holder` of changes `missed` did not get, oldest first.
+    pub async fn pending(
+        &self,
+        holder: &Upstream,
+        missed: &str,
+        limit: usize,
+    ) -> Result<Vec<PendingRecord>, UpstreamError> {
+        let (ids, _) = self.pending_names(holder, missed, limit).await?;
+        self.read_records(holder, ids).await
     }
 
     /// Removes replayed records (up to 1000 per upstream request).

@@ -5,7 +5,7 @@ use std::time::SystemTime;
 use super::Store;
 use super::object::system_time;
 use crate::error::{ApiError, ApiResult};
-use crate::replication::Change;
+use crate::replication::{Change, ReadScope};
 use crate::reserved::ChangeKind;
 use crate::upstream::{ListRequest, UpstreamError, UpstreamErrorKind};
 
@@ -71,14 +71,16 @@ impl Store {
 
     /// Whether the bucket exists (NoSuchBucket if not), from the first region that answers.
     pub async fn head_bucket(&self, bucket: &str) -> ApiResult<()> {
-        self.regions.read(|up| up.head_bucket(bucket)).await?;
+        self.regions
+            .read(ReadScope::Bucket(bucket), |up| up.head_bucket(bucket))
+            .await?;
         Ok(())
     }
 
     /// Every client bucket (the reserved bucket among them) with its creation time, from the
     /// first region that answers.
     pub async fn list_buckets(&self) -> ApiResult<Vec<(String, Option<SystemTime>)>> {
-        let names = self.regions.read(|up| up.list_buckets()).await?;
+        let names = self.regions.read(ReadScope::Global, |up| up.list_buckets()).await?;
         Ok(names
             .into_iter()
             .map(|(name, created)| (name, created.map(system_time)))

@@ -11,6 +11,7 @@ use super::object::{META_ATTRS, META_HEADER, META_LAYOUT};
 use super::write::commit_put;
 use crate::envelope::{ObjectAttributes, ObjectHeader, ObjectIdentity};
 use crate::error::{ApiError, ApiResult};
+use crate::replication::ReadScope;
 use crate::stamp::META_STAMP;
 use crate::upstream::StoredObject;
 
@@ -40,7 +41,16 @@ impl Store {
                 "copying an object onto itself requires MetadataDirective REPLACE".into(),
             ));
         }
-        let stored = self.regions.read(|up| up.head_object(src_bucket, src_key)).await?;
+        let stored = self
+            .regions
+            .read(
+                ReadScope::Key {
+                    bucket: src_bucket,
+                    key: src_key,
+                },
+                |up| up.head_object(src_bucket, src_key),
+            )
+            .await?;
         let source = self.open_view(src_bucket, src_key, &stored, copy.source_sse_c)?;
         copy.conditions.check_copy_source(&source.etag, source.last_modified)?;
 

@@ -8,6 +8,7 @@ use super::etag::client_etag;
 use super::object::system_time;
 use crate::envelope::format::plaintext_len;
 use crate::error::ApiResult;
+use crate::replication::ReadScope;
 pub use crate::upstream::ListRequest;
 use crate::upstream::unquote;
 
@@ -58,7 +59,10 @@ pub struct ListedObject {
 impl Store {
     /// ListObjectsV2 from the first region that answers.
     pub async fn list_objects_v2(&self, bucket: &str, request: &ListRequest) -> ApiResult<Listing> {
-        let page = self.regions.read(|up| up.list_objects_v2(bucket, request)).await?;
+        let page = self
+            .regions
+            .read(ReadScope::Bucket(bucket), |up| up.list_objects_v2(bucket, request))
+            .await?;
         Ok(Listing {
             prefix: page.prefix().map(str::to_owned),
             delimiter: page.delimiter().map(str::to_owned),
@@ -76,7 +80,10 @@ impl Store {
 
     /// ListObjects (v1) from the first region that answers.
     pub async fn list_objects_v1(&self, bucket: &str, request: &ListRequest) -> ApiResult<Listing> {
-        let page = self.regions.read(|up| up.list_objects_v1(bucket, request)).await?;
+        let page = self
+            .regions
+            .read(ReadScope::Bucket(bucket), |up| up.list_objects_v1(bucket, request))
+            .await?;
         Ok(Listing {
             prefix: page.prefix().map(str::to_owned),
             delimiter: page.delimiter().map(str::to_owned),

@@ -15,7 +15,7 @@ use super::parts::check_part_number;
 use crate::envelope::StreamLayout;
 use crate::envelope::format::{SEGMENT_PLAINTEXT_LEN, SEGMENT_STORED_LEN, plaintext_len};
 use crate::error::{ApiError, ApiResult};
-use crate::replication::{BodySource, resumable};
+use crate::replication::{BodySource, ReadScope, resumable};
 use crate::upstream::{StoredBody, StoredObject, Upstream, UpstreamError, UpstreamErrorKind};
 
 /// A `Range` header's byte range of the plaintext.
@@ -66,6 +66,16 @@ pub struct ReadRequest<'a> {
     pub range: Option<ByteRange>,
     /// `partNumber`.
     pub part_number: Option<i32>,
+}
+
+impl ReadRequest<'_> {
+    /// What the read is about, for choosing a region that is current for it.
+    fn scope(&self) -> ReadScope<'_> {
+        ReadScope::Key {
+            bucket: self.bucket,
+            key: self.key,
+        }
+    }
 }
 
 /// An object being read: what the response headers say, and the plaintext.
@@ -157,7 +167,7 @@ async fn head_object(store: &Store, read: &ReadRequest<'_>) -> ApiResult<ObjectH
     let (range, parts_count) = requested_range(store, read).await?;
     let view = store
         .regions
-        .read(|up: &Upstream| async move {
+        .read(read.scope(), |up: &Upstream| async move {
             let stored = up.head_object(read.bucket, read.key).await?;
             opened_or_failover(store, up, read, &stored)
         })
@@ -196,7 +206,9 @@ async fn requested_range(store: &Store, read: &ReadRequest<'_>) -> ApiResult<(Op
     check_part_number(part)?;
     let stored = store
         .regions
-        .read(|up: &Upstream| async move { up.head_object(read.bucket, read.key).await })
+        .read(read.scope(), |up: &Upstream| async move {
+            up.head_object(read.bucket, read.key).await
+        })
         .await?;
     if !is_multipart(&stored) {
         return if part == 1 {
@@ -207,7 +219,9 @@ async fn requested_range(store: &Store, read: &ReadRequest<'_>) -> ApiResult<(Op
     }
     let stored_part = store
         .regions
-        .read(|up: &Upstream| async move { up.head_object_part(read.bucket, read.key, part).await })
+        .read(read.scope(), |up: &Upstream| async move {
+            up.head_object_part(read.bucket, read.key, part).await
+        })
         .await?;
     let range =
         part_plaintext_range(stored_part.range).ok_or(ApiError::Internal("a stored part off the segment grid"))?;
@@ -235,7 +249,7 @@ type Opened = (ObjectView, StoredBody, Option<(StreamLayout, u64, u64)>, usize);
 async fn full_read(store: &Store, read: &ReadRequest<'_>) -> ApiResult<Opened> {
     let (upstream, body, view) = store
         .regions
-        .read(|up: &Upstream| async move {
+        .read(read.scope(), |up: &Upstream| async move {
             let body = up.get_object(read.bucket, read.key, None, None).await?;
             let view = opened_or_failover(store, up, read, &body.object)?;
             Ok((up, body, view))
@@ -275,7 +289,7 @@ fn opened_or_failover(
 async fn ranged_read(store: &Store, read: &ReadRequest<'_>, range: &ByteRange) -> ApiResult<Opened> {
     let (upstream, view) = store
         .regions
-        .read(|up: &Upstream| async move {
+        .read(read.scope(), |up: &Upstream| async move {
             let stored = up.head_object(read.bucket, read.key).await?;
             Ok((up, opened_or_failover(store, up, read, &stored)?))
         })
@@ -362,7 +376,10 @@ pub(super) async fn read_plaintext(
     sse_c: Option<&SseC>,
     choose: impl FnOnce(&ObjectView) -> ApiResult<Option<(u64, u64)>>,
 ) -> ApiResult<PlainRead> {
-    let (upstream, stored) = store.regions.read(|up: &Upstream| head_at(up, bucket, key)).await?;
+    let (upstream, stored) = store
+        .regions
+        .read(ReadScope::Key { bucket, key }, |up: &Upstream| head_at(up, bucket, key))
+        .await?;
     let view = store.open_view(bucket, key, &stored, sse_c)?;
     let (layout, stored_range) = match choose(&view)? {
         None => (StreamLayout::whole(0, view.plaintext_len), None),

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::Store;
 use super::upload_id::UploadState;
 use crate::error::{ApiError, ApiResult};
+use crate::replication::ReadScope;
 use crate::reserved::layout::{
     SPELLED_KEY_BYTES, upload_key_name as key_name, upload_record as record_name, uploads_prefix as bucket_prefix,
 };
@@ -259,7 +260,9 @@ impl Store {
     /// One page of ListMultipartUploads: the uploads whose records are in either region and
     /// that still exist upstream.
     pub async fn list_uploads(&self, input: &UploadsQuery<'_>) -> ApiResult<UploadsPage> {
-        self.regions.read(|up| up.head_bucket(input.bucket)).await?;
+        self.regions
+            .read(ReadScope::Bucket(input.bucket), |up| up.head_bucket(input.bucket))
+            .await?;
         let query = Query::new(self, input)?;
         let page = collect(self, &query).await?;
         Ok(UploadsPage {

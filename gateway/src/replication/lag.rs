@@ -1,0 +1,310 @@
+//! Which region is behind, and for what: the journal records of changes a region missed that
+//! are not replayed yet. Reads route around a region that is behind for the key (or bucket)
+//! they read, so a read never returns a version older than an acknowledged write, and a
+//! deleted key never comes back (docs/CONSISTENCY.md).
+//!
+//! Two sources feed it. This gateway marks a region behind the moment it journals a miss,
+//! before the write is acknowledged, so its own clients read their writes at once. Every
+//! gateway also polls the journals (`missed/<region>/` in the other region's reserved bucket)
+//! and reads each new record once, which is how replicas that did not see the outage learn of
+//! it, within one poll interval. A record that can not be read (yet) makes its region behind
+//! for everything: unknown is treated as behind, never as current.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::reserved::MissRecord;
+
+/// More pending records than this per region and the region counts as behind for every key
+/// (memory stays bounded whatever the backlog).
+pub const MAX_TRACKED_RECORDS: usize = 100_000;
+
+/// What a read is about, for choosing a region that is current for it.
+#[derive(Clone, Copy, Debug)]
+pub enum ReadScope<'a> {
+    /// One object.
+    Key {
+        /// Client bucket.
+        bucket: &'a str,
+        /// Object key.
+        key: &'a str,
+    },
+    /// A listing or lookup of one bucket.
+    Bucket(&'a str),
+    /// Something about every bucket (ListBuckets).
+    Global,
+}
+
+/// What one region has pending, as far as this gateway knows.
+#[derive(Debug, Default)]
+struct Pending {
+    /// Record name -> what it covers; `None` until the record was read.
+    records: HashMap<String, Option<Covered>>,
+    /// Records seen but not tracked (above [`MAX_TRACKED_RECORDS`]).
+    overflow: bool,
+    /// Derived from `records`: (bucket, key) pairs pending.
+    keys: HashSet<(String, String)>,
+    /// Derived: buckets with any pending record, and those with a pending bucket-level change.
+    buckets: HashMap<String, usize>,
+    whole_buckets: HashSet<String>,
+    /// Derived: some record is unread (or overflow): behind for everything.
+    unknown: bool,
+    /// Local marks not yet confirmed by a poll: record name -> the generation it was added in.
+    local: HashMap<String, u64>,
+}
+
+/// What one record covers.
+#[derive(Clone, Debug)]
+struct Covered {
+    bucket: String,
+    keys: Vec<String>,
+}
+
+impl Covered {
+    fn of(record: &MissRecord) -> Self {
+        Self {
+            bucket: record.bucket.clone(),
+            keys: record.keys.clone(),
+        }
+    }
+}
+
+impl Pending {
+    fn rebuild(&mut self) {
+        self.keys.clear();
+        self.buckets.clear();
+        self.whole_buckets.clear();
+        self.unknown = self.overflow;
+        for covered in self.records.values() {
+            let Some(covered) = covered else {
+                self.unknown = true;
+                continue;
+            };
+            *self.buckets.entry(covered.bucket.clone()).or_default() += 1;
+            if covered.keys.is_empty() {
+                self.whole_buckets.insert(covered.bucket.clone());
+            }
+            for key in &covered.keys {
+                self.keys.insert((covered.bucket.clone(), key.clone()));
+            }
+        }
+    }
+
+    fn is_behind_for(&self, scope: ReadScope<'_>) -> bool {
+        if self.unknown {
+            return true;
+        }
+        match scope {
+            ReadScope::Key { bucket, key } => {
+                self.whole_buckets.contains(bucket) || self.keys.contains(&(bucket.to_owned(), key.to_owned()))
+            }
+            ReadScope::Bucket(bucket) => self.buckets.contains_key(bucket),
+            ReadScope::Global => !self.records.is_empty(),
+        }
+    }
+}
+
+/// The lag of both regions (in configuration order).
+#[derive(Debug, Default)]
+pub struct Lag {
+    regions: [Mutex<Pending>; 2],
+    /// Bumped by every local mark, so that a poll that began before a mark cannot clear it.
+    generation: AtomicU64,
+}
+
+/// A poll's view of one region's pending records: every record name listed, the records read.
+#[derive(Debug, Default)]
+pub struct Polled {
+    /// Every pending record name (up to [`MAX_TRACKED_RECORDS`]).
+    pub names: Vec<String>,
+    /// Whether there were more than that.
+    pub overflow: bool,
+    /// Records read in this poll, by name (a name without one stays unknown until read).
+    pub read: HashMap<String, MissRecord>,
+}
+
+impl Lag {
+    /// Marks region `index` behind for what `record` (stored as `name`) covers: called by the
+    /// gateway that journaled the miss, before it acknowledges the change.
+    pub fn mark(&self, index: usize, name: &str, record: &MissRecord) {
+        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        let Ok(mut pending) = self.regions[index].lock() else {
+            return;
+        };
+        pending.records.insert(name.to_owned(), Some(Covered::of(record)));
+        pending.local.insert(name.to_owned(), generation);
+        pending.rebuild();
+    }
+
+    /// The generation a poll starts at (pass it to [`Self::apply_poll`]).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// The record names of region `index` this gateway has not read yet, among `listed`.
+    pub fn unread(&self, index: usize, listed: &[String]) -> Vec<String> {
+        let Ok(pending) = self.regions[index].lock() else {
+            return listed.to_vec();
+        };
+        listed
+            .iter()
+            .filter(|name| !matches!(pending.records.get(*name), Some(Some(_))))
+            .cloned()
+            .collect()
+    }
+
+    /// Replaces region `index`'s pending records with what a poll that began at `started`
+    /// found, keeping local marks made since (their records may not have been listed yet).
+    pub fn apply_poll(&self, index: usize, started: u64, polled: Polled) {
+        let Ok(mut pending) = self.regions[index].lock() else {
+            return;
+        };
+        let listed: HashSet<&String> = polled.names.iter().collect();
+        let mut records: HashMap<String, Option<Covered>> = HashMap::with_capacity(polled.names.len());
+        for name in &polled.names {
+            let known = match polled.read.get(name) {
+                Some(record) => Some(Covered::of(record)),
+                None => pending.records.get(name).cloned().flatten(),
+            };
+            records.insert(name.clone(), known);
+        }
+        // A local mark survives until a poll that began after it no longer lists its record.
+        let local: HashMap<String, u64> = pending
+            .local
+            .drain()
+            .filter(|(name, generation)| *generation > started && !listed.contains(name))
+            .collect();
+        for name in local.keys() {
+            if let Some(known) = pending.records.get(name) {
+                records.insert(name.clone(), known.clone());
+            }
+        }
+        pending.records = records;
+        pending.local = local;
+        pending.overflow = polled.overflow;
+        pending.rebuild();
+    }
+
+    /// Whether region `index` is behind for `scope`.
+    pub fn is_behind_for(&self, index: usize, scope: ReadScope<'_>) -> bool {
+        self.regions[index]
+            .lock()
+            .map(|pending| pending.is_behind_for(scope))
+            // A poisoned lock is a bug elsewhere; treat the region as behind, never as current.
+            .unwrap_or(true)
+    }
+
+    /// Pending records of region `index` this gateway knows of (at least; more on overflow).
+    pub fn pending_records(&self, index: usize) -> usize {
+        self.regions[index]
+            .lock()
+            .map(|pending| pending.records.len())
+            .unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reserved::ChangeKind;
+    use crate::stamp::VersionStamp;
+
+    fn record(bucket: &str, keys: &[&str]) -> MissRecord {
+        let keys: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
+        MissRecord::new(
+            "b",
+            ChangeKind::Put,
+            bucket,
+            &keys,
+            VersionStamp { clock: 1, writer: 1 },
+        )
+    }
+
+    fn key<'a>(bucket: &'a str, key: &'a str) -> ReadScope<'a> {
+        ReadScope::Key { bucket, key }
+    }
+
+    #[test]
+    fn a_local_mark_makes_the_region_behind_for_its_keys_only() {
+        let lag = Lag::default();
+        assert!(!lag.is_behind_for(1, key("photos", "a")));
+        lag.mark(1, "missed/b/1", &record("photos", &["a"]));
+        assert!(lag.is_behind_for(1, key("photos", "a")));
+        assert!(!lag.is_behind_for(1, key("photos", "b")));
+        assert!(
+            !lag.is_behind_for(0, key("photos", "a")),
+            "the other region stays current"
+        );
+        assert!(lag.is_behind_for(1, ReadScope::Bucket("photos")));
+        assert!(!lag.is_behind_for(1, ReadScope::Bucket("logs")));
+        assert!(lag.is_behind_for(1, ReadScope::Global));
+    }
+
+    #[test]
+    fn a_poll_that_began_before_a_mark_does_not_clear_it() {
+        let lag = Lag::default();
+        let started = lag.generation();
+        lag.mark(1, "missed/b/1", &record("photos", &["a"]));
+        lag.apply_poll(1, started, Polled::default());
+        assert!(
+            lag.is_behind_for(1, key("photos", "a")),
+            "cleared by a poll older than the mark"
+        );
+        // A poll that began after the mark and no longer lists the record: replayed.
+        let later = lag.generation();
+        lag.apply_poll(1, later, Polled::default());
+        assert!(!lag.is_behind_for(1, key("photos", "a")));
+    }
+
+    #[test]
+    fn records_listed_but_not_read_make_the_region_behind_for_everything() {
+        let lag = Lag::default();
+        let polled = Polled {
+            names: vec!["missed/b/1".into()],
+            ..Default::default()
+        };
+        lag.apply_poll(1, lag.generation(), polled);
+        assert!(lag.is_behind_for(1, key("any", "thing")));
+        assert_eq!(lag.unread(1, &["missed/b/1".into()]), vec!["missed/b/1".to_owned()]);
+        let mut read = HashMap::new();
+        read.insert("missed/b/1".to_owned(), record("photos", &["a"]));
+        let polled = Polled {
+            names: vec!["missed/b/1".into()],
+            read,
+            ..Default::default()
+        };
+        lag.apply_poll(1, lag.generation(), polled);
+        assert!(!lag.is_behind_for(1, key("any", "thing")));
+        assert!(lag.is_behind_for(1, key("photos", "a")));
+        assert!(
+            lag.unread(1, &["missed/b/1".into()]).is_empty(),
+            "read once, remembered"
+        );
+        // Still listed in the next poll without being read again: still known.
+        let polled = Polled {
+            names: vec!["missed/b/1".into()],
+            ..Default::default()
+        };
+        lag.apply_poll(1, lag.generation(), polled);
+        assert!(lag.is_behind_for(1, key("photos", "a")));
+        assert!(!lag.is_behind_for(1, key("photos", "b")));
+    }
+
+    #[test]
+    fn bucket_changes_and_overflow_cover_more() {
+        let lag = Lag::default();
+        lag.mark(0, "missed/a/1", &record("logs", &[]));
+        assert!(lag.is_behind_for(0, key("logs", "anything")));
+        assert!(!lag.is_behind_for(0, key("photos", "x")));
+        let polled = Polled {
+            overflow: true,
+            ..Default::default()
+        };
+        lag.apply_poll(1, lag.generation(), polled);
+        assert!(
+            lag.is_behind_for(1, key("photos", "x")),
+            "overflow: behind for everything"
+        );
+    }
+}
