@@ -59,7 +59,9 @@ FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=builder /out/twinvault /usr/local/bin/twinvault
 
 USER 65532:65532
-# 9000: S3 API (plain HTTP; terminate TLS in front). 9090: admin (/livez, /readyz, /metrics).
+# 9000: S3 API (plain HTTP, or TLS when server.tls_cert_file and tls_key_file are set: mount
+# the PEM files; a renewed certificate is picked up without a restart).
+# 9090: admin (/livez, /readyz, /metrics), always plain HTTP: keep it private.
 EXPOSE 9000 9090
 
 ENTRYPOINT ["/usr/local/bin/twinvault"]

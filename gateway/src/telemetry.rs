@@ -2,8 +2,9 @@
 //! span of each S3 request and of each upstream call, and the request id clients get back.
 //!
 //! Span layout (fields are span fields, never metric labels):
-//! - `s3_request{operation, request_id}`: one per S3 request that reaches a handler, entered
-//!   while the handler runs (`api::Gateway::observe`). The same `request_id` is returned as
+//! - `s3_request{operation, request_id, access_key}`: one per S3 request that reaches a handler
+//!   (`access_key`: the access key id it was signed with, never the secret), entered while the
+//!   handler runs (`api::Gateway::observe`). The same `request_id` is returned as
 //!   `x-amz-request-id` and, in error bodies, as `<RequestId>`.
 //! - `upstream{region, operation}`: one per upstream call, a child of the request's span when
 //!   the call serves a request (the repair loop's calls have no parent).

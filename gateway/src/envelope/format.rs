@@ -15,7 +15,8 @@
 //! | segment 0                      | segment 1                      | ... | final segment      |
 //! | nonce 12 | ct 65536 | tag 16   | nonce 12 | ct 65536 | tag 16   |     | nonce | ct ≤ 65536 | tag |
 //! +--------------------------------+--------------------------------+-----+--------------------+
-//! segment nonce = stream id (8 random bytes, one per stream) || segment index (u32 big-endian)
+//! segment nonce = stream id (8 B, one per stream) || segment index (u32 big-endian)
+//! stream id     = part number (u16 BE) || 6 random bytes
 //! segment AAD   = "twinvault/seg/v1" || part number (u32 BE) || segment index (u32 BE) || final (u8 0/1)
 //! ```
 

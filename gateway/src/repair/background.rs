@@ -2,9 +2,9 @@
 //! answer again, then count what is still pending (the `twinvault_journal_pending_records` and
 //! `twinvault_journal_oldest_pending_age_seconds` gauges).
 //!
-//! Several gateway replicas share the journal. A lease object in each region's journal bucket
-//! (`lease/replay`: holder and expiry) keeps them from replaying the same records at once: a
-//! replica takes the lease only when it is free or expired, and confirms it still holds it
+//! Several gateway replicas share the journal. A lease object in the first region's journal
+//! bucket (`lease/replay`: holder and expiry) keeps them from replaying the same records at
+//! once: a replica takes the lease only when it is free or expired, and confirms it still holds it
 //! after a pause (S3 has no compare-and-swap everywhere; the last writer keeps the lease). Two
 //! replicas that still overlap do no harm: replay is idempotent.
 
