@@ -6,8 +6,8 @@ use s3s::dto::{CommonPrefix, ListObjectsInput, ListObjectsOutput, ListObjectsV2I
 use super::Gateway;
 use super::dto;
 use crate::error::ApiResult;
+use crate::store::url_encode;
 use crate::store::{ListRequest, ListedObject};
-use crate::upstream::url_encode;
 
 pub async fn list_objects_v2(gw: &Gateway, req: S3Request<ListObjectsV2Input>) -> ApiResult<ListObjectsV2Output> {
     let input = &req.input;

@@ -8,7 +8,7 @@ use super::Gateway;
 use super::dto;
 use crate::error::ApiResult;
 use crate::store::UploadsQuery;
-use crate::upstream::url_encode;
+use crate::store::url_encode;
 
 pub async fn list_multipart_uploads(
     gw: &Gateway,

@@ -28,6 +28,8 @@ mod write;
 
 use std::sync::Arc;
 
+/// Percent-encoding of keys in listings (`encoding-type=url`) and copy sources.
+pub use crate::upstream::url_encode;
 pub use copy::CopyRequest;
 pub use customer::SseC;
 pub use delete::DeleteFailures;

@@ -7,10 +7,9 @@ use bytes::Bytes;
 use futures::Stream;
 
 use super::Store;
-use super::realign;
 use super::upload_id::UploadState;
 use crate::envelope::EnvelopeError;
-use crate::envelope::format::ciphertext_len;
+use crate::envelope::format::{SEGMENT_PLAINTEXT_LEN, ciphertext_len};
 use crate::error::{ApiError, ApiResult};
 use crate::replication::{FanoutOutcome, fan_out, tee};
 use crate::upstream::{StoredObject, UpstreamError, UpstreamErrorKind};
@@ -30,6 +29,16 @@ pub fn check_part_number(part: i32) -> ApiResult<i32> {
         )));
     }
     Ok(part)
+}
+
+/// Whether a part of `plain_len` bytes is also written to staging: it may have to move.
+pub(super) fn needs_staging(plain_len: u64) -> bool {
+    !plain_len.is_multiple_of(SEGMENT_PLAINTEXT_LEN) || plain_len < MIN_PART_SIZE
+}
+
+/// Where part `part` of the upload is staged (the newest upload of that part number).
+pub(super) fn staging_key(state: &UploadState, part: i32) -> String {
+    crate::reserved::layout::staging_part(&state.header, part)
 }
 
 /// One part the upload completes with, as one region holds it.
@@ -56,7 +65,7 @@ pub(super) async fn store_part<S>(
 where
     S: Stream<Item = Result<Bytes, EnvelopeError>> + Unpin,
 {
-    let staging = realign::needs_staging(plain_len).then(|| realign::staging_key(state, part));
+    let staging = needs_staging(plain_len).then(|| staging_key(state, part));
     upload_sealed_part(store, state, target, part, (ciphertext_len(plain_len), staging), sealed).await
 }
 

@@ -18,7 +18,7 @@ use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
 
 use super::Store;
-use super::parts::{MAX_PART_NUMBER, MIN_PART_SIZE, MatchedPart, upload_sealed_part};
+use super::parts::{MAX_PART_NUMBER, MatchedPart, needs_staging, staging_key, upload_sealed_part};
 use super::upload_id::UploadState;
 use crate::envelope::format::{SEGMENT_PLAINTEXT_LEN, ciphertext_len};
 use crate::envelope::{DataKey, EnvelopeError, OpenStream, SealStream, SegmentSealer, StreamLayout};
@@ -28,16 +28,6 @@ use crate::upstream::{ListRequest, Upstream, UpstreamError, UpstreamErrorKind};
 
 /// Plaintext chunks read back ahead of the sealer.
 const READ_AHEAD_CHUNKS: usize = 4;
-
-/// Whether a part of `plain_len` bytes is also written to staging: it may have to move.
-pub(super) fn needs_staging(plain_len: u64) -> bool {
-    !plain_len.is_multiple_of(SEGMENT_PLAINTEXT_LEN) || plain_len < MIN_PART_SIZE
-}
-
-/// Where part `part` of the upload is staged (the newest upload of that part number).
-pub(super) fn staging_key(state: &UploadState, part: i32) -> String {
-    crate::reserved::layout::staging_part(&state.header, part)
-}
 
 /// How an upload with unaligned parts is cut again.
 #[derive(Debug, PartialEq, Eq)]
@@ -340,6 +330,7 @@ async fn discard_in(up: &Upstream, journal: &str, prefix: &str) -> Result<(), Up
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::parts::MIN_PART_SIZE;
 
     const MIB: u64 = 1024 * 1024;
 
