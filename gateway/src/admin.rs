@@ -85,9 +85,24 @@ async fn readiness(state: &AdminState, shutting_down: bool) -> Response<Full<Byt
     let regions = futures::future::join_all(probes).await;
     let any_region = regions.iter().any(|(_, up, _)| *up);
     let ready = *state.ready.borrow() && !shutting_down && any_region;
+    let lag = state.regions.lag();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
     let listed: Vec<String> = regions
         .iter()
-        .map(|(name, up, open)| format!("{{\"name\":{name:?},\"reachable\":{up},\"breaker_open\":{open}}}"))
+        .enumerate()
+        .map(|(i, (name, up, open))| {
+            // Behind: changes it missed are in the other region's journal, not replayed yet.
+            let pending = lag.pending_records(i);
+            let oldest = lag
+                .oldest_ms(i)
+                .map_or(0.0, |ms| now_ms.saturating_sub(ms) as f64 / 1000.0);
+            format!(
+                "{{\"name\":{name:?},\"reachable\":{up},\"breaker_open\":{open},\
+                 \"pending_records\":{pending},\"oldest_pending_seconds\":{oldest:.1}}}"
+            )
+        })
         .collect();
     let body = format!(
         "{{\"ready\":{ready},\"shutting_down\":{shutting_down},\"regions\":[{}]}}\n",

@@ -15,6 +15,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::reserved::MissRecord;
+use crate::stamp::VersionStamp;
 
 /// More pending records than this per region and the region counts as behind for every key
 /// (memory stays bounded whatever the backlog).
@@ -195,6 +196,18 @@ impl Lag {
             .unwrap_or(true)
     }
 
+    /// Milliseconds since the epoch of the oldest pending record of region `index` this
+    /// gateway knows of (record names end in their stamp).
+    pub fn oldest_ms(&self, index: usize) -> Option<u64> {
+        let pending = self.regions[index].lock().ok()?;
+        pending
+            .records
+            .keys()
+            .filter_map(|name| name.rsplit('/').next()?.parse::<VersionStamp>().ok())
+            .map(VersionStamp::millis)
+            .min()
+    }
+
     /// Pending records of region `index` this gateway knows of (at least; more on overflow).
     pub fn pending_records(&self, index: usize) -> usize {
         self.regions[index]
@@ -208,7 +221,6 @@ impl Lag {
 mod tests {
     use super::*;
     use crate::reserved::ChangeKind;
-    use crate::stamp::VersionStamp;
 
     fn record(bucket: &str, keys: &[&str]) -> MissRecord {
         let keys: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
@@ -232,6 +244,13 @@ mod tests {
         lag.mark(1, "missed/b/1", &record("photos", &["a"]));
         assert!(lag.is_behind_for(1, key("photos", "a")));
         assert!(!lag.is_behind_for(1, key("photos", "b")));
+        assert_eq!(lag.oldest_ms(1), None, "a name without a stamp has no age");
+        let stamp = VersionStamp {
+            clock: 5 << 16,
+            writer: 1,
+        };
+        lag.mark(1, &format!("missed/b/{stamp}"), &record("photos", &["c"]));
+        assert_eq!(lag.oldest_ms(1), Some(stamp.millis()));
         assert!(
             !lag.is_behind_for(0, key("photos", "a")),
             "the other region stays current"

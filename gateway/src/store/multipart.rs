@@ -25,7 +25,7 @@ use super::write::{BodyVerdict, body_results, commit_put, seal_body};
 use crate::envelope::format::plaintext_len;
 use crate::envelope::{DataKey, ObjectAttributes, ObjectHeader, ObjectIdentity};
 use crate::error::{ApiError, ApiResult};
-use crate::replication::both_ok;
+use crate::replication::{ReadScope, both_ok};
 use crate::stamp::META_STAMP;
 use crate::upstream::{StoredObject, UploadedPart, UpstreamError};
 
@@ -259,6 +259,16 @@ async fn complete(
         },
         (Ok(a), Err(e)) if store.regions.counts_as_miss(&e) => [Some(match_parts(requested, &a)?), None],
         (Err(e), Ok(b)) if store.regions.counts_as_miss(&e) => [None, Some(match_parts(requested, &b)?)],
+        (Err(a), Err(b)) if a.kind.is_not_found() || b.kind.is_not_found() => {
+            // A Complete retried after it succeeded (the client lost the answer): S3 answers
+            // it again with the object's ETag, so a client's retry never fails a stored upload.
+            if let Some(stored) = completed_earlier(store, &state, (bucket, key)).await? {
+                return Ok(stored);
+            }
+            return Err(both_ok([Err::<(), _>(a), Err(b)])
+                .err()
+                .map_or(ApiError::NoSuchUpload, ApiError::from));
+        }
         (a, b) => {
             both_ok([a, b])?;
             return Err(ApiError::Internal("listing results"));
@@ -289,6 +299,22 @@ async fn complete(
     uploads::forget(store, bucket, key, &state).await;
     realign::discard_staged(store, &state);
     Ok(stored)
+}
+
+/// The object this upload became, if it was completed already and not replaced since: the
+/// stored object carries the upload's header (a fresh wrapped data key, unique per upload).
+async fn completed_earlier(
+    store: &Store,
+    state: &UploadState,
+    (bucket, key): (&str, &str),
+) -> ApiResult<Option<StoredObject>> {
+    let scope = ReadScope::Key { bucket, key };
+    match store.regions.read(scope, |up| up.head_object(bucket, key)).await {
+        Ok(stored) if stored.metadata.get(META_HEADER) == Some(&state.header) => Ok(Some(stored)),
+        Ok(_) => Ok(None),
+        Err(e) if e.kind.is_not_found() => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Each region's upstream part list to complete with: the matched parts as they are, or, when

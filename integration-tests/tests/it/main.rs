@@ -10,6 +10,7 @@ mod faults; // region b behind a fault proxy (5xx, drops, cuts, silence) under p
 mod format_vectors; // docs/FORMAT.md's vectors, opened by an independent Python decryptor
 mod harness_smoke; // the harness itself: two regions, every client, restart, missing buckets
 mod hedge; // hedged reads: a slow region loses to the fast one; a missing copy fails over
+mod lagging_region; // policy one, a region back but behind: reads never return what it missed, via either gateway
 mod large_objects; // 8 concurrent 1 GiB PUTs and GETs, generated on the fly; gateway peak RSS < 256 MiB
 mod limits; // slowloris heads and bodies cut off while others are served; 431, 503 SlowDown, max_connections
 mod metrics; // /metrics series move for requests, upstream calls, replication, reads
@@ -20,6 +21,7 @@ mod quickstart; // the quickstart binary, driven with the credentials it prints,
 mod readme; // the commands README and docs/ tell a user to run, parsed from their text and run as written
 mod repair; // policy "one" with a region down; journal, background loop, `twinvault repair`, LWW
 mod resume; // a GET body that stalls or is cut mid-stream continues from the other region
+mod retries; // retried Complete (same ETag), DELETE and PUT answer as S3 does
 mod rotate; // twinvault rotate: re-wrap under the new key in both regions, then drop the old key
 mod s3_api; // boto3: every operation, conditions, metadata, ranges, presign, auth failures
 mod secrets; // no secret in logs (debug), /metrics, error bodies or check-config after using them all
