@@ -98,6 +98,22 @@ async fn policy_all_fails_a_put_that_region_b_misses_and_acknowledges_nothing() 
     assert!(twin.reserved_keys(1, "missed/").is_empty());
 }
 
+/// See docs of `replication::fan_out`: "a write that will be reported as failed is not stored
+/// on one side". A body that fits in the fan-out's buffers is handed to region a in full before
+/// region b's failure is seen, so a stores the version the client was told failed, and no
+/// journal record says so (only a full pass would spread it to b).
+#[tokio::test(start_paused = true)]
+#[ignore = "bug: under policy \"all\" a small PUT that fails in b is still stored in a"]
+async fn policy_all_does_not_store_a_failed_put_on_one_side() {
+    let twin = Twin::with_bucket("all").await;
+    twin.b().set_down(true);
+    assert!(twin.put("cat.jpg", &plaintext(1000, 2)).await.is_err());
+    assert!(
+        twin.a().raw(BUCKET, "cat.jpg").is_none(),
+        "a stored a PUT reported as failed"
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn policy_one_acknowledges_a_put_b_misses_journals_it_in_a_and_a_serves_it() {
     let twin = Twin::with_bucket("one").await;
