@@ -266,31 +266,35 @@ async fn a_damaged_copy_that_would_win_the_tie_is_never_spread() {
 
 #[tokio::test(start_paused = true)]
 async fn a_copy_with_a_forged_newer_stamp_and_a_bad_header_never_wins() {
-    let twin = Twin::with_bucket("all").await;
-    let plain = plaintext(1000, 80);
-    twin.put("cat.jpg", &plain).await.expect("put");
-    twin.put("dog.jpg", &plaintext(10, 81)).await.expect("put");
-    let intact = twin.b().raw(BUCKET, "cat.jpg").expect("b");
-    let dog_header = twin.a().raw(BUCKET, "dog.jpg").expect("dog").metadata[META_HEADER].clone();
-    let forged = VersionStamp {
-        clock: u64::MAX >> 1,
-        writer: 0,
-    };
-    twin.a()
-        .set_metadata(BUCKET, "cat.jpg", META_STAMP, Some(&forged.to_string()));
-    twin.a().set_metadata(BUCKET, "cat.jpg", META_HEADER, Some(&dog_header));
+    // Both ways round: repair walks the regions in order, so a damaged copy in either one
+    // must neither win nor be copied over the other.
+    for damaged in 0..2 {
+        let twin = Twin::with_bucket("all").await;
+        let plain = plaintext(1000, 80);
+        twin.put("cat.jpg", &plain).await.expect("put");
+        twin.put("dog.jpg", &plaintext(10, 81)).await.expect("put");
+        let backend = &twin.backends[damaged];
+        let intact = twin.backends[1 - damaged].raw(BUCKET, "cat.jpg").expect("intact");
+        let dog_header = backend.raw(BUCKET, "dog.jpg").expect("dog").metadata[META_HEADER].clone();
+        let forged = VersionStamp {
+            clock: u64::MAX >> 1,
+            writer: 0,
+        };
+        backend.set_metadata(BUCKET, "cat.jpg", META_STAMP, Some(&forged.to_string()));
+        backend.set_metadata(BUCKET, "cat.jpg", META_HEADER, Some(&dog_header));
 
-    // As a replayed Put record reconciles the key: no body verification, only the headers.
-    // (A full pass would not look: the two copies list with the same ETag and size.)
-    let repairer = twin.repairer();
-    repairer
-        .reconcile(BUCKET, "cat.jpg", None, false)
-        .await
-        .expect("reconcile");
-    let copy = same_copy(&twin, "cat.jpg").expect("both agree");
-    assert_eq!(copy.metadata, intact.metadata, "b's intact copy replaced a's");
-    twin.b().set_down(true);
-    assert!(twin.get("cat.jpg").await.expect("a's repaired copy") == plain);
+        // As a replayed Put record reconciles the key: no body verification, only the headers.
+        // (A full pass would not look: the two copies list with the same ETag and size.)
+        let repairer = twin.repairer();
+        repairer
+            .reconcile(BUCKET, "cat.jpg", None, false)
+            .await
+            .expect("reconcile");
+        let copy = same_copy(&twin, "cat.jpg").expect("both agree");
+        assert_eq!(copy.metadata, intact.metadata, "region {damaged}: the damaged copy won");
+        twin.backends[1 - damaged].set_down(true);
+        assert!(twin.get("cat.jpg").await.expect("the repaired copy") == plain);
+    }
 }
 
 #[tokio::test(start_paused = true)]
