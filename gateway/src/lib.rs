@@ -60,6 +60,8 @@ pub mod server;
 pub mod stamp;
 pub mod store;
 pub mod telemetry;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod tls;
 pub mod upstream;
 pub mod vhost;

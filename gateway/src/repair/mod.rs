@@ -9,6 +9,8 @@
 mod background;
 mod copy;
 pub(crate) mod scan;
+#[cfg(test)]
+mod tests;
 mod verify;
 
 use std::collections::BTreeMap;

@@ -22,6 +22,8 @@ mod part_copy;
 mod parts;
 mod read;
 mod realign;
+#[cfg(test)]
+mod tests;
 pub mod upload_id;
 mod uploads;
 mod write;

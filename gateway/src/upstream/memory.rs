@@ -222,6 +222,101 @@ impl MemoryBackend {
     }
 }
 
+/// What one stored object holds, for tests to inspect (ciphertext and upstream metadata).
+#[cfg(test)]
+#[derive(Clone, Debug)]
+pub struct RawObject {
+    /// The stored bytes.
+    pub bytes: Bytes,
+    /// Upstream ETag (no quotes).
+    pub etag: String,
+    /// Upstream user metadata.
+    pub metadata: HashMap<String, String>,
+    /// Stored length of each part of a multipart object; empty for a single PUT.
+    pub part_lens: Vec<u64>,
+}
+
+/// Direct inspection and damage, bypassing fault injection and call counts.
+#[cfg(test)]
+impl MemoryBackend {
+    /// The object stored under `bucket`/`key`, if any.
+    pub fn raw(&self, bucket: &str, key: &str) -> Option<RawObject> {
+        let state = self.state();
+        let object = state.buckets.get(bucket)?.objects.get(key)?;
+        Some(RawObject {
+            bytes: object.bytes.clone(),
+            etag: object.etag.clone(),
+            metadata: object.metadata.clone(),
+            part_lens: object.part_lens.clone(),
+        })
+    }
+
+    /// Every key of `bucket` starting with `prefix`, in order (empty without the bucket).
+    pub fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        let state = self.state();
+        let Some(b) = state.buckets.get(bucket) else {
+            return Vec::new();
+        };
+        b.objects.keys().filter(|k| k.starts_with(prefix)).cloned().collect()
+    }
+
+    /// How many multipart uploads are in progress.
+    pub fn open_uploads(&self) -> usize {
+        self.state().uploads.len()
+    }
+
+    /// Whether `needle` occurs anywhere the store keeps bytes: objects, parts of uploads in
+    /// progress, metadata values.
+    pub fn contains(&self, needle: &[u8]) -> bool {
+        let found = |hay: &[u8]| !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle);
+        let state = self.state();
+        let in_metadata = |m: &HashMap<String, String>| m.values().any(|v| found(v.as_bytes()));
+        let objects = state.buckets.values().flat_map(|b| b.objects.values());
+        let in_objects = objects.clone().any(|o| found(&o.bytes) || in_metadata(&o.metadata));
+        let in_uploads = state
+            .uploads
+            .values()
+            .any(|u| in_metadata(&u.metadata) || u.parts.values().any(|p| found(&p.bytes)));
+        in_objects || in_uploads
+    }
+
+    /// Sets (or with `None` removes) the upstream metadata `name` of `bucket`/`key`, as a
+    /// rewrite upstream would. Panics if there is no such object.
+    pub fn set_metadata(&self, bucket: &str, key: &str, name: &str, value: Option<&str>) {
+        let mut state = self.state();
+        let object = state
+            .buckets
+            .get_mut(bucket)
+            .and_then(|b| b.objects.get_mut(key))
+            .unwrap_or_else(|| panic!("no object {bucket}/{key} to rewrite"));
+        match value {
+            Some(v) => object.metadata.insert(name.to_owned(), v.to_owned()),
+            None => object.metadata.remove(name),
+        };
+    }
+
+    /// Flips the bits of the stored byte at `offset` of `bucket`/`key`, as silent corruption
+    /// does; with `new_etag` the ETag becomes the MD5 of the damaged bytes (a copy rewritten
+    /// upstream), else it stays (bit rot). Panics if there is no such byte.
+    pub fn flip_byte(&self, bucket: &str, key: &str, offset: usize, new_etag: bool) {
+        let mut state = self.state();
+        let object = state
+            .buckets
+            .get_mut(bucket)
+            .and_then(|b| b.objects.get_mut(key))
+            .unwrap_or_else(|| panic!("no object {bucket}/{key} to damage"));
+        let mut bytes = object.bytes.to_vec();
+        let byte = bytes
+            .get_mut(offset)
+            .unwrap_or_else(|| panic!("{bucket}/{key} has no byte {offset}"));
+        *byte ^= 0xff;
+        if new_etag {
+            object.etag = md5_hex(&bytes);
+        }
+        object.bytes = Bytes::from(bytes);
+    }
+}
+
 /// A page of keys and common prefixes, and the last of them (where the next page starts).
 struct Listed {
     contents: Vec<ListedObject>,

@@ -27,6 +27,8 @@ pub use error::{UpstreamError, UpstreamErrorKind};
 pub use health::Health;
 pub use listing::{ListPage, ListPageV1, ListRequest, ListedObject, ListedPrefix, StorageClass};
 pub use memory::MemoryBackend;
+#[cfg(test)]
+pub use memory::RawObject;
 pub use sdk::SdkBackend;
 
 use crate::config::RegionConfig;

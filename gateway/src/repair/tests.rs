@@ -1,0 +1,335 @@
+//! Repair decisions over two in-memory regions: what a journal replay and a full pass copy,
+//! delete or leave alone. Paused tokio time throughout.
+
+use std::sync::atomic::Ordering;
+
+use crate::envelope::ObjectAttributes;
+use crate::envelope::format::SEGMENT_STORED_LEN;
+use crate::reserved::ChangeKind;
+use crate::stamp::{META_STAMP, VersionStamp};
+use crate::store::object::META_HEADER;
+use crate::testing::{BUCKET, Twin, eventually, plaintext};
+use crate::upstream::RawObject;
+
+const STORED_SEG: usize = SEGMENT_STORED_LEN as usize;
+const MIB: usize = 1024 * 1024;
+
+fn count(counter: &std::sync::atomic::AtomicU64) -> u64 {
+    counter.load(Ordering::Relaxed)
+}
+
+/// Whether both regions hold the same copy of `key` (bytes, ETag, metadata, part layout).
+fn same_copy(twin: &Twin, key: &str) -> Option<RawObject> {
+    let a = twin.a().raw(BUCKET, key)?;
+    let b = twin.b().raw(BUCKET, key)?;
+    let same = a.bytes == b.bytes && a.etag == b.etag && a.metadata == b.metadata && a.part_lens == b.part_lens;
+    same.then_some(a)
+}
+
+fn stamp_of(raw: &RawObject) -> VersionStamp {
+    raw.metadata
+        .get(META_STAMP)
+        .and_then(|s| s.parse().ok())
+        .expect("a stamped copy")
+}
+
+#[tokio::test(start_paused = true)]
+async fn replay_copies_a_put_b_missed_and_clears_the_record() {
+    let twin = Twin::with_bucket("one").await;
+    twin.b().set_down(true);
+    let plain = plaintext(3 * 65536 + 17, 1);
+    twin.put("cat.jpg", &plain).await.expect("put");
+    twin.b().set_down(false);
+    assert!(twin.b().raw(BUCKET, "cat.jpg").is_none());
+    assert_eq!(twin.pending(0).await.len(), 1);
+
+    let repairer = twin.repairer();
+    repairer.replay_journal().await.expect("replay");
+    assert!(same_copy(&twin, "cat.jpg").is_some(), "b now holds a's exact copy");
+    assert!(twin.pending(0).await.is_empty(), "the record is cleared");
+    assert!(twin.reserved_keys(0, "missed/").is_empty());
+    let s = &repairer.summary;
+    assert_eq!(
+        (count(&s.copied), count(&s.records_cleared), count(&s.failed)),
+        (1, 1, 0)
+    );
+
+    twin.a().set_down(true);
+    assert!(twin.get("cat.jpg").await.expect("b serves it") == plain);
+}
+
+#[tokio::test(start_paused = true)]
+async fn replay_copies_a_multipart_object_with_its_part_layout() {
+    let twin = Twin::with_bucket("one").await;
+    twin.b().set_down(true);
+    let id = twin
+        .store
+        .create_upload((BUCKET, "big"), ObjectAttributes::default(), None)
+        .await
+        .expect("create upload");
+    // Re-sealed at completion into three stored parts: 5 MiB, 5 MiB + 64 KiB, the rest.
+    let p1 = plaintext(5 * MIB, 2);
+    let p2 = plaintext(5 * MIB + 1, 3);
+    let p3 = plaintext(5 * MIB + 1, 4);
+    let p4 = plaintext(1000, 5);
+    let mut parts = Vec::new();
+    for (number, part) in (1..).zip([&p1, &p2, &p3, &p4]) {
+        let verdict = crate::store::BodyVerdict::default();
+        let stored = twin
+            .store
+            .upload_part(
+                (BUCKET, "big"),
+                &id,
+                number,
+                part.len() as u64,
+                None,
+                crate::testing::body(part),
+                &verdict,
+            )
+            .await
+            .expect("part");
+        parts.push((number, crate::store::client_etag(&stored.etag)));
+    }
+    twin.store
+        .complete_upload((BUCKET, "big"), &id, &parts, None)
+        .await
+        .expect("complete");
+    twin.b().set_down(false);
+    let a = twin.a().raw(BUCKET, "big").expect("a");
+    assert_eq!(a.part_lens.len(), 3, "{:?}", a.part_lens);
+
+    twin.repairer().replay_journal().await.expect("replay");
+    let copy = same_copy(&twin, "big").expect("b holds a's exact copy, part for part");
+    assert_eq!(copy.part_lens, a.part_lens);
+    twin.a().set_down(true);
+    let whole = [p1.as_slice(), &p2, &p3, &p4].concat();
+    assert!(twin.get("big").await.expect("b serves it") == whole);
+}
+
+/// Writes `key` twice: first with `first_down` down, then with the other region down, so each
+/// region holds another version; returns (older, newer) plaintexts.
+async fn diverge(twin: &Twin, key: &str, first_down: usize, seed: u64) -> (Vec<u8>, Vec<u8>) {
+    let (older, newer) = (plaintext(1000, seed), plaintext(2000, seed + 1));
+    twin.backends[first_down].set_down(true);
+    twin.put(key, &older).await.expect("first write");
+    twin.backends[first_down].set_down(false);
+    twin.backends[1 - first_down].set_down(true);
+    twin.put(key, &newer).await.expect("second write");
+    twin.backends[1 - first_down].set_down(false);
+    (older, newer)
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_newer_version_wins_whichever_region_holds_it() {
+    let twin = Twin::with_bucket("one").await;
+    // cat: a holds the older version, b the newer; dog: the other way round.
+    let (_, cat) = diverge(&twin, "cat.jpg", 1, 10).await;
+    let (_, dog) = diverge(&twin, "dog.jpg", 0, 20).await;
+    for key in ["cat.jpg", "dog.jpg"] {
+        let (a, b) = (twin.a().raw(BUCKET, key), twin.b().raw(BUCKET, key));
+        let (a, b) = (a.expect("a"), b.expect("b"));
+        assert_ne!(stamp_of(&a), stamp_of(&b), "{key}: two versions");
+    }
+
+    let repairer = twin.repairer();
+    repairer.replay_journal().await.expect("replay");
+    let cat_copy = same_copy(&twin, "cat.jpg").expect("cat agreed");
+    let dog_copy = same_copy(&twin, "dog.jpg").expect("dog agreed");
+    assert_eq!(count(&repairer.summary.copied), 2, "one copy per key");
+    assert!(twin.pending(0).await.is_empty() && twin.pending(1).await.is_empty());
+    assert!(twin.get("cat.jpg").await.expect("cat") == cat, "cat: the newer version");
+    assert!(twin.get("dog.jpg").await.expect("dog") == dog, "dog: the newer version");
+    assert_eq!(cat_copy.bytes.len(), dog_copy.bytes.len());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_pass_spreads_the_newer_version_without_a_journal() {
+    let twin = Twin::with_bucket("one").await;
+    let (_, newer) = diverge(&twin, "cat.jpg", 1, 30).await;
+    for holder in 0..2 {
+        let ids: Vec<String> = twin.pending(holder).await.into_iter().map(|p| p.id).collect();
+        twin.regions
+            .journal()
+            .clear_all(&twin.regions.all()[holder], &ids)
+            .await
+            .expect("clear");
+    }
+    let repairer = twin.repairer();
+    repairer.full_pass(Some(BUCKET), &|_| {}).await.expect("full pass");
+    assert!(same_copy(&twin, "cat.jpg").is_some());
+    assert!(twin.get("cat.jpg").await.expect("get") == newer);
+    assert_eq!(count(&repairer.summary.copied), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_delete_b_missed_removes_its_copy_on_replay() {
+    let twin = Twin::with_bucket("one").await;
+    twin.put("cat.jpg", &plaintext(100, 40)).await.expect("put");
+    twin.b().set_down(true);
+    twin.store.delete_object(BUCKET, "cat.jpg").await.expect("delete");
+    twin.b().set_down(false);
+    let pending = twin.pending(0).await;
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].record.op, ChangeKind::Delete, "a tombstone");
+    assert!(twin.a().raw(BUCKET, "cat.jpg").is_none());
+    assert!(twin.b().raw(BUCKET, "cat.jpg").is_some(), "b missed the delete");
+
+    let repairer = twin.repairer();
+    repairer.replay_journal().await.expect("replay");
+    assert!(twin.b().raw(BUCKET, "cat.jpg").is_none(), "b's copy is deleted");
+    assert_eq!(count(&repairer.summary.deleted), 1);
+    assert!(twin.pending(0).await.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_tombstone_older_than_a_newer_version_deletes_nothing() {
+    let twin = Twin::with_bucket("one").await;
+    twin.put("cat.jpg", &plaintext(100, 50)).await.expect("put");
+    twin.b().set_down(true);
+    twin.store.delete_object(BUCKET, "cat.jpg").await.expect("delete");
+    let newer = plaintext(300, 51);
+    twin.put("cat.jpg", &newer).await.expect("put again");
+    twin.b().set_down(false);
+    let kinds: Vec<ChangeKind> = twin.pending(0).await.iter().map(|p| p.record.op).collect();
+    assert_eq!(kinds, [ChangeKind::Delete, ChangeKind::Put]);
+
+    let repairer = twin.repairer();
+    repairer.replay_journal().await.expect("replay");
+    assert!(same_copy(&twin, "cat.jpg").is_some(), "the newer version reaches b");
+    assert_eq!(count(&repairer.summary.deleted), 0);
+    twin.a().set_down(true);
+    assert!(twin.get("cat.jpg").await.expect("b") == newer);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_copy_a_reader_found_damaged_is_replaced_by_the_intact_one() {
+    let twin = Twin::with_bucket("all").await;
+    let plain = plaintext(3 * 65536, 60);
+    twin.put("cat.jpg", &plain).await.expect("put");
+    let intact = twin.b().raw(BUCKET, "cat.jpg").expect("b");
+    // Bit rot in a: same ETag and stamp as b's copy, so only verification tells them apart.
+    twin.a().flip_byte(BUCKET, "cat.jpg", STORED_SEG + 9, false);
+    assert!(twin.get("cat.jpg").await.expect("healed read") == plain);
+    assert!(
+        eventually(|| !twin.reserved_keys(1, "missed/a/").is_empty()).await,
+        "the reader reported a's copy"
+    );
+
+    let repairer = twin.repairer();
+    repairer.replay_journal().await.expect("replay");
+    let copy = same_copy(&twin, "cat.jpg").expect("both agree");
+    assert!(
+        copy.bytes == intact.bytes,
+        "b's intact copy replaced a's, not the other way round"
+    );
+    assert_eq!(count(&repairer.summary.copied), 1);
+    assert!(twin.pending(1).await.is_empty());
+    twin.b().set_down(true);
+    assert!(twin.get("cat.jpg").await.expect("a's repaired copy") == plain);
+}
+
+/// Damages `region`'s copy of `key` with a rewrite (new ETag, same stamp) whose ETag sorts
+/// after the other copy's, so that without verification it would win the tie.
+fn rewrite_to_win_the_tie(twin: &Twin, region: usize, key: &str) {
+    let backend = &twin.backends[region];
+    let other = twin.backends[1 - region].raw(BUCKET, key).expect("other copy").etag;
+    for offset in 0.. {
+        backend.flip_byte(BUCKET, key, 100 + offset, true);
+        if backend.raw(BUCKET, key).expect("copy").etag > other {
+            return;
+        }
+        backend.flip_byte(BUCKET, key, 100 + offset, true); // undo, try the next byte
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_damaged_copy_that_would_win_the_tie_is_never_spread() {
+    for damaged in 0..2 {
+        let twin = Twin::with_bucket("all").await;
+        let plain = plaintext(2 * 65536 + 1, 70);
+        twin.put("cat.jpg", &plain).await.expect("put");
+        let intact = twin.backends[1 - damaged].raw(BUCKET, "cat.jpg").expect("intact");
+        rewrite_to_win_the_tie(&twin, damaged, "cat.jpg");
+
+        let repairer = twin.repairer();
+        repairer.full_pass(Some(BUCKET), &|_| {}).await.expect("full pass");
+        let copy = same_copy(&twin, "cat.jpg").expect("both agree");
+        assert!(
+            copy.bytes == intact.bytes,
+            "region {damaged}: the damaged copy was spread"
+        );
+        assert_eq!(copy.etag, intact.etag);
+        let s = &repairer.summary;
+        assert_eq!((count(&s.conflicts), count(&s.copied)), (1, 1), "region {damaged}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_copy_with_a_forged_newer_stamp_and_a_bad_header_never_wins() {
+    // Both ways round: repair walks the regions in order, so a damaged copy in either one
+    // must neither win nor be copied over the other.
+    for damaged in 0..2 {
+        let twin = Twin::with_bucket("all").await;
+        let plain = plaintext(1000, 80);
+        twin.put("cat.jpg", &plain).await.expect("put");
+        twin.put("dog.jpg", &plaintext(10, 81)).await.expect("put");
+        let backend = &twin.backends[damaged];
+        let intact = twin.backends[1 - damaged].raw(BUCKET, "cat.jpg").expect("intact");
+        let dog_header = backend.raw(BUCKET, "dog.jpg").expect("dog").metadata[META_HEADER].clone();
+        let forged = VersionStamp {
+            clock: u64::MAX >> 1,
+            writer: 0,
+        };
+        backend.set_metadata(BUCKET, "cat.jpg", META_STAMP, Some(&forged.to_string()));
+        backend.set_metadata(BUCKET, "cat.jpg", META_HEADER, Some(&dog_header));
+
+        // As a replayed Put record reconciles the key: no body verification, only the headers.
+        // (A full pass would not look: the two copies list with the same ETag and size.)
+        let repairer = twin.repairer();
+        repairer
+            .reconcile(BUCKET, "cat.jpg", None, false)
+            .await
+            .expect("reconcile");
+        let copy = same_copy(&twin, "cat.jpg").expect("both agree");
+        assert_eq!(copy.metadata, intact.metadata, "region {damaged}: the damaged copy won");
+        twin.backends[1 - damaged].set_down(true);
+        assert!(twin.get("cat.jpg").await.expect("the repaired copy") == plain);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn copies_that_both_fail_verification_are_left_as_they_are() {
+    let twin = Twin::with_bucket("all").await;
+    twin.put("cat.jpg", &plaintext(2 * 65536, 90)).await.expect("put");
+    twin.a().flip_byte(BUCKET, "cat.jpg", 10, true);
+    twin.b().flip_byte(BUCKET, "cat.jpg", STORED_SEG + 10, true);
+    let (a, b) = (twin.a().raw(BUCKET, "cat.jpg"), twin.b().raw(BUCKET, "cat.jpg"));
+    let (a, b) = (a.expect("a"), b.expect("b"));
+    assert_ne!(a.etag, b.etag);
+
+    let repairer = twin.repairer();
+    repairer.full_pass(Some(BUCKET), &|_| {}).await.expect("full pass");
+    let s = &repairer.summary;
+    assert_eq!((count(&s.copied), count(&s.deleted), count(&s.unrepairable)), (0, 0, 1));
+    assert!(
+        twin.a().raw(BUCKET, "cat.jpg").expect("a").bytes == a.bytes,
+        "a untouched"
+    );
+    assert!(
+        twin.b().raw(BUCKET, "cat.jpg").expect("b").bytes == b.bytes,
+        "b untouched"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dry_run_changes_nothing_and_keeps_the_journal() {
+    let twin = Twin::with_bucket("one").await;
+    twin.b().set_down(true);
+    twin.put("cat.jpg", &plaintext(100, 95)).await.expect("put");
+    twin.b().set_down(false);
+    let repairer = crate::repair::Repairer::new(&twin.regions, &twin.config.keyring, true);
+    repairer.replay_journal().await.expect("dry replay");
+    assert_eq!(count(&repairer.summary.copied), 1, "counted");
+    assert!(twin.b().raw(BUCKET, "cat.jpg").is_none(), "not copied");
+    assert_eq!(twin.pending(0).await.len(), 1, "not cleared");
+}

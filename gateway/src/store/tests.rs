@@ -1,0 +1,788 @@
+//! The object layer over two in-memory regions: write policies, failover and healing, ranges
+//! and parts, multipart completion (with re-sealing), and conditional reads. Paused tokio time
+//! throughout: nothing waits on the real clock.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use super::object::{META_ATTRS, META_HEADER, META_LAYOUT};
+use super::{ByteRange, Conditions, EtagCondition, ReadRequest, client_etag};
+use crate::envelope::ObjectAttributes;
+use crate::envelope::format::{SEGMENT_PLAINTEXT_LEN, SEGMENT_STORED_LEN, ciphertext_len};
+use crate::error::ApiError;
+use crate::reserved::ChangeKind;
+use crate::stamp::META_STAMP;
+use crate::testing::{BUCKET, Twin, eventually, failure, plaintext, read_request};
+use crate::upstream::UpstreamErrorKind;
+
+const SEG: usize = SEGMENT_PLAINTEXT_LEN as usize;
+const STORED_SEG: usize = SEGMENT_STORED_LEN as usize;
+const MIB: usize = 1024 * 1024;
+
+/// Windows of `plain` that must never appear upstream.
+fn windows(plain: &[u8]) -> Vec<&[u8]> {
+    let n = plain.len();
+    vec![&plain[..32], &plain[n / 2..n / 2 + 32], &plain[n - 32..]]
+}
+
+// === write policies ===
+
+#[tokio::test(start_paused = true)]
+async fn a_put_stores_identical_ciphertext_in_both_regions_and_reads_back_as_plaintext() {
+    let twin = Twin::with_bucket("all").await;
+    let plain = plaintext(3 * SEG + 1000, 1);
+    let attrs = ObjectAttributes {
+        content_type: Some("image/x-secret-type".into()),
+        user_metadata: BTreeMap::from([("author".to_owned(), "alice-the-secret-author".to_owned())]),
+        ..Default::default()
+    };
+    let stored = twin.put_with("cat.jpg", &plain, attrs).await.expect("put");
+
+    let a = twin.a().raw(BUCKET, "cat.jpg").expect("a holds it");
+    let b = twin.b().raw(BUCKET, "cat.jpg").expect("b holds it");
+    assert_eq!(a.bytes, b.bytes, "the same ciphertext in both regions");
+    assert_eq!(a.metadata, b.metadata, "the same header, attributes and stamp");
+    assert_eq!(a.etag, b.etag);
+    assert_eq!(stored.etag, a.etag, "the client hears the stored version's ETag");
+    assert_eq!(a.bytes.len() as u64, ciphertext_len(plain.len() as u64));
+    for name in [META_HEADER, META_ATTRS, META_STAMP] {
+        assert!(a.metadata.contains_key(name), "{name} missing");
+    }
+    assert!(
+        !a.metadata.contains_key(META_LAYOUT),
+        "a single PUT has no parts layout"
+    );
+
+    for backend in &twin.backends {
+        for window in windows(&plain) {
+            assert!(!backend.contains(window), "plaintext stored upstream");
+        }
+        assert!(
+            !backend.contains(b"alice-the-secret-author"),
+            "user metadata stored in clear"
+        );
+        assert!(
+            !backend.contains(b"image/x-secret-type"),
+            "content type stored in clear"
+        );
+    }
+
+    let (read, got) = twin.read(read_request("cat.jpg")).await.expect("get");
+    assert!(got == plain, "GET returned other bytes");
+    assert_eq!(read.content_length, plain.len() as u64);
+    assert_eq!(read.view.etag, client_etag(&a.etag));
+    assert_eq!(read.view.attrs.content_type.as_deref(), Some("image/x-secret-type"));
+    assert_eq!(
+        read.view
+            .user_metadata()
+            .and_then(|m| m.get("author").cloned())
+            .as_deref(),
+        Some("alice-the-secret-author")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn policy_all_fails_a_put_that_region_b_misses_and_acknowledges_nothing() {
+    let twin = Twin::with_bucket("all").await;
+    twin.b().set_down(true);
+    let e = failure(twin.put("cat.jpg", &plaintext(1000, 2)).await);
+    match &e {
+        ApiError::Upstream(u) => assert_eq!((u.kind, u.region.as_str()), (UpstreamErrorKind::Unavailable, "b")),
+        other => panic!("expected an upstream failure, got {other:?}"),
+    }
+    assert_eq!(e.code(), s3s::S3ErrorCode::ServiceUnavailable, "a 503");
+    assert!(
+        twin.reserved_keys(0, "missed/").is_empty(),
+        "no journal record under \"all\""
+    );
+    assert!(twin.reserved_keys(1, "missed/").is_empty());
+}
+
+/// See docs of `replication::fan_out`: "a write that will be reported as failed is not stored
+/// on one side". A body that fits in the fan-out's buffers is handed to region a in full before
+/// region b's failure is seen, so a stores the version the client was told failed, and no
+/// journal record says so (only a full pass would spread it to b).
+#[tokio::test(start_paused = true)]
+#[ignore = "bug: under policy \"all\" a small PUT that fails in b is still stored in a"]
+async fn policy_all_does_not_store_a_failed_put_on_one_side() {
+    let twin = Twin::with_bucket("all").await;
+    twin.b().set_down(true);
+    assert!(twin.put("cat.jpg", &plaintext(1000, 2)).await.is_err());
+    assert!(
+        twin.a().raw(BUCKET, "cat.jpg").is_none(),
+        "a stored a PUT reported as failed"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn policy_one_acknowledges_a_put_b_misses_journals_it_in_a_and_a_serves_it() {
+    let twin = Twin::with_bucket("one").await;
+    twin.b().set_down(true);
+    let plain = plaintext(2 * SEG + 5, 3);
+    twin.put("cat.jpg", &plain).await.expect("acknowledged under \"one\"");
+
+    assert!(twin.b().raw(BUCKET, "cat.jpg").is_none());
+    let a = twin.a().raw(BUCKET, "cat.jpg").expect("a holds it");
+    let ids = twin.reserved_keys(0, "missed/b/");
+    assert_eq!(ids.len(), 1, "one journal record in a's reserved bucket: {ids:?}");
+    let pending = twin.pending(0).await;
+    assert_eq!(pending.len(), 1);
+    let record = &pending[0].record;
+    assert_eq!(
+        (
+            record.op,
+            record.missed.as_str(),
+            record.bucket.as_str(),
+            record.keys.as_slice()
+        ),
+        (ChangeKind::Put, "b", BUCKET, &["cat.jpg".to_owned()][..])
+    );
+    assert_eq!(
+        Some(&record.stamp),
+        a.metadata.get(META_STAMP),
+        "the record carries the version's stamp"
+    );
+    assert!(twin.reserved_keys(1, "missed/").is_empty());
+
+    assert!(twin.get("cat.jpg").await.expect("a serves it") == plain);
+}
+
+#[tokio::test(start_paused = true)]
+async fn policy_one_fails_a_put_when_the_journal_cannot_record_the_miss() {
+    let twin = Twin::new("one");
+    twin.store.create_bucket(BUCKET).await.expect("create bucket");
+    // No reserved bucket yet, and a cannot create it: the miss cannot be recorded.
+    twin.a().fail_next("CreateBucket", UpstreamErrorKind::Unavailable, 1);
+    twin.b().set_down(true);
+    let e = failure(twin.put("cat.jpg", &plaintext(10, 4)).await);
+    assert!(
+        matches!(&e, ApiError::Upstream(u) if u.kind == UpstreamErrorKind::Unavailable),
+        "{e:?}"
+    );
+    assert_eq!(
+        twin.a().calls("CreateBucket"),
+        2,
+        "the journal tried to create its bucket"
+    );
+    assert!(twin.reserved_keys(0, "missed/").is_empty());
+}
+
+// === failover and healing ===
+
+#[tokio::test(start_paused = true)]
+async fn reads_fail_over_to_b_when_a_is_down_or_lacks_the_key() {
+    let twin = Twin::with_bucket("all").await;
+    let plain = plaintext(SEG + 7, 5);
+    twin.put("cat.jpg", &plain).await.expect("put");
+
+    twin.a().set_down(true);
+    assert!(twin.get("cat.jpg").await.expect("get from b") == plain);
+    let head = twin
+        .store
+        .head_object(&read_request("cat.jpg"))
+        .await
+        .expect("head from b");
+    assert_eq!(head.content_length, plain.len() as u64);
+    twin.a().set_down(false);
+
+    twin.regions.all()[0]
+        .delete_object(BUCKET, "cat.jpg")
+        .await
+        .expect("delete a's copy");
+    assert!(twin.get("cat.jpg").await.expect("get from b") == plain);
+    let head = twin
+        .store
+        .head_object(&read_request("cat.jpg"))
+        .await
+        .expect("head from b");
+    assert_eq!(head.view.plaintext_len, plain.len() as u64);
+
+    let failovers = twin
+        .regions
+        .metrics()
+        .reads_served
+        .with_label_values(&["b", "failover"]);
+    assert_eq!(failovers.get(), 4, "two GETs and two HEADs served by b");
+    assert_eq!(twin.b().calls("GetObject"), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_tampered_segment_in_a_heals_from_b_and_queues_a_repair() {
+    let twin = Twin::with_bucket("all").await;
+    let plain = plaintext(4 * SEG + 123, 6);
+    twin.put("cat.jpg", &plain).await.expect("put");
+    // Bit rot in a's third segment: the upstream ETag stays, the GCM tag no longer matches.
+    twin.a().flip_byte(BUCKET, "cat.jpg", 2 * STORED_SEG + 100, false);
+
+    let got = twin.get("cat.jpg").await.expect("healed GET");
+    assert!(got == plain, "the healed body differs");
+    let resumed = twin.regions.metrics().reads_served.with_label_values(&["b", "resume"]);
+    assert_eq!(resumed.get(), 1, "the body continued from b");
+
+    // The damage report is written in the background, into the intact region's journal.
+    assert!(
+        eventually(|| !twin.reserved_keys(1, "missed/a/").is_empty()).await,
+        "no damage report"
+    );
+    let pending = twin.pending(1).await;
+    assert_eq!(pending.len(), 1);
+    let record = &pending[0].record;
+    assert_eq!(
+        (record.op, record.missed.as_str(), record.keys.as_slice()),
+        (ChangeKind::Damaged, "a", &["cat.jpg".to_owned()][..])
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_tampered_range_heals_from_b() {
+    let twin = Twin::with_bucket("all").await;
+    let plain = plaintext(4 * SEG, 7);
+    twin.put("cat.jpg", &plain).await.expect("put");
+    twin.a().flip_byte(BUCKET, "cat.jpg", STORED_SEG + 5000, false);
+    let range = ByteRange::From {
+        first: 1000,
+        last: Some(3 * SEGMENT_PLAINTEXT_LEN + 10),
+    };
+    let (_, got) = twin.get_range("cat.jpg", range).await.expect("healed range");
+    assert!(got == plain[1000..=3 * SEG + 10], "the healed range differs");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_copy_whose_header_fails_authentication_is_skipped_for_b_and_reported() {
+    let twin = Twin::with_bucket("all").await;
+    let plain = plaintext(1000, 8);
+    twin.put("cat.jpg", &plain).await.expect("put");
+    twin.put("dog.jpg", &plaintext(10, 9)).await.expect("put");
+    // a's copy now carries another object's header (an object copied to another name upstream).
+    let other = twin.a().raw(BUCKET, "dog.jpg").expect("dog");
+    twin.a().set_metadata(
+        BUCKET,
+        "cat.jpg",
+        META_HEADER,
+        other.metadata.get(META_HEADER).map(String::as_str),
+    );
+
+    assert!(twin.get("cat.jpg").await.expect("get from b") == plain);
+    let head = twin
+        .store
+        .head_object(&read_request("cat.jpg"))
+        .await
+        .expect("head from b");
+    assert_eq!(head.content_length, 1000);
+    assert!(
+        eventually(|| !twin.reserved_keys(1, "missed/a/").is_empty()).await,
+        "no damage report"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_copy_damaged_in_both_regions_fails_the_read() {
+    let twin = Twin::with_bucket("all").await;
+    twin.put("cat.jpg", &plaintext(2 * SEG, 10)).await.expect("put");
+    twin.a().flip_byte(BUCKET, "cat.jpg", 10, false);
+    twin.b().flip_byte(BUCKET, "cat.jpg", 10, false);
+    let e = failure(twin.get("cat.jpg").await);
+    assert!(matches!(&e, ApiError::Envelope(e) if e.is_integrity_failure()), "{e:?}");
+}
+
+// === ranges and partNumber ===
+
+#[tokio::test(start_paused = true)]
+async fn ranges_across_segment_boundaries_return_exactly_their_bytes() {
+    let twin = Twin::with_bucket("all").await;
+    let len = 3 * SEG + 1000;
+    let plain = plaintext(len, 11);
+    twin.put("cat.jpg", &plain).await.expect("put");
+    let n = len as u64;
+    let seg = SEGMENT_PLAINTEXT_LEN;
+    let cases = [
+        // (range, expected inclusive first..=last)
+        (
+            ByteRange::From {
+                first: 0,
+                last: Some(0),
+            },
+            (0, 0),
+        ),
+        (
+            ByteRange::From {
+                first: seg - 1,
+                last: Some(seg),
+            },
+            (seg - 1, seg),
+        ),
+        (
+            ByteRange::From {
+                first: seg,
+                last: Some(2 * seg - 1),
+            },
+            (seg, 2 * seg - 1),
+        ),
+        (
+            ByteRange::From {
+                first: seg - 10,
+                last: Some(2 * seg + 10),
+            },
+            (seg - 10, 2 * seg + 10),
+        ),
+        (ByteRange::From { first: 100, last: None }, (100, n - 1)),
+        (
+            ByteRange::From {
+                first: 3 * seg,
+                last: Some(10 * n),
+            },
+            (3 * seg, n - 1),
+        ),
+        (
+            ByteRange::From {
+                first: n - 1,
+                last: None,
+            },
+            (n - 1, n - 1),
+        ),
+        (ByteRange::Suffix { length: 1001 }, (n - 1001, n - 1)),
+        (ByteRange::Suffix { length: seg + 1 }, (n - seg - 1, n - 1)),
+        (ByteRange::Suffix { length: 10 * n }, (0, n - 1)),
+    ];
+    for (range, (first, last)) in cases {
+        let (read, got) = twin.get_range("cat.jpg", range).await.expect("ranged get");
+        let expected = &plain[first as usize..=last as usize];
+        assert!(got == expected, "{range:?}: wrong bytes");
+        assert_eq!(read.content_length, last - first + 1, "{range:?}");
+        assert_eq!(read.content_range, Some((first, last, n)), "{range:?}");
+        let head = twin
+            .store
+            .head_object(&ReadRequest {
+                range: Some(range),
+                ..read_request("cat.jpg")
+            })
+            .await
+            .expect("ranged head");
+        assert_eq!(head.content_range, Some((first, last, n)), "HEAD {range:?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_range_only_reads_the_segments_that_cover_it() {
+    let twin = Twin::with_bucket("all").await;
+    let plain = plaintext(8 * SEG, 12);
+    twin.put("cat.jpg", &plain).await.expect("put");
+    // Damage every segment but the 6th (index 5): a range inside it never sees the damage.
+    for segment in [0, 1, 2, 3, 4, 6, 7] {
+        twin.a().flip_byte(BUCKET, "cat.jpg", segment * STORED_SEG + 50, false);
+    }
+    let range = ByteRange::From {
+        first: 5 * SEGMENT_PLAINTEXT_LEN + 3,
+        last: Some(6 * SEGMENT_PLAINTEXT_LEN - 1),
+    };
+    let (_, got) = twin.get_range("cat.jpg", range).await.expect("ranged get");
+    assert!(got == plain[5 * SEG + 3..6 * SEG]);
+    let resumed = twin.regions.metrics().reads_served.with_label_values(&["b", "resume"]);
+    assert_eq!(resumed.get(), 0, "the damaged segments were never read");
+}
+
+#[tokio::test(start_paused = true)]
+async fn unsatisfiable_ranges_and_any_range_of_an_empty_object_are_invalid_range() {
+    let twin = Twin::with_bucket("all").await;
+    let len = (SEG + 10) as u64;
+    twin.put("cat.jpg", &plaintext(len as usize, 13)).await.expect("put");
+    twin.put("empty", b"").await.expect("put empty");
+
+    for range in [
+        ByteRange::From { first: len, last: None },
+        ByteRange::From {
+            first: len + 5,
+            last: Some(len + 10),
+        },
+        ByteRange::Suffix { length: 0 },
+    ] {
+        let e = failure(twin.get_range("cat.jpg", range).await);
+        assert!(matches!(e, ApiError::InvalidRange), "{range:?}: {e:?}");
+        let head = ReadRequest {
+            range: Some(range),
+            ..read_request("cat.jpg")
+        };
+        let e = failure(twin.store.head_object(&head).await);
+        assert!(matches!(e, ApiError::InvalidRange), "HEAD {range:?}: {e:?}");
+    }
+    for range in [
+        ByteRange::From {
+            first: 0,
+            last: Some(0),
+        },
+        ByteRange::From { first: 0, last: None },
+        ByteRange::Suffix { length: 10 },
+    ] {
+        let e = failure(twin.get_range("empty", range).await);
+        assert!(matches!(e, ApiError::InvalidRange), "empty {range:?}: {e:?}");
+    }
+    let (read, got) = twin.read(read_request("empty")).await.expect("whole empty object");
+    assert!(got.is_empty());
+    assert_eq!((read.content_length, read.content_range), (0, None));
+}
+
+#[tokio::test(start_paused = true)]
+async fn part_one_of_a_single_put_is_the_whole_object_and_part_two_is_invalid_range() {
+    let twin = Twin::with_bucket("all").await;
+    let plain = plaintext(SEG + 1, 14);
+    twin.put("cat.jpg", &plain).await.expect("put");
+    let part = |n| ReadRequest {
+        part_number: Some(n),
+        ..read_request("cat.jpg")
+    };
+    let (read, got) = twin.read(part(1)).await.expect("part 1");
+    assert!(got == plain);
+    assert_eq!((read.content_range, read.parts_count), (None, None));
+    assert!(matches!(failure(twin.read(part(2)).await), ApiError::InvalidRange));
+    let both = ReadRequest {
+        range: Some(ByteRange::Suffix { length: 1 }),
+        ..part(1)
+    };
+    assert!(matches!(failure(twin.read(both).await), ApiError::InvalidRequest(_)));
+}
+
+// === multipart ===
+
+/// Uploads `parts` (numbered from 1) to a new upload of `key`; the upload id and the part list
+/// a client would complete with.
+async fn upload(twin: &Twin, key: &str, parts: &[&[u8]]) -> (String, Vec<(i32, String)>) {
+    let id = twin
+        .store
+        .create_upload((BUCKET, key), ObjectAttributes::default(), None)
+        .await
+        .expect("create upload");
+    let mut listed = Vec::new();
+    for (number, part) in (1..).zip(parts) {
+        listed.push((number, upload_part(twin, key, &id, number, part).await));
+    }
+    (id, listed)
+}
+
+/// Uploads one part; the ETag the client gets back.
+async fn upload_part(twin: &Twin, key: &str, id: &str, number: i32, part: &[u8]) -> String {
+    let verdict = super::BodyVerdict::default();
+    let stored = twin
+        .store
+        .upload_part(
+            (BUCKET, key),
+            id,
+            number,
+            part.len() as u64,
+            None,
+            crate::testing::body(part),
+            &verdict,
+        )
+        .await
+        .expect("upload part");
+    client_etag(&stored.etag)
+}
+
+/// Whether the reserved bucket of both regions holds nothing under `prefix`.
+fn reserved_empty(twin: &Twin, prefix: &str) -> bool {
+    twin.reserved_keys(0, prefix).is_empty() && twin.reserved_keys(1, prefix).is_empty()
+}
+
+#[tokio::test(start_paused = true)]
+async fn aligned_parts_complete_as_they_are_and_read_back() {
+    let twin = Twin::with_bucket("all").await;
+    let p1 = plaintext(5 * MIB, 20);
+    let p2 = plaintext(5 * MIB, 21);
+    let p3 = plaintext(1000, 22);
+    let (id, parts) = upload(&twin, "big", &[&p1, &p2, &p3]).await;
+    assert!(!reserved_empty(&twin, "uploads/"), "an upload record while in progress");
+    let listed = twin.store.list_parts((BUCKET, "big"), &id).await.expect("list parts");
+    assert_eq!(listed.len(), 3);
+
+    twin.store
+        .complete_upload((BUCKET, "big"), &id, &parts, None)
+        .await
+        .expect("complete");
+    let whole: Vec<u8> = [p1.as_slice(), &p2, &p3].concat();
+    assert!(twin.get("big").await.expect("get") == whole);
+
+    let a = twin.a().raw(BUCKET, "big").expect("a");
+    let b = twin.b().raw(BUCKET, "big").expect("b");
+    assert_eq!((&a.bytes, &a.etag, &a.metadata), (&b.bytes, &b.etag, &b.metadata));
+    let stored_part = |plain: u64| ciphertext_len(plain);
+    assert_eq!(
+        a.part_lens,
+        vec![
+            stored_part(5 * MIB as u64),
+            stored_part(5 * MIB as u64),
+            stored_part(1000)
+        ],
+        "completed with the parts as uploaded"
+    );
+    for window in windows(&whole) {
+        assert!(!twin.a().contains(window) && !twin.b().contains(window));
+    }
+
+    // partNumber addresses the stored parts.
+    let (read, got) = twin
+        .read(ReadRequest {
+            part_number: Some(2),
+            ..read_request("big")
+        })
+        .await
+        .expect("part 2");
+    assert!(got == p2);
+    assert_eq!(read.parts_count, Some(3));
+    let first = 5 * MIB as u64;
+    assert_eq!(read.content_range, Some((first, 2 * first - 1, whole.len() as u64)));
+
+    assert!(reserved_empty(&twin, "uploads/"), "the upload record is removed");
+    assert!(
+        eventually(|| reserved_empty(&twin, "staging/")).await,
+        "the staged last part is removed"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn unaligned_parts_are_resealed_at_completion_and_read_back_byte_exact() {
+    let twin = Twin::with_bucket("all").await;
+    let p1 = plaintext(5 * MIB + 1, 30);
+    let p2 = plaintext(5 * MIB + 1, 31);
+    let p3 = plaintext(1234, 32);
+    let (id, parts) = upload(&twin, "big", &[&p1, &p2, &p3]).await;
+    assert_eq!(
+        twin.reserved_keys(0, "staging/").len(),
+        3,
+        "every part that may move is staged"
+    );
+
+    twin.store
+        .complete_upload((BUCKET, "big"), &id, &parts, None)
+        .await
+        .expect("complete");
+    let whole: Vec<u8> = [p1.as_slice(), &p2, &p3].concat();
+    assert!(twin.get("big").await.expect("get") == whole, "realigned object differs");
+
+    let a = twin.a().raw(BUCKET, "big").expect("a");
+    let b = twin.b().raw(BUCKET, "big").expect("b");
+    assert_eq!((&a.bytes, &a.etag, &a.metadata), (&b.bytes, &b.etag, &b.metadata));
+    let (last, non_final) = a.part_lens.split_last().expect("parts");
+    assert!(
+        non_final.iter().all(|l| l % SEGMENT_STORED_LEN == 0),
+        "non-final parts are whole segments: {:?}",
+        a.part_lens
+    );
+    assert_eq!(
+        non_final.iter().sum::<u64>() + last,
+        ciphertext_len(whole.len() as u64),
+        "one uniform run of segments"
+    );
+
+    // Across the client's old part boundaries (now inside re-sealed parts).
+    let boundary = (5 * MIB + 1) as u64;
+    for (first, last) in [
+        (boundary - 3, boundary + 3),
+        (2 * boundary - 70_000, 2 * boundary + 500),
+    ] {
+        let range = ByteRange::From {
+            first,
+            last: Some(last),
+        };
+        let (_, got) = twin.get_range("big", range).await.expect("range");
+        assert!(got == whole[first as usize..=last as usize], "{range:?}");
+    }
+    let parts_count = twin
+        .read(ReadRequest {
+            part_number: Some(1),
+            ..read_request("big")
+        })
+        .await
+        .expect("part 1")
+        .0
+        .parts_count;
+    assert_eq!(parts_count, Some(a.part_lens.len() as i32));
+
+    assert!(reserved_empty(&twin, "uploads/"), "the upload record is removed");
+    assert!(
+        eventually(|| reserved_empty(&twin, "staging/")).await,
+        "staged parts are removed after completion"
+    );
+    assert_eq!((twin.a().open_uploads(), twin.b().open_uploads()), (0, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reuploaded_part_is_taken_by_the_etag_the_client_sends() {
+    let twin = Twin::with_bucket("all").await;
+    let old = plaintext(5 * MIB + 1, 40);
+    let new = plaintext(5 * MIB + 1, 41);
+    let tail = plaintext(99, 42);
+    let (id, mut parts) = upload(&twin, "big", &[&old, &tail]).await;
+    let stale = parts[0].1.clone();
+    let fresh = upload_part(&twin, "big", &id, 1, &new).await;
+    assert_ne!(stale, fresh, "every upload of a part is sealed afresh");
+
+    // The upstream keeps the newest upload only: the old ETag names nothing now.
+    let e = failure(twin.store.complete_upload((BUCKET, "big"), &id, &parts, None).await);
+    assert!(matches!(e, ApiError::InvalidPart(_)), "{e:?}");
+
+    parts[0].1 = fresh;
+    twin.store
+        .complete_upload((BUCKET, "big"), &id, &parts, None)
+        .await
+        .expect("complete");
+    let got = twin.get("big").await.expect("get");
+    assert!(
+        got == [new.as_slice(), &tail].concat(),
+        "the re-uploaded part is the one used"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_part_list_with_a_gap_or_out_of_order_is_refused() {
+    let twin = Twin::with_bucket("all").await;
+    let part = plaintext(5 * MIB, 50);
+    let (id, parts) = upload(&twin, "big", &[&part, &part, &part]).await;
+    let gap = vec![parts[0].clone(), parts[2].clone()];
+    let e = failure(twin.store.complete_upload((BUCKET, "big"), &id, &gap, None).await);
+    assert!(matches!(e, ApiError::InvalidPart(_)), "{e:?}");
+    let swapped = vec![parts[1].clone(), parts[0].clone()];
+    let e = failure(twin.store.complete_upload((BUCKET, "big"), &id, &swapped, None).await);
+    assert!(matches!(e, ApiError::InvalidPartOrder), "{e:?}");
+    let small = plaintext(100, 51);
+    let id2 = twin
+        .store
+        .create_upload((BUCKET, "small"), ObjectAttributes::default(), None)
+        .await
+        .expect("create");
+    let e1 = upload_part(&twin, "small", &id2, 1, &small).await;
+    let e2 = upload_part(&twin, "small", &id2, 2, &small).await;
+    let e = failure(
+        twin.store
+            .complete_upload((BUCKET, "small"), &id2, &[(1, e1), (2, e2)], None)
+            .await,
+    );
+    assert!(matches!(e, ApiError::EntityTooSmall(1)), "{e:?}");
+    assert!(twin.a().raw(BUCKET, "big").is_none() && twin.a().raw(BUCKET, "small").is_none());
+    // Nothing was consumed: the right list still completes.
+    twin.store
+        .complete_upload((BUCKET, "big"), &id, &parts, None)
+        .await
+        .expect("complete");
+}
+
+#[tokio::test(start_paused = true)]
+async fn abort_removes_the_upload_its_record_and_its_staged_parts() {
+    let twin = Twin::with_bucket("all").await;
+    let (id, parts) = upload(&twin, "big", &[&plaintext(5 * MIB + 1, 60)]).await;
+    assert_eq!(twin.reserved_keys(0, "uploads/").len(), 1);
+    assert_eq!(twin.reserved_keys(1, "uploads/").len(), 1);
+    assert_eq!((twin.a().open_uploads(), twin.b().open_uploads()), (1, 1));
+
+    twin.store.abort_upload((BUCKET, "big"), &id).await.expect("abort");
+    assert!(reserved_empty(&twin, "uploads/"), "the upload record is removed");
+    assert_eq!((twin.a().open_uploads(), twin.b().open_uploads()), (0, 0));
+    assert!(
+        eventually(|| reserved_empty(&twin, "staging/")).await,
+        "staged parts removed"
+    );
+    assert!(
+        twin.store
+            .complete_upload((BUCKET, "big"), &id, &parts, None)
+            .await
+            .is_err()
+    );
+    assert!(twin.a().raw(BUCKET, "big").is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn policy_one_completes_an_upload_b_missed_and_journals_it() {
+    let twin = Twin::with_bucket("one").await;
+    twin.b().set_down(true);
+    let p1 = plaintext(5 * MIB + 1, 70);
+    let p2 = plaintext(10, 71);
+    let (id, parts) = upload(&twin, "big", &[&p1, &p2]).await;
+    twin.b().set_down(false);
+    twin.store
+        .complete_upload((BUCKET, "big"), &id, &parts, None)
+        .await
+        .expect("complete in a");
+    assert!(twin.b().raw(BUCKET, "big").is_none());
+    let pending = twin.pending(0).await;
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].record.op, ChangeKind::Put);
+    assert!(twin.get("big").await.expect("get") == [p1.as_slice(), &p2].concat());
+}
+
+// === conditional reads ===
+
+#[tokio::test(start_paused = true)]
+async fn conditional_reads_evaluate_against_the_client_etag() {
+    let twin = Twin::with_bucket("all").await;
+    twin.put("cat.jpg", &plaintext(SEG + 1, 80)).await.expect("put");
+    let upstream = twin.a().raw(BUCKET, "cat.jpg").expect("a").etag;
+    let etag = client_etag(&upstream);
+    assert_ne!(etag, upstream);
+
+    let with = |conditions: Conditions| ReadRequest {
+        conditions,
+        ..read_request("cat.jpg")
+    };
+    let if_match = |tag: &str| Conditions {
+        if_match: Some(EtagCondition::Tag(tag.to_owned())),
+        ..Default::default()
+    };
+    let if_none_match = |tag: &str| Conditions {
+        if_none_match: Some(EtagCondition::Tag(tag.to_owned())),
+        ..Default::default()
+    };
+    let since = |time: SystemTime| Conditions {
+        if_modified_since: Some(time),
+        ..Default::default()
+    };
+    let future = SystemTime::now() + Duration::from_secs(3600);
+
+    let ok = [
+        if_match(&etag),
+        if_match(&format!("\"{etag}\"")),
+        Conditions {
+            if_match: Some(EtagCondition::Any),
+            ..Default::default()
+        },
+        if_none_match(&upstream),
+        if_none_match("0123-1"),
+        since(SystemTime::UNIX_EPOCH),
+    ];
+    for conditions in ok {
+        let shown = format!("{conditions:?}");
+        assert!(twin.read(with(conditions.clone())).await.is_ok(), "GET {shown}");
+        assert!(twin.store.head_object(&with(conditions)).await.is_ok(), "HEAD {shown}");
+    }
+    let precondition_failed = [if_match(&upstream), if_match("0123-1")];
+    for conditions in precondition_failed {
+        let shown = format!("{conditions:?}");
+        let e = failure(twin.read(with(conditions.clone())).await);
+        assert!(matches!(e, ApiError::PreconditionFailed), "GET {shown}: {e:?}");
+        let e = failure(twin.store.head_object(&with(conditions)).await);
+        assert!(matches!(e, ApiError::PreconditionFailed), "HEAD {shown}: {e:?}");
+    }
+    let not_modified = [
+        if_none_match(&etag),
+        Conditions {
+            if_none_match: Some(EtagCondition::Any),
+            ..Default::default()
+        },
+        since(future),
+    ];
+    for conditions in not_modified {
+        let shown = format!("{conditions:?}");
+        let e = failure(twin.read(with(conditions.clone())).await);
+        assert!(matches!(e, ApiError::NotModified), "GET {shown}: {e:?}");
+        let ranged = ReadRequest {
+            range: Some(ByteRange::Suffix { length: 5 }),
+            ..with(conditions)
+        };
+        let e = failure(twin.read(ranged).await);
+        assert!(matches!(e, ApiError::NotModified), "ranged GET {shown}: {e:?}");
+    }
+    // If-None-Match wins over If-Modified-Since (RFC 9110).
+    let both = Conditions {
+        if_none_match: Some(EtagCondition::Tag("0123-1".into())),
+        if_modified_since: Some(future),
+        ..Default::default()
+    };
+    assert!(twin.read(with(both)).await.is_ok());
+}
