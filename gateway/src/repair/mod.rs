@@ -388,7 +388,12 @@ impl<'a> Repairer<'a> {
             }
             let ids: Vec<String> = done.iter().map(|p| p.id.clone()).collect();
             match journal.clear_all(&regions[holder], &ids).await {
-                Ok(()) => RepairSummary::add(&self.summary.records_cleared, ids.len() as u64),
+                Ok(()) => {
+                    // Replayed: this gateway's reads may use the region for these keys again at
+                    // once (other replicas see the records gone at their next poll).
+                    self.regions.lag().forget(1 - holder, &ids);
+                    RepairSummary::add(&self.summary.records_cleared, ids.len() as u64)
+                }
                 Err(e) => last_error = Some(e),
             }
         }

@@ -187,6 +187,18 @@ impl Lag {
         pending.rebuild();
     }
 
+    /// Forgets records of region `index` that repair has replayed and cleared.
+    pub fn forget(&self, index: usize, names: &[String]) {
+        let Ok(mut pending) = self.regions[index].lock() else {
+            return;
+        };
+        for name in names {
+            pending.records.remove(name);
+            pending.local.remove(name);
+        }
+        pending.rebuild();
+    }
+
     /// Whether region `index` is behind for `scope`.
     pub fn is_behind_for(&self, index: usize, scope: ReadScope<'_>) -> bool {
         self.regions[index]
@@ -274,6 +286,11 @@ mod tests {
         let later = lag.generation();
         lag.apply_poll(1, later, Polled::default());
         assert!(!lag.is_behind_for(1, key("photos", "a")));
+
+        // Cleared by this gateway's own repair: current again at once.
+        lag.mark(1, "missed/b/2", &record("photos", &["z"]));
+        lag.forget(1, &["missed/b/2".to_owned()]);
+        assert!(!lag.is_behind_for(1, key("photos", "z")));
     }
 
     #[test]

@@ -215,6 +215,19 @@ impl Regions {
                 self.record_miss(1, e, change).await.map(|()| [None, Some(b)])
             }
             results => {
+                // Reported as failed, but one region has it (policy "all" with the other
+                // unavailable: a small body is in before the failure is seen). Journaled all
+                // the same, best effort, so that reads avoid the region without it and repair
+                // converges both on it, as S3 clients expect of a 503 that may have happened.
+                let held = match &results {
+                    [Ok(_), Err(e)] if e.kind == UpstreamErrorKind::Unavailable => Some((0, e)),
+                    [Err(e), Ok(_)] if e.kind == UpstreamErrorKind::Unavailable => Some((1, e)),
+                    _ => None,
+                };
+                if let Some((holder, e)) = held {
+                    let error = UpstreamError::new(&e.region, e.operation, e.kind, e.message.clone());
+                    let _ = self.record_miss(holder, error, change).await;
+                }
                 if results[0].is_ok() != results[1].is_ok() {
                     tracing::warn!(bucket = %change.bucket, "a change reached only one region; it is reported as failed");
                 }
