@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::path::PathBuf;
 use std::process::Command;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
@@ -134,6 +135,9 @@ pub struct RunConfig {
     pub op_timeout: Duration,
     /// The gateways' `replication.repair_interval_ms` (the background repair loop).
     pub repair_interval_ms: i64,
+    /// Where to write the history (one operation per line, by invocation), the faults and
+    /// the final state, for a closer look at an anomaly.
+    pub history_path: Option<PathBuf>,
 }
 
 impl RunConfig {
@@ -150,6 +154,7 @@ impl RunConfig {
             nemesis: FaultKind::ALL.to_vec(),
             op_timeout: Duration::from_secs(5),
             repair_interval_ms: 1000,
+            history_path: None,
         }
     }
 
@@ -409,6 +414,10 @@ pub fn run(config: &RunConfig) -> anyhow::Result<Report> {
         final_state.reads.push((label, reads));
     }
     let anomalies = checker::check(&history, Some(&final_state));
+    if let Some(path) = &config.history_path {
+        write_history(path, &history, &faults, &final_state)?;
+        eprintln!("tvcheck: history written to {}", path.display());
+    }
     Ok(Report {
         config: config.clone(),
         history,
@@ -419,6 +428,38 @@ pub fn run(config: &RunConfig) -> anyhow::Result<Report> {
         repair_summary,
         elapsed: began.elapsed(),
     })
+}
+
+/// The history, the faults and the final state as text, one entry per line.
+fn write_history(
+    path: &std::path::Path,
+    history: &[Op],
+    faults: &[FaultEvent],
+    state: &FinalState,
+) -> anyhow::Result<()> {
+    let mut text = String::new();
+    for event in faults {
+        text.push_str(&format!(
+            "fault {} on {} ({}) [{:.3}s, {:.3}s]{}\n",
+            event.kind,
+            event.target,
+            event.what,
+            event.start.as_secs_f64(),
+            event.end.as_secs_f64(),
+            event.error.as_ref().map(|e| format!(" error: {e}")).unwrap_or_default()
+        ));
+    }
+    for op in history {
+        let error = op.error.as_ref().map(|e| format!(" ({e})")).unwrap_or_default();
+        text.push_str(&format!("{}{error}\n", op.describe()));
+    }
+    for (label, reads) in &state.reads {
+        text.push_str(&format!("final {label} at {:.3}s: {reads:?}\n", state.at.as_secs_f64()));
+    }
+    for (name, copies) in ["a", "b"].iter().zip(&state.regions) {
+        text.push_str(&format!("final region {name}: {copies:?}\n"));
+    }
+    std::fs::write(path, text).with_context(|| format!("write {}", path.display()))
 }
 
 fn key_name(index: usize) -> String {
