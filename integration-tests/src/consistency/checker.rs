@@ -14,8 +14,9 @@
 //! witness however the other operations are ordered.)
 //!
 //! - A read R of value v (invoked at t, completed at c) is legal iff v's writer X was invoked
-//!   before c, did not fail, and is not superseded before t. If it is superseded by a delete,
-//!   the anomaly is a `resurrected_delete`, by a write only, a `stale_read`.
+//!   before c, did not fail, and is not superseded before t. The anomaly is named after the
+//!   newest (last invoked) superseding mutation: a delete makes it a `resurrected_delete`, a
+//!   write a `stale_read`.
 //! - A read of "not found" is legal iff no acknowledged write completed before t (the initial
 //!   empty state), or some delete (ok or unknown) invoked before c is not superseded before t.
 //!   Otherwise it is a `stale_read`: an acknowledged write is missing.
@@ -307,14 +308,15 @@ impl<'h> Model<'h> {
                     )));
                 }
                 let done = writer.acknowledged_at()?;
-                let superseding = |op: &Op| op.invoke > done;
-                if let Some(delete) =
-                    self.last_invoked_before(key, t, |op| op.kind == OpKind::Delete && superseding(op))
-                {
-                    return Some(Verdict::SupersededByDelete(delete));
-                }
-                self.last_invoked_before(key, t, |op| op.kind.is_write() && superseding(op))
-                    .map(Verdict::SupersededByWrite)
+                // Named after the newest (last invoked) superseding mutation: a key deleted
+                // and written again is stale, one whose last known change is a delete is back
+                // from the dead.
+                let by = self.last_invoked_before(key, t, |op| op.invoke > done)?;
+                Some(if by.kind == OpKind::Delete {
+                    Verdict::SupersededByDelete(by)
+                } else {
+                    Verdict::SupersededByWrite(by)
+                })
             }
             None => {
                 // The latest-invoked acknowledged write before t supersedes the initial state
@@ -496,6 +498,28 @@ mod tests {
             get(Some("a"), (40, 50)),
         ];
         assert_eq!(kinds(&history), [AnomalyKind::ResurrectedDelete]);
+    }
+
+    #[test]
+    fn a_value_deleted_and_then_overwritten_is_a_stale_read_and_the_other_way_round_resurrected() {
+        let rewritten = [
+            put("a", (0, 10), Acked),
+            delete((20, 30), Acked),
+            put("b", (40, 50), Acked),
+            get(Some("a"), (60, 70)),
+        ];
+        assert_eq!(kinds(&rewritten), [AnomalyKind::StaleRead]);
+        let deleted = [
+            put("a", (0, 10), Acked),
+            put("b", (20, 30), Acked),
+            delete((40, 50), Acked),
+            get(Some("a"), (60, 70)),
+            get(Some("b"), (60, 70)),
+        ];
+        assert_eq!(
+            kinds(&deleted),
+            [AnomalyKind::ResurrectedDelete, AnomalyKind::ResurrectedDelete]
+        );
     }
 
     #[test]
