@@ -24,10 +24,12 @@
 //! - [`http`]: a minimal plain-HTTP GET (admin endpoints, a local Prometheus)
 //! - [`eventually`]: polling for state that settles asynchronously
 //! - [`bench`]: what the benchmark binaries (tvbench, peerbench, repairbench) share
+//! - [`consistency`]: the Jepsen-style consistency check (history, checker, live run; `tvcheck`)
 
 pub mod bench;
 pub mod clients;
 pub mod command;
+pub mod consistency;
 pub mod eventually;
 pub mod fixtures;
 pub mod gateway;

@@ -4,6 +4,7 @@
 mod access; // [[users]] buckets = [...]: AccessDenied elsewhere, ListBuckets filtered
 mod cli; // the binary offline: keygen, check-config good and bad
 mod cluster; // shared: two regions + gateway, at-rest checks (identical ciphertext, no plaintext, offline decrypt)
+mod consistency; // Jepsen-style: 2 gateways, 4 workers on 8 keys, nemesis (kill/pause regions, kill gateways, latency, cuts), repair, per-key check
 mod copy; // CopyObject: server-side, rebound to the new name, conditions, aws s3 cp between buckets
 mod degraded_region; // one region down: failover reads, 503 on writes with policy "all"
 mod faults; // region b behind a fault proxy (5xx, drops, cuts, silence) under policy "one"
