@@ -53,6 +53,10 @@ struct Args {
     /// Write the history (one operation per line), the faults and the final state here.
     #[arg(long)]
     history: Option<std::path::PathBuf>,
+    /// Send no `If-None-Match: *` PUTs (cross-region conditional writes are not built yet:
+    /// docs/CONSISTENCY.md).
+    #[arg(long)]
+    no_conditional_puts: bool,
 }
 
 fn main() -> anyhow::Result<ExitCode> {
@@ -68,6 +72,7 @@ fn main() -> anyhow::Result<ExitCode> {
     config.op_timeout = Duration::from_secs(args.op_timeout.max(1));
     config.repair_interval_ms = args.repair_interval_ms;
     config.history_path = args.history;
+    config.conditional_puts = !args.no_conditional_puts;
     let report = run(&config)?;
     println!("{report}");
     Ok(if report.anomalies.is_empty() {
