@@ -29,6 +29,11 @@ pub(crate) const JOURNAL: &str = "twinvault-journal";
 /// The breakers never open: a region set down and up again answers at once, whatever the
 /// real clock says.
 pub(crate) fn config(write_policy: &str, read_mode: &str) -> Config {
+    config_with(write_policy, read_mode, "breaker_failures = 1000000")
+}
+
+/// As [`config`], with `replication` settings of its own (TOML lines) instead of the breaker's.
+pub(crate) fn config_with(write_policy: &str, read_mode: &str, replication: &str) -> Config {
     let toml = format!(
         r#"
         [[users]]
@@ -43,7 +48,7 @@ pub(crate) fn config(write_policy: &str, read_mode: &str) -> Config {
         read_mode = "{read_mode}"
         write_policy = "{write_policy}"
         preferred_region = "a"
-        breaker_failures = 1000000
+        {replication}
         [regions.a]
         endpoint = "http://127.0.0.1:1"
         access_key_id = "a"
@@ -55,6 +60,25 @@ pub(crate) fn config(write_policy: &str, read_mode: &str) -> Config {
         "#
     );
     Config::from_figment(Figment::from(Toml::string(&toml))).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Regions "a" and "b" of `config` over `backends`: several over the same two backends are
+/// gateway replicas.
+pub(crate) fn regions_over(config: &Config, backends: &[Arc<MemoryBackend>; 2], metrics: Arc<Metrics>) -> Regions {
+    let r = &config.replication;
+    let upstream = |name: &str, backend: &Arc<MemoryBackend>| {
+        let health = Health::new(r.breaker_failures, r.breaker_cooldown);
+        Upstream::with_backend(
+            name,
+            "{bucket}",
+            r.upstream_timeout,
+            health,
+            Arc::clone(&metrics),
+            Arc::clone(backend) as _,
+        )
+    };
+    let upstreams = [upstream("a", &backends[0]), upstream("b", &backends[1])];
+    Regions::new(upstreams, r, metrics)
 }
 
 /// Both regions over memory backends and the object layer over them.
@@ -75,22 +99,9 @@ impl Twin {
     /// The fixture under `write_policy` and `read_mode`.
     pub fn with_read_mode(write_policy: &str, read_mode: &str) -> Self {
         let config = config(write_policy, read_mode);
-        let r = &config.replication;
         let metrics = Arc::new(Metrics::new().unwrap_or_else(|e| panic!("{e}")));
         let backends = [Arc::new(MemoryBackend::new()), Arc::new(MemoryBackend::new())];
-        let upstream = |name: &str, backend: &Arc<MemoryBackend>| {
-            let health = Health::new(r.breaker_failures, r.breaker_cooldown);
-            Upstream::with_backend(
-                name,
-                "{bucket}",
-                r.upstream_timeout,
-                health,
-                Arc::clone(&metrics),
-                Arc::clone(backend) as _,
-            )
-        };
-        let upstreams = [upstream("a", &backends[0]), upstream("b", &backends[1])];
-        let regions = Arc::new(Regions::new(upstreams, r, Arc::clone(&metrics)));
+        let regions = Arc::new(regions_over(&config, &backends, Arc::clone(&metrics)));
         let store = Store::new(&config, Arc::clone(&regions), metrics);
         Self {
             config,

@@ -8,43 +8,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use figment::Figment;
-use figment::providers::{Format, Toml};
 use tokio::time::Instant;
 
 use super::{Change, Regions, ReplicatedPut, fan_out_put};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::reserved::ChangeKind;
-use crate::upstream::{Health, MemoryBackend, Upstream, UpstreamError, UpstreamErrorKind};
+use crate::upstream::{MemoryBackend, Upstream, UpstreamError, UpstreamErrorKind};
 
 fn config(read_mode: &str, write_policy: &str) -> Config {
-    let toml = format!(
-        r#"
-        [[users]]
-        access_key_id = "AK"
-        secret_access_key = "SK"
-        [keyring]
-        current = "k1"
-        [[keyring.keys]]
-        id = "k1"
-        key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
-        [replication]
-        read_mode = "{read_mode}"
-        write_policy = "{write_policy}"
-        preferred_region = "a"
-        hedge_delay_min_ms = 20
-        [regions.a]
-        endpoint = "http://127.0.0.1:1"
-        access_key_id = "a"
-        secret_access_key = "a"
-        [regions.b]
-        endpoint = "http://127.0.0.1:2"
-        access_key_id = "b"
-        secret_access_key = "b"
-        "#
-    );
-    Config::from_figment(Figment::from(Toml::string(&toml))).unwrap_or_else(|e| panic!("{e}"))
+    crate::testing::config_with(write_policy, read_mode, "hedge_delay_min_ms = 20")
 }
 
 fn metrics() -> Arc<Metrics> {
@@ -63,22 +36,7 @@ fn memory_regions(read_mode: &str, write_policy: &str) -> (Regions, [Arc<MemoryB
 
 /// Regions "a" and "b" over `backends`: several of them over the same two are gateway replicas.
 fn regions_over(read_mode: &str, write_policy: &str, backends: &[Arc<MemoryBackend>; 2]) -> Regions {
-    let config = config(read_mode, write_policy);
-    let r = &config.replication;
-    let metrics = metrics();
-    let upstream = |name: &str, backend: &Arc<MemoryBackend>| {
-        let health = Health::new(r.breaker_failures, r.breaker_cooldown);
-        Upstream::with_backend(
-            name,
-            "{bucket}",
-            r.upstream_timeout,
-            health,
-            Arc::clone(&metrics),
-            Arc::clone(backend) as _,
-        )
-    };
-    let upstreams = [upstream("a", &backends[0]), upstream("b", &backends[1])];
-    Regions::new(upstreams, r, Arc::clone(&metrics))
+    crate::testing::regions_over(&config(read_mode, write_policy), backends, metrics())
 }
 
 /// Creates `bucket` in both regions.
