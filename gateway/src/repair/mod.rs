@@ -77,6 +77,9 @@ impl RepairSummary {
     }
 }
 
+/// Times a copy is checked against its source after being made (see `settle_after_copy`).
+const SETTLE_ROUNDS: usize = 3;
+
 /// One object version as a region holds it.
 #[derive(Clone, Debug)]
 struct Held {
@@ -245,8 +248,63 @@ impl<'a> Repairer<'a> {
                 ensure_bucket(&regions[i], bucket).await?;
             }
             self.copy(&regions[from], &regions[i], bucket, key, &winner).await?;
+            self.settle_after_copy(&regions[from], &regions[i], (bucket, key), winner.clone())
+                .await?;
         }
         Ok(())
+    }
+
+    /// A write or delete that reached both regions while `copied` was being copied into `to`
+    /// may have landed in `to` before the copy did, and been overwritten by it. The source is
+    /// current for the key, so its state now is the truth: gone, and the copy is deleted; a
+    /// newer version, and that is copied too. A few rounds, then the record stays for later.
+    async fn settle_after_copy(
+        &self,
+        from: &Upstream,
+        to: &Upstream,
+        (bucket, key): (&str, &str),
+        mut copied: Held,
+    ) -> Result<(), UpstreamError> {
+        if self.dry_run {
+            return Ok(());
+        }
+        for _ in 0..SETTLE_ROUNDS {
+            let source = self.holding(from, bucket, key).await?;
+            match source {
+                Holding::Object(now) if now.object.etag == copied.object.etag => return Ok(()),
+                Holding::Object(now) => {
+                    tracing::info!(
+                        bucket,
+                        key,
+                        region = to.name(),
+                        "source changed while repairing; copying again"
+                    );
+                    self.copy(from, to, bucket, key, &now).await?;
+                    copied = now;
+                }
+                Holding::Absent | Holding::NoBucket => {
+                    // Deleted meanwhile: remove the copy just made, unless a newer one is there.
+                    if let Holding::Object(there) = self.holding(to, bucket, key).await?
+                        && there.stamp == copied.stamp
+                    {
+                        tracing::info!(
+                            bucket,
+                            key,
+                            region = to.name(),
+                            "source deleted while repairing; removing the copy"
+                        );
+                        self.delete(to, bucket, key).await?;
+                    }
+                    return Ok(());
+                }
+            }
+        }
+        Err(UpstreamError::new(
+            to.name(),
+            "Repair",
+            UpstreamErrorKind::Unavailable,
+            format!("{bucket}/{key} kept changing while being repaired; left for the next round"),
+        ))
     }
 
     async fn delete(&self, region: &Upstream, bucket: &str, key: &str) -> Result<(), UpstreamError> {
