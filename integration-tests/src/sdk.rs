@@ -11,8 +11,13 @@ use crate::target::S3Target;
 /// A path-style client for `target`; checksums only when required, and no stalled-stream
 /// cut-off (tests trickle bodies on purpose).
 pub fn sdk_client(target: &S3Target) -> Client {
+    Client::from_conf(sdk_config(target).build())
+}
+
+/// The configuration [`sdk_client`] builds, for callers that set more (retries, timeouts).
+pub fn sdk_config(target: &S3Target) -> aws_sdk_s3::config::Builder {
     let credentials = Credentials::new(&target.access_key, &target.secret_key, None, None, "test");
-    let config = aws_sdk_s3::Config::builder()
+    aws_sdk_s3::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .endpoint_url(&target.endpoint)
         .region(Region::new("us-east-1"))
@@ -21,6 +26,4 @@ pub fn sdk_client(target: &S3Target) -> Client {
         .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
         .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
         .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
-        .build();
-    Client::from_conf(config)
 }

@@ -15,10 +15,6 @@ use anyhow::{Context, bail};
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
-use aws_sdk_s3::config::{
-    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
-    StalledStreamProtectionConfig,
-};
 use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use rand::rngs::StdRng;
@@ -475,16 +471,7 @@ fn key_name(index: usize) -> String {
 /// A path-style client with no retries (a retried conditional PUT could turn its own success
 /// into a 412) and `op_timeout` per operation.
 fn client(target: &S3Target, op_timeout: Duration) -> Client {
-    let credentials = Credentials::new(&target.access_key, &target.secret_key, None, None, "tvcheck");
-    let config = aws_sdk_s3::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(&target.endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(credentials)
-        .force_path_style(true)
-        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
-        .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
-        .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
+    let config = crate::sdk::sdk_config(target)
         .retry_config(RetryConfig::disabled())
         .timeout_config(
             TimeoutConfig::builder()
