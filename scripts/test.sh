@@ -7,6 +7,10 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 start=$(date +%s)
+# Disk is what a build of this size runs out of first (a full disk made the linker die with
+# SIGBUS in CI): say how much there is, and skip incremental caches in CI, where nothing reuses them.
+df -h . | tail -n 1 | awk '{print "test.sh: disk free at start: " $4}'
+if [ "${CI:-}" = true ]; then export CARGO_INCREMENTAL=0; fi
 bash scripts/install-test-deps.sh
 rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup component add rustfmt clippy
 cargo fmt --all --check
@@ -25,4 +29,5 @@ cargo build --release -p twinvault --bin twinvault -p integration-tests --bin tv
 # One build for everything: `cargo test` also builds the `twinvault` binary the integration
 # tests run (gateway has integration tests), with the same feature set, so nothing builds twice.
 cargo test --workspace -- --test-threads "${TWINVAULT_TEST_THREADS:-2}"
+du -sh target 2>/dev/null | awk '{print "test.sh: target/ holds " $1}' || true
 echo "test.sh: all checks passed in $(( $(date +%s) - start )) s"
