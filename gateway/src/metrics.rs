@@ -37,6 +37,9 @@ pub struct Metrics {
     /// behind for them; `region="both"` when both were. Stays 0 unless both regions missed
     /// changes without a repair between.
     pub reads_lagging: IntCounterVec,
+    /// `twinvault_conditional_writes_refused_total{region}`: conditional writes answered 503
+    /// because `region`, which decides them, was unavailable or behind for the key.
+    pub conditional_writes_refused: IntCounterVec,
     /// `twinvault_lag_known_records{missed_region}`: journal records of changes the region
     /// missed that this gateway knows of (from its own writes and its last journal poll).
     pub lag_known_records: IntGaugeVec,
@@ -129,6 +132,11 @@ impl Metrics {
             reads_lagging: counter(
                 "reads_lagging_total",
                 "Reads answered while the serving region was behind for them",
+                &["region"],
+            )?,
+            conditional_writes_refused: counter(
+                "conditional_writes_refused_total",
+                "Conditional writes refused because the region deciding them was unavailable or behind",
                 &["region"],
             )?,
             lag_known_records,
@@ -231,6 +239,7 @@ impl Metrics {
             }
             self.reads_rerouted.with_label_values(&[region]).inc_by(0);
             self.reads_lagging.with_label_values(&[region]).inc_by(0);
+            self.conditional_writes_refused.with_label_values(&[region]).inc_by(0);
             self.lag_known_records.with_label_values(&[region]).set(0);
             // The kinds the region alerts count as failures (alerts.yml), so their rate is 0
             // rather than absent before the first failure.

@@ -100,6 +100,14 @@ pub async fn bind_and_serve(
         let keyring = Arc::new(config.keyring.clone());
         tokio::spawn(crate::repair::run_background(Arc::clone(&regions), keyring, interval))
     });
+    // A replica that starts while a region is behind must know it before its first read: one
+    // poll before the listener serves (bounded; a region whose journal could not be listed
+    // counts as behind for everything until a poll lists it).
+    regions.require_lag_polls();
+    let first_poll = config.replication.lag_poll_interval.max(Duration::from_secs(2));
+    if tokio::time::timeout(first_poll, regions.poll_lag()).await.is_err() {
+        tracing::warn!("first journal poll did not finish in time; regions not listed count as behind");
+    }
     let lag_task = tokio::spawn(poll_lag(Arc::clone(&regions), config.replication.lag_poll_interval));
     let cx = ConnectionContext::new(&config.server, service, Arc::clone(&metrics));
     let max_connections = config.server.max_connections;

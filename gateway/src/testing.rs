@@ -138,13 +138,34 @@ impl Twin {
 
     /// PutObject of `plain` with the client's attributes `attrs`.
     pub async fn put_with(&self, key: &str, plain: &[u8], attrs: ObjectAttributes) -> ApiResult<StoredObject> {
+        self.put_as(key, plain, attrs, crate::store::WriteCondition::Always)
+            .await
+    }
+
+    /// PutObject of `plain` under the client's precondition `condition`.
+    pub async fn put_if(
+        &self,
+        key: &str,
+        plain: &[u8],
+        condition: crate::store::WriteCondition,
+    ) -> ApiResult<StoredObject> {
+        self.put_as(key, plain, ObjectAttributes::default(), condition).await
+    }
+
+    async fn put_as(
+        &self,
+        key: &str,
+        plain: &[u8],
+        attrs: ObjectAttributes,
+        condition: crate::store::WriteCondition,
+    ) -> ApiResult<StoredObject> {
         let new = NewObject {
             bucket: BUCKET,
             key,
             plain_len: plain.len() as u64,
             attrs,
             sse_c: None,
-            if_none_match_any: false,
+            condition,
         };
         let verdict = BodyVerdict::default();
         self.store.put_object(new, body(plain), &verdict).await
@@ -209,6 +230,13 @@ pub(crate) fn read_request(key: &str) -> ReadRequest<'_> {
 pub(crate) fn body(plain: &[u8]) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Unpin + use<> {
     let chunks: Vec<_> = plain.chunks(10_000).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
     futures::stream::iter(chunks)
+}
+
+/// `bytes` as an upstream request body (one frame).
+pub(crate) fn frames(
+    bytes: &[u8],
+) -> impl Stream<Item = Result<http_body::Frame<Bytes>, std::io::Error>> + Send + Sync + 'static + use<> {
+    futures::stream::iter([Ok(http_body::Frame::data(Bytes::copy_from_slice(bytes)))])
 }
 
 /// Every byte of a plaintext stream, or its first error.

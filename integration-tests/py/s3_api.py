@@ -103,6 +103,17 @@ s3.put_object(Bucket=bucket, Key="once", Body=b"first", IfNoneMatch="*")
 expect_error("PreconditionFailed", s3.put_object, Bucket=bucket, Key="once", Body=b"second", IfNoneMatch="*")
 check(s3.get_object(Bucket=bucket, Key="once")["Body"].read() == b"first", "If-None-Match overwrote")
 
+# --- conditional update (If-Match on PutObject: compare-and-swap on the ETag) ---
+first_etag = s3.head_object(Bucket=bucket, Key="once")["ETag"]
+expect_error("PreconditionFailed", s3.put_object, Bucket=bucket, Key="once", Body=b"x", IfMatch='"0123-1"')
+swapped = s3.put_object(Bucket=bucket, Key="once", Body=b"second", IfMatch=first_etag)["ETag"]
+check(swapped != first_etag, "If-Match put kept the ETag")
+expect_error("PreconditionFailed", s3.put_object, Bucket=bucket, Key="once", Body=b"third", IfMatch=first_etag)
+check(s3.get_object(Bucket=bucket, Key="once")["Body"].read() == b"second", "If-Match stored the wrong body")
+check(s3.head_object(Bucket=bucket, Key="once")["ETag"] == swapped, "HEAD and PUT ETags differ")
+expect_error("NoSuchKey", s3.put_object, Bucket=bucket, Key="never-written", Body=b"x", IfMatch=first_etag)
+expect_error("NotImplemented", s3.put_object, Bucket=bucket, Key="once", Body=b"x", IfNoneMatch=swapped)
+
 # --- checksums ---
 import base64
 good_md5 = base64.b64encode(hashlib.md5(b"checked").digest()).decode()

@@ -71,6 +71,12 @@ pub async fn complete(
 ) -> ApiResult<CompleteMultipartUploadOutput> {
     let input = &req.input;
     let sse_c = request_sse_c!(input)?;
+    if input.if_match.is_some() || input.if_none_match.is_some() {
+        // Not decided across both regions yet (docs/CONSISTENCY.md): refused, never ignored.
+        return Err(crate::error::ApiError::NotImplemented(
+            "If-Match/If-None-Match on CompleteMultipartUpload",
+        ));
+    }
     let requested: Vec<(i32, String)> = input
         .multipart_upload
         .as_ref()

@@ -10,20 +10,26 @@ use super::checksum::{CheckedBody, ClientChecksums};
 use super::dto;
 use super::sse_c::{echo, request_sse_c};
 use crate::error::{ApiError, ApiResult};
-use crate::store::{BodyVerdict, NewObject};
+use crate::store::{BodyVerdict, NewObject, WriteCondition};
 
 pub async fn put_object(gw: &Gateway, mut req: S3Request<PutObjectInput>) -> ApiResult<PutObjectOutput> {
     let input = &mut req.input;
     let sse_c = request_sse_c!(input)?;
-    if input.if_match.is_some() {
-        return Err(ApiError::NotImplemented("If-Match on PutObject"));
-    }
-    let if_none_match_any = match &input.if_none_match {
-        None => false,
-        Some(ETagCondition::Any) => true,
-        Some(ETagCondition::ETag(_)) => {
+    let condition = match (&input.if_match, &input.if_none_match) {
+        (None, None) => WriteCondition::Always,
+        (None, Some(ETagCondition::Any)) => WriteCondition::IfAbsent,
+        (None, Some(ETagCondition::ETag(_))) => {
+            return Err(ApiError::NotImplemented(
+                "If-None-Match with an ETag on PutObject (only \"*\")",
+            ));
+        }
+        (Some(ETagCondition::Any), None) => WriteCondition::IfMatch(None),
+        (Some(ETagCondition::ETag(tag)), None) => {
+            WriteCondition::IfMatch(Some(tag.value().trim_matches('"').to_owned()))
+        }
+        (Some(_), Some(_)) => {
             return Err(ApiError::InvalidArgument(
-                "If-None-Match on PutObject only accepts \"*\"".into(),
+                "If-Match and If-None-Match cannot both be given on PutObject".into(),
             ));
         }
     };
@@ -37,7 +43,7 @@ pub async fn put_object(gw: &Gateway, mut req: S3Request<PutObjectInput>) -> Api
         plain_len,
         attrs,
         sse_c: sse_c.as_ref(),
-        if_none_match_any,
+        condition,
     };
     let stored = gw.store.put_object(new, body, &verdict).await?;
     let (sse_customer_algorithm, sse_customer_key_md5) = echo(sse_c.as_ref());

@@ -5,7 +5,7 @@
 use crate::envelope::format::SEGMENT_STORED_LEN;
 use crate::replication::relay;
 use crate::store::object::{LAYOUT_PARTS, META_LAYOUT};
-use crate::upstream::{StoredObject, Upstream, UpstreamError, UpstreamErrorKind};
+use crate::upstream::{PutCondition, StoredObject, Upstream, UpstreamError, UpstreamErrorKind};
 
 /// Copies `bucket`/`key` (`source` is what `from` holds) into `to`, then checks that `to` now
 /// holds the same version.
@@ -27,7 +27,7 @@ pub async fn copy_object(
                 key,
                 got.object.stored_len,
                 &got.object.metadata,
-                None,
+                PutCondition::Always,
                 relay(got.body),
             )
             .await?;

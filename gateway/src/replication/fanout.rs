@@ -8,7 +8,7 @@ use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
 
 use crate::envelope::EnvelopeError;
-use crate::upstream::{StoredObject, Upstream, UpstreamError, UpstreamErrorKind};
+use crate::upstream::{PutCondition, StoredObject, Upstream, UpstreamError, UpstreamErrorKind};
 
 /// Sealed chunks buffered per region: the slower region sets the pace, memory stays bounded
 /// at about this many segments per region.
@@ -50,8 +50,8 @@ pub struct ReplicatedPut<'a> {
     pub stored_len: u64,
     /// Upstream metadata (header, sealed attributes).
     pub metadata: &'a HashMap<String, String>,
-    /// `*` for create-only writes.
-    pub if_none_match: Option<&'a str>,
+    /// The store-level precondition (the same in both regions).
+    pub condition: PutCondition<'a>,
     /// How a failing or slow region affects the other.
     pub policy: FanoutPolicy,
 }
@@ -73,14 +73,7 @@ where
     S: Stream<Item = Result<Bytes, EnvelopeError>> + Unpin,
 {
     fan_out(regions, sealed, put.policy, |_, region, body| {
-        region.put_object(
-            put.bucket,
-            put.key,
-            put.stored_len,
-            put.metadata,
-            put.if_none_match,
-            body,
-        )
+        region.put_object(put.bucket, put.key, put.stored_len, put.metadata, put.condition, body)
     })
     .await
 }

@@ -12,7 +12,8 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use tokio::time::Instant;
 
 use crate::reserved::MissRecord;
 use crate::stamp::VersionStamp;
@@ -112,6 +113,11 @@ pub struct Lag {
     regions: [Mutex<Pending>; 2],
     /// Bumped by every local mark, so that a poll that began before a mark cannot clear it.
     generation: AtomicU64,
+    /// Per region: when the last poll that listed its pending records began.
+    polled: [Mutex<Option<Instant>>; 2],
+    /// Whether a region never polled counts as unknown (a serving gateway), or as current
+    /// (tools and tests that do not poll).
+    polls_required: AtomicBool,
 }
 
 /// A poll's view of one region's pending records: every record name listed, the records read.
@@ -185,6 +191,34 @@ impl Lag {
         pending.local = local;
         pending.overflow = polled.overflow;
         pending.rebuild();
+    }
+
+    /// Notes that a poll that began at `started` listed region `index`'s pending records.
+    pub fn polled(&self, index: usize, started: Instant) {
+        if let Ok(mut polled) = self.polled[index].lock() {
+            *polled = Some(polled.map_or(started, |earlier| earlier.max(started)));
+        }
+    }
+
+    /// From now on a region whose records were never listed counts as unknown.
+    pub fn require_polls(&self) {
+        self.polls_required.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether what this gateway knows of region `index`'s records may be out of date: never
+    /// listed (when polls are required), or the region was unwell at `last_unwell` and no poll
+    /// has begun at least `settle` after that. Changes a region misses happen while it is
+    /// unwell, and other replicas journal them within moments; a poll that began after that
+    /// lists them. Until then the region is behind for everything, as far as reads go.
+    pub fn is_unknown(&self, index: usize, last_unwell: Option<Instant>, settle: std::time::Duration) -> bool {
+        let Ok(polled) = self.polled[index].lock() else {
+            return true;
+        };
+        match (*polled, last_unwell) {
+            (None, _) => self.polls_required.load(Ordering::SeqCst),
+            (Some(polled), Some(unwell)) => polled < unwell + settle,
+            (Some(_), None) => false,
+        }
     }
 
     /// Forgets records of region `index` that repair has replayed and cleared.
@@ -325,6 +359,33 @@ mod tests {
         lag.apply_poll(1, lag.generation(), polled);
         assert!(lag.is_behind_for(1, key("photos", "a")));
         assert!(!lag.is_behind_for(1, key("photos", "b")));
+    }
+
+    #[test]
+    fn a_region_seen_unwell_is_unknown_until_a_poll_begins_after_it_settled() {
+        let lag = Lag::default();
+        let settle = std::time::Duration::from_millis(500);
+        let t0 = Instant::now();
+        assert!(!lag.is_unknown(1, None, settle), "no poll required: tools and tests");
+        lag.require_polls();
+        assert!(lag.is_unknown(1, None, settle), "never listed");
+        lag.polled(1, t0);
+        assert!(!lag.is_unknown(1, None, settle), "listed, never unwell");
+        let unwell = t0 + std::time::Duration::from_secs(1);
+        assert!(
+            lag.is_unknown(1, Some(unwell), settle),
+            "unwell after the last poll began"
+        );
+        lag.polled(1, unwell + std::time::Duration::from_millis(100));
+        assert!(lag.is_unknown(1, Some(unwell), settle), "a poll too soon after it");
+        lag.polled(1, t0);
+        assert!(
+            lag.is_unknown(1, Some(unwell), settle),
+            "an older poll finishing late changes nothing"
+        );
+        lag.polled(1, unwell + settle);
+        assert!(!lag.is_unknown(1, Some(unwell), settle));
+        assert!(lag.is_unknown(0, Some(unwell), settle), "each region on its own");
     }
 
     #[test]

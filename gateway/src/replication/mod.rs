@@ -41,6 +41,9 @@ pub struct Regions {
     reads: AtomicU64,
     hedges: AtomicU64,
     lag: Lag,
+    /// How long after a region was unwell this gateway's knowledge of its lag stays unknown
+    /// unless a poll began since (one poll interval: other replicas' records land meanwhile).
+    lag_settle: Duration,
 }
 
 /// Hedge only after the first region took longer than this quantile of its recent answers.
@@ -84,12 +87,30 @@ impl Regions {
             reads: AtomicU64::new(0),
             hedges: AtomicU64::new(0),
             lag: Lag::default(),
+            lag_settle: r.lag_poll_interval,
         }
     }
 
     /// What this gateway knows of each region's pending journal records.
     pub fn lag(&self) -> &Lag {
         &self.lag
+    }
+
+    /// For a serving gateway: a region counts as behind for everything until a poll has
+    /// listed its pending records (and again, for a moment, after it was seen unwell).
+    pub fn require_lag_polls(&self) {
+        self.lag.require_polls();
+    }
+
+    /// Whether region `index` may be behind for `scope`: a pending record covers it, or what
+    /// this gateway knows of the region's records may be out of date (never listed, or the
+    /// region was unwell since the last poll began: records of what it missed meanwhile,
+    /// journaled by other replicas, are not known here yet).
+    fn is_behind_for(&self, index: usize, scope: ReadScope<'_>) -> bool {
+        self.lag.is_behind_for(index, scope)
+            || self
+                .lag
+                .is_unknown(index, self.upstreams[index].health().last_unwell(), self.lag_settle)
     }
 
     /// Reads the journals once: for each region, the names of the records of changes it
@@ -101,6 +122,7 @@ impl Regions {
             let holder = &self.upstreams[1 - missed];
             let missed_name = self.upstreams[missed].name();
             let started = self.lag.generation();
+            let started_at = tokio::time::Instant::now();
             let (names, overflow) = match self
                 .journal
                 .pending_names(holder, missed_name, lag::MAX_TRACKED_RECORDS)
@@ -123,6 +145,7 @@ impl Regions {
             };
             let polled = lag::Polled { names, overflow, read };
             self.lag.apply_poll(missed, started, polled);
+            self.lag.polled(missed, started_at);
             self.metrics
                 .lag_known_records
                 .with_label_values(&[missed_name])
@@ -237,6 +260,38 @@ impl Regions {
         let counted = if settled.is_err() { "failed" } else { outcome };
         self.metrics.replication_writes.with_label_values(&[counted]).inc();
         settled
+    }
+
+    /// The region that decides conditional writes to `bucket`/`key`: the first configured, so
+    /// that every gateway replica asks the same one. It must be current for the key (a region
+    /// behind for it would judge the condition against an old version) and reachable; if not,
+    /// the write cannot be decided safely and fails as unavailable: clients retry, and repair
+    /// brings the region up to date.
+    pub fn conditions_region(&self, bucket: &str, key: &str) -> Result<usize, UpstreamError> {
+        const DECIDER: usize = 0;
+        let region = &self.upstreams[DECIDER];
+        let refuse = |why: &str| {
+            self.metrics
+                .conditional_writes_refused
+                .with_label_values(&[region.name()])
+                .inc();
+            Err(UpstreamError::new(
+                region.name(),
+                "PutObject",
+                UpstreamErrorKind::Unavailable,
+                format!(
+                    "conditional writes are decided by region {}, which is {why}; retry later",
+                    region.name()
+                ),
+            ))
+        };
+        if region.health().is_open() {
+            return refuse("unavailable");
+        }
+        if self.is_behind_for(DECIDER, ReadScope::Key { bucket, key }) {
+            return refuse("behind for this key (repair has not caught up yet)");
+        }
+        Ok(DECIDER)
     }
 
     /// Whether the write policy lets a change succeed that one region missed ("one").
@@ -373,7 +428,7 @@ impl Regions {
         F: Fn(&'a Upstream) -> Fut,
         Fut: Future<Output = Result<T, UpstreamError>>,
     {
-        let behind = [self.lag.is_behind_for(0, scope), self.lag.is_behind_for(1, scope)];
+        let behind = [self.is_behind_for(0, scope), self.is_behind_for(1, scope)];
         match behind {
             [true, false] => self.read_current(1, op).await,
             [false, true] => self.read_current(0, op).await,

@@ -54,7 +54,7 @@ async fn replicated_put(regions: &Regions, key: &str, bytes: &'static [u8]) -> R
         key,
         stored_len: bytes.len() as u64,
         metadata: &metadata,
-        if_none_match: None,
+        condition: crate::upstream::PutCondition::Always,
         policy: regions.fanout_policy(),
     };
     let sealed = futures::stream::iter([Ok(Bytes::from_static(bytes))]);
@@ -385,8 +385,9 @@ async fn a_region_back_but_behind_never_answers_for_what_it_missed() {
     );
 }
 
-#[tokio::test(start_paused = true)]
-async fn another_gateway_learns_of_the_lag_from_the_journal_and_of_its_end() {
+/// Two gateway replicas (a writer and a reader) over the same two memory regions, under policy
+/// "one" with primary reads from a, and `photos/index` = `v1` in both regions.
+async fn two_replicas_with_index() -> ([Arc<MemoryBackend>; 2], Regions, Regions) {
     let backends = [Arc::new(MemoryBackend::new()), Arc::new(MemoryBackend::new())];
     let writer = regions_over("primary", "one", &backends);
     let reader = regions_over("primary", "one", &backends);
@@ -394,6 +395,12 @@ async fn another_gateway_learns_of_the_lag_from_the_journal_and_of_its_end() {
     replicated_put(&writer, "index", b"v1")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
+    (backends, writer, reader)
+}
+
+#[tokio::test(start_paused = true)]
+async fn another_gateway_learns_of_the_lag_from_the_journal_and_of_its_end() {
+    let (backends, writer, reader) = two_replicas_with_index().await;
     backends[0].set_down(true);
     replicated_put(&writer, "index", b"v2")
         .await
@@ -434,4 +441,64 @@ async fn another_gateway_learns_of_the_lag_from_the_journal_and_of_its_end() {
     assert_eq!(read_key(&reader, "index").await, Ok(b"v2".to_vec()));
     let served = reader.metrics().reads_served.with_label_values(&["a", "first"]).get();
     assert_eq!(served, 2, "read from the preferred region again once it caught up");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_replica_that_saw_a_region_fail_does_not_read_it_until_a_later_poll() {
+    let (backends, writer, reader) = two_replicas_with_index().await;
+    for replica in [&writer, &reader] {
+        replica.require_lag_polls();
+        replica.poll_lag().await;
+    }
+    backends[0].set_down(true);
+    // The reader sees a fail (its read falls over to b) ...
+    assert_eq!(read_key(&reader, "index").await, Ok(b"v1".to_vec()));
+    // ... while the writer's change reaches b alone, journaled for a.
+    replicated_put(&writer, "index", b"v2")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    backends[0].set_down(false);
+
+    // a is back but behind; the reader has not polled since it saw a fail: a is unknown to it,
+    // so it reads b, for every key, until a poll that began a settling time later.
+    assert_eq!(read_key(&reader, "index").await, Ok(b"v2".to_vec()));
+    let rerouted = reader.metrics().reads_rerouted.with_label_values(&["a"]).get();
+    assert_eq!(rerouted, 1, "the read went to b because a was unknown");
+    reader.poll_lag().await;
+    assert_eq!(
+        read_key(&reader, "index").await,
+        Ok(b"v2".to_vec()),
+        "a poll right after the failure does not settle it"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    reader.poll_lag().await;
+    assert_eq!(reader.lag().pending_records(0), 1, "the writer's record is known now");
+    assert_eq!(read_key(&reader, "index").await, Ok(b"v2".to_vec()));
+    let from_a_before = reader.metrics().reads_served.with_label_values(&["a", "first"]).get();
+    replicated_put(&writer, "other", b"x")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(read_key(&reader, "other").await, Ok(b"x".to_vec()));
+    let from_a = reader.metrics().reads_served.with_label_values(&["a", "first"]).get();
+    assert_eq!(from_a, from_a_before + 1, "keys a did not miss are read from a again");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_serving_replica_that_never_listed_a_journal_does_not_trust_that_region() {
+    let backends = [Arc::new(MemoryBackend::new()), Arc::new(MemoryBackend::new())];
+    let regions = regions_over("primary", "one", &backends);
+    bucket(&regions, "photos").await;
+    replicated_put(&regions, "index", b"v1")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    regions.require_lag_polls();
+    // b (which holds a's journal) cannot list it when the replica starts: a's records are
+    // unknown, so a counts as behind for everything.
+    backends[1].fail_next("ListObjectsV2", UpstreamErrorKind::AccessDenied, 1);
+    regions.poll_lag().await;
+    assert!(regions.conditions_region("photos", "index").is_err(), "a is unknown");
+    assert_eq!(read_key(&regions, "index").await, Ok(b"v1".to_vec()), "read from b");
+    assert_eq!(regions.metrics().reads_rerouted.with_label_values(&["a"]).get(), 1);
+    regions.poll_lag().await;
+    assert_eq!(regions.conditions_region("photos", "index").ok(), Some(0));
 }

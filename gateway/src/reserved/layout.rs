@@ -9,6 +9,8 @@ pub const MISSED: &str = "missed/";
 pub const UPLOADS: &str = "uploads/";
 /// Prefix of staged parts.
 pub const STAGING: &str = "staging/";
+/// Prefix of conditional writes' bodies staged in the region that does not decide them.
+pub const STAGING_PUTS: &str = "staging/put/";
 /// The journal-replay lease.
 pub const LEASE_REPLAY: &str = "lease/replay";
 
@@ -63,6 +65,12 @@ pub fn staging_prefix(upload_header: &str) -> String {
 /// `staging/<tag>/<part>`: where part `part` of the upload is staged (its newest upload).
 pub fn staging_part(upload_header: &str, part: i32) -> String {
     format!("{}{part:05}", staging_prefix(upload_header))
+}
+
+/// `staging/put/<stamp>`: the body of one conditional write (its version stamp is unique),
+/// held until the deciding region has judged the condition.
+pub fn staging_put(stamp: &str) -> String {
+    format!("{STAGING_PUTS}{stamp}")
 }
 
 #[cfg(test)]

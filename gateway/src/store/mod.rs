@@ -42,7 +42,7 @@ pub use part_copy::{PartCopyRequest, parse_copy_range};
 pub use parts::check_part_number;
 pub use read::{ByteRange, ObjectHead, ObjectRead, ReadRequest};
 pub use uploads::{ListedUpload, UploadsPage, UploadsQuery};
-pub use write::{BodyVerdict, NewObject};
+pub use write::{BodyVerdict, NewObject, WriteCondition};
 
 use crate::config::Config;
 use crate::error::{ApiError, ApiResult};

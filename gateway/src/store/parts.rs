@@ -12,7 +12,7 @@ use crate::envelope::EnvelopeError;
 use crate::envelope::format::{SEGMENT_PLAINTEXT_LEN, ciphertext_len};
 use crate::error::{ApiError, ApiResult};
 use crate::replication::{FanoutOutcome, fan_out, tee};
-use crate::upstream::{StoredObject, UpstreamError, UpstreamErrorKind};
+use crate::upstream::{PutCondition, StoredObject, UpstreamError, UpstreamErrorKind};
 
 /// S3's part-number range.
 pub const MAX_PART_NUMBER: i32 = 10_000;
@@ -103,7 +103,14 @@ where
                 let no_metadata = HashMap::new();
                 let (uploaded, staged) = tokio::join!(
                     region.upload_part((bucket, key, id), number, stored_len, part_body),
-                    region.put_object(journal, staging, stored_len, &no_metadata, None, staged_body),
+                    region.put_object(
+                        journal,
+                        staging,
+                        stored_len,
+                        &no_metadata,
+                        PutCondition::Always,
+                        staged_body
+                    ),
                 );
                 staged?;
                 uploaded

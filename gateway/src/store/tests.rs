@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use super::object::{META_ATTRS, META_HEADER, META_LAYOUT};
-use super::{ByteRange, Conditions, EtagCondition, ReadRequest, client_etag};
+use super::{ByteRange, Conditions, EtagCondition, ReadRequest, WriteCondition, client_etag};
 use crate::envelope::ObjectAttributes;
 use crate::envelope::format::{SEGMENT_PLAINTEXT_LEN, SEGMENT_STORED_LEN, ciphertext_len};
 use crate::error::ApiError;
@@ -782,4 +782,156 @@ async fn conditional_reads_evaluate_against_the_client_etag() {
         ..Default::default()
     };
     assert!(twin.read(with(both)).await.is_ok());
+}
+
+// === conditional writes: one region decides for both ===
+
+fn if_match(etag: &str) -> WriteCondition {
+    WriteCondition::IfMatch(Some(etag.to_owned()))
+}
+
+/// Both regions hold the same copy of `key` (bytes, metadata, ETag) and no staged body is left.
+fn assert_replicated(twin: &Twin, key: &str) {
+    let a = twin.a().raw(BUCKET, key).expect("a holds it");
+    let b = twin.b().raw(BUCKET, key).expect("b holds it");
+    assert_eq!(a.bytes, b.bytes, "the same ciphertext in both regions");
+    assert_eq!((&a.metadata, &a.etag), (&b.metadata, &b.etag));
+    for region in 0..2 {
+        assert_eq!(
+            twin.reserved_keys(region, "staging/put/"),
+            Vec::<String>::new(),
+            "staged body left"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn conditional_creates_and_swaps_are_decided_once_for_both_regions() {
+    let twin = Twin::with_bucket("all").await;
+    let first = twin
+        .put_if("lock", b"owner 1", WriteCondition::IfAbsent)
+        .await
+        .expect("create");
+    assert_replicated(&twin, "lock");
+    let e = failure(twin.put_if("lock", b"owner 2", WriteCondition::IfAbsent).await);
+    assert!(matches!(e, ApiError::PreconditionFailed), "{e:?}");
+    assert!(twin.get("lock").await.expect("get") == b"owner 1");
+
+    let e = failure(twin.put_if("lock", b"owner 2", if_match("0123-1")).await);
+    assert!(matches!(e, ApiError::PreconditionFailed), "{e:?}");
+    let swapped = twin
+        .put_if("lock", b"owner 2", if_match(&client_etag(&first.etag)))
+        .await
+        .expect("swap");
+    assert_ne!(swapped.etag, first.etag);
+    assert_replicated(&twin, "lock");
+    assert!(twin.get("lock").await.expect("get") == b"owner 2");
+    let e = failure(
+        twin.put_if("lock", b"owner 3", if_match(&client_etag(&first.etag)))
+            .await,
+    );
+    assert!(
+        matches!(e, ApiError::PreconditionFailed),
+        "a second swap from the same ETag: {e:?}"
+    );
+    twin.put_if("lock", b"owner 3", WriteCondition::IfMatch(None))
+        .await
+        .expect("If-Match: * on an existing key");
+
+    let e = failure(twin.put_if("nothing", b"x", if_match(&client_etag(&first.etag))).await);
+    assert!(matches!(e, ApiError::NoSuchKey), "If-Match on a missing key: {e:?}");
+    assert!(twin.b().raw(BUCKET, "nothing").is_none());
+    assert_replicated(&twin, "lock");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_deciding_region_wins_where_the_regions_disagree() {
+    let twin = Twin::with_bucket("all").await;
+    // b holds a copy a does not (a writer racing through another gateway, say): b alone would
+    // refuse the create; a decides, and b ends up with a's answer.
+    let stray = &twin.regions.all()[1];
+    let metadata = std::collections::HashMap::new();
+    stray
+        .put_object(
+            BUCKET,
+            "k",
+            3,
+            &metadata,
+            crate::upstream::PutCondition::Always,
+            crate::testing::frames(b"odd"),
+        )
+        .await
+        .expect("stray copy in b");
+    twin.put_if("k", b"created", WriteCondition::IfAbsent)
+        .await
+        .expect("a has no such key, so the create holds");
+    assert_replicated(&twin, "k");
+    assert!(twin.get("k").await.expect("get") == b"created");
+
+    // The other way round: a holds the key, b does not. Refused, and b is left as it was.
+    twin.regions.all()[1]
+        .delete_object(BUCKET, "k")
+        .await
+        .expect("delete b's copy");
+    let e = failure(twin.put_if("k", b"again", WriteCondition::IfAbsent).await);
+    assert!(matches!(e, ApiError::PreconditionFailed), "{e:?}");
+    assert!(twin.b().raw(BUCKET, "k").is_none(), "a refused write touched b");
+    assert_eq!(
+        twin.reserved_keys(1, "staging/put/"),
+        Vec::<String>::new(),
+        "staged body left"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_conditional_write_waits_for_the_deciding_region_to_be_up_and_current() {
+    let twin = Twin::with_bucket("one").await;
+    twin.a().set_down(true);
+    let e = failure(twin.put_if("k", b"v1", WriteCondition::IfAbsent).await);
+    assert_eq!(e.code(), s3s::S3ErrorCode::ServiceUnavailable, "a is down: {e:?}");
+    assert!(twin.b().raw(BUCKET, "k").is_none(), "written to b without a's decision");
+    // An unconditional write goes to b alone (policy one); a is then behind for the key.
+    twin.put("k", b"v1").await.expect("put to b alone");
+    twin.a().set_down(false);
+    let e = failure(twin.put_if("k", b"v2", WriteCondition::IfAbsent).await);
+    assert_eq!(
+        e.code(),
+        s3s::S3ErrorCode::ServiceUnavailable,
+        "a is behind for k: {e:?}"
+    );
+    let refused = twin
+        .regions
+        .metrics()
+        .conditional_writes_refused
+        .with_label_values(&["a"]);
+    assert_eq!(
+        refused.get(),
+        1,
+        "the refusal for lag is counted (the one for a down is not)"
+    );
+
+    twin.repairer().replay_journal().await.expect("repair");
+    let e = failure(twin.put_if("k", b"v2", WriteCondition::IfAbsent).await);
+    assert!(
+        matches!(e, ApiError::PreconditionFailed),
+        "decided once a is current: {e:?}"
+    );
+    twin.put_if("other", b"v", WriteCondition::IfAbsent)
+        .await
+        .expect("another key was never behind");
+
+    // b down under policy one: decided by a, journaled for b, read back from a.
+    twin.b().set_down(true);
+    twin.put_if("new", b"made while b was down", WriteCondition::IfAbsent)
+        .await
+        .expect("a decides; b's miss is journaled");
+    twin.b().set_down(false);
+    assert!(twin.get("new").await.expect("get") == b"made while b was down");
+    let pending = twin.pending(0).await;
+    assert!(
+        pending.iter().any(|p| p.record.keys == ["new".to_owned()]),
+        "b's miss is not journaled: {pending:?}"
+    );
+    twin.repairer().replay_journal().await.expect("repair");
+    assert_replicated(&twin, "new");
 }

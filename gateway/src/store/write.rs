@@ -9,16 +9,18 @@ use futures::Stream;
 
 use super::Store;
 use super::customer::{META_SSE_C, SseC};
+use super::etag::client_etag;
 use super::object::{META_ATTRS, META_HEADER};
 use crate::envelope::format::ciphertext_len;
 use crate::envelope::{
     DataKey, EnvelopeError, ObjectAttributes, ObjectHeader, ObjectIdentity, SealStream, SegmentSealer,
 };
 use crate::error::{ApiError, ApiResult};
-use crate::replication::{Change, FanoutOutcome, ReplicatedPut, fan_out_put};
+use crate::replication::{Change, FanoutOutcome, ReplicatedPut, fan_out, fan_out_put};
 use crate::reserved::ChangeKind;
+use crate::reserved::layout::staging_put;
 use crate::stamp::{META_STAMP, VersionStamp};
-use crate::upstream::{StoredObject, UpstreamError};
+use crate::upstream::{PutCondition, StoredObject, Upstream, UpstreamError, UpstreamErrorKind};
 
 /// S3's limit for one PUT.
 const MAX_SINGLE_PUT: u64 = 5 * 1024 * 1024 * 1024;
@@ -39,8 +41,21 @@ pub struct NewObject<'a> {
     pub attrs: ObjectAttributes,
     /// The request's SSE-C key.
     pub sse_c: Option<&'a SseC>,
+    /// The client's precondition on what the key holds now.
+    pub condition: WriteCondition,
+}
+
+/// A conditional write's precondition (PutObject's `If-None-Match: *` and `If-Match`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum WriteCondition {
+    /// Unconditional.
+    #[default]
+    Always,
     /// `If-None-Match: *`: only if no object exists under the key.
-    pub if_none_match_any: bool,
+    IfAbsent,
+    /// `If-Match`: only if the object there has this client ETag (without quotes), or, for
+    /// `*`, any object is there.
+    IfMatch(Option<String>),
 }
 
 impl Store {
@@ -76,17 +91,118 @@ impl Store {
             key: new.key,
             stored_len: ciphertext_len(new.plain_len),
             metadata: &metadata,
-            if_none_match: new.if_none_match_any.then_some("*"),
+            condition: PutCondition::Always,
             policy: self.regions.fanout_policy(),
         };
-        let outcome = fan_out_put(self.regions.all(), &put, sealed).await;
-        let results = body_results(verdict, outcome)?;
-        let stored = commit_put(self, results, new.bucket, new.key, stamp).await?;
+        let stored = if new.condition == WriteCondition::Always {
+            let outcome = fan_out_put(self.regions.all(), &put, sealed).await;
+            let results = body_results(verdict, outcome)?;
+            commit_put(self, results, new.bucket, new.key, stamp).await?
+        } else {
+            self.put_conditional(&put, &new.condition, sealed, verdict, stamp)
+                .await?
+        };
         self.metrics
             .s3_payload_bytes
             .with_label_values(&["PutObject", "in"])
             .inc_by(new.plain_len);
         Ok(stored)
+    }
+
+    /// A conditional write, decided by one region for both. Two regions judging the condition
+    /// each on its own could disagree (one behind, or two writers racing through different
+    /// gateways) and store a value in one that the other refused. So the deciding region
+    /// (the first configured; it must be current for the key) gets the write with the
+    /// condition, checked by the store as it stores; the other region gets the same
+    /// ciphertext at once, but staged in its reserved bucket, and moved under the key (a
+    /// server-side copy) only once the deciding region stored it. A refused write leaves
+    /// nothing behind but a staged copy, which is removed.
+    async fn put_conditional<S>(
+        &self,
+        put: &ReplicatedPut<'_>,
+        condition: &WriteCondition,
+        sealed: S,
+        verdict: &BodyVerdict,
+        stamp: VersionStamp,
+    ) -> ApiResult<StoredObject>
+    where
+        S: Stream<Item = Result<Bytes, EnvelopeError>> + Unpin,
+    {
+        let (bucket, key) = (put.bucket, put.key);
+        let decider = self.regions.conditions_region(bucket, key)?;
+        let other = 1 - decider;
+        let regions = self.regions.all();
+        let current_etag;
+        let upstream_condition = match condition {
+            WriteCondition::Always => PutCondition::Always,
+            WriteCondition::IfAbsent => PutCondition::IfAbsent,
+            WriteCondition::IfMatch(expected) => {
+                let existing = match regions[decider].head_object(bucket, key).await {
+                    Ok(existing) => existing,
+                    Err(e) if e.kind.is_not_found() => return Err(ApiError::NoSuchKey),
+                    Err(e) => return Err(e.into()),
+                };
+                if expected
+                    .as_deref()
+                    .is_some_and(|tag| tag != client_etag(&existing.etag))
+                {
+                    return Err(ApiError::PreconditionFailed);
+                }
+                // The store checks it again as it stores: a write in between fails the condition.
+                current_etag = existing.etag;
+                PutCondition::IfMatch(&current_etag)
+            }
+        };
+        let journal = self.regions.journal().bucket();
+        let staging = staging_put(&stamp.to_string());
+        let outcome = fan_out(regions, sealed, put.policy, |i, region, body| {
+            let (target_bucket, target_key, condition) = if i == decider {
+                (bucket, key, upstream_condition)
+            } else {
+                (journal, staging.as_str(), PutCondition::Always)
+            };
+            region.put_object(target_bucket, target_key, put.stored_len, put.metadata, condition, body)
+        })
+        .await;
+        let results = body_results(verdict, outcome);
+        let [first, second] = match results {
+            Ok(results) => results,
+            Err(e) => {
+                remove_staged(&regions[other], journal, &staging).await;
+                return Err(e);
+            }
+        };
+        let (decided, staged) = if decider == 0 { (first, second) } else { (second, first) };
+        let stored = match decided {
+            Ok(stored) => stored,
+            Err(e) => {
+                remove_staged(&regions[other], journal, &staging).await;
+                return Err(match e.kind {
+                    UpstreamErrorKind::PreconditionFailed => ApiError::PreconditionFailed,
+                    _ if e.kind.is_not_found() && matches!(condition, WriteCondition::IfMatch(_)) => {
+                        ApiError::NoSuchKey
+                    }
+                    _ => e.into(),
+                });
+            }
+        };
+        let moved = match staged {
+            Ok(staged) => {
+                let moved = regions[other]
+                    .copy_object((journal, &staging), (bucket, key), put.metadata, &staged.etag)
+                    .await
+                    .and_then(|moved| same_etag(moved, &stored, regions[other].name()));
+                remove_staged(&regions[other], journal, &staging).await;
+                moved
+            }
+            Err(e) => Err(e),
+        };
+        let results = if decider == 0 {
+            [Ok(stored), moved]
+        } else {
+            [moved, Ok(stored)]
+        };
+        commit_put(self, results, bucket, key, stamp).await
     }
 
     /// Checks the client's metadata against the metadata size limit.
@@ -99,6 +215,32 @@ impl Store {
             });
         }
         Ok(())
+    }
+}
+
+/// The copy of a staged body, if it kept the ETag the deciding region gave the same bytes:
+/// both regions must answer with one ETag. A store whose copies change it counts as having
+/// missed the write (journaled; repair writes the bytes again).
+fn same_etag(moved: StoredObject, decided: &StoredObject, region: &str) -> Result<StoredObject, UpstreamError> {
+    if moved.etag == decided.etag {
+        return Ok(moved);
+    }
+    Err(UpstreamError::new(
+        region,
+        "CopyObject",
+        UpstreamErrorKind::Unavailable,
+        format!(
+            "the copied object has ETag {} where the other region has {}",
+            moved.etag, decided.etag
+        ),
+    ))
+}
+
+/// Removes a conditional write's staged body; a leftover costs only storage (a lifecycle rule
+/// on `staging/` reaps it, docs/OPERATIONS.md).
+async fn remove_staged(region: &Upstream, journal: &str, staging: &str) {
+    if let Err(e) = region.delete_object(journal, staging).await {
+        tracing::warn!(region = region.name(), error = %e, "staged body of a conditional write not removed");
     }
 }
 

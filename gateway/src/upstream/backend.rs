@@ -32,17 +32,29 @@ pub struct PartsPage {
 /// classifies as ([`super::UpstreamError::from_sdk`] for the SDK), so the policies above
 /// (failover, journaling, "not found is fine") work the same over every implementation.
 /// Operation names in errors are the S3 operation names (`PutObject`, `ListParts`, …).
+/// A precondition a store checks as it stores a PutObject (atomically, where the store can).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PutCondition<'a> {
+    /// No condition.
+    #[default]
+    Always,
+    /// `If-None-Match: *`: only if no object exists under the key.
+    IfAbsent,
+    /// `If-Match: <upstream ETag>`: only if the object there still has this ETag.
+    IfMatch(&'a str),
+}
+
 #[async_trait::async_trait]
 pub trait Backend: Send + Sync + std::fmt::Debug {
-    /// PutObject of a streamed body of exactly `stored_len` bytes; `if_none_match` is `*` for
-    /// create-only writes. Not retried: the body streams once.
+    /// PutObject of a streamed body of exactly `stored_len` bytes, under the store's own check
+    /// of `condition`. Not retried: the body streams once.
     async fn put_object(
         &self,
         bucket: &str,
         key: &str,
         stored_len: u64,
         metadata: &HashMap<String, String>,
-        if_none_match: Option<&str>,
+        condition: PutCondition<'_>,
         body: FrameStream,
     ) -> Result<StoredObject>;
 

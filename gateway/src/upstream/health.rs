@@ -19,6 +19,9 @@ pub struct Health {
     consecutive_failures: AtomicU32,
     /// When the breaker is open: the earliest time the next probe may go through.
     open_until: Mutex<Option<Instant>>,
+    /// The last time the region was seen unwell (a failure, or a request refused while open):
+    /// changes it missed until then may not be known to this gateway yet (replication/lag.rs).
+    last_unwell: Mutex<Option<tokio::time::Instant>>,
 }
 
 impl Health {
@@ -29,6 +32,7 @@ impl Health {
             cooldown,
             consecutive_failures: AtomicU32::new(0),
             open_until: Mutex::new(None),
+            last_unwell: Mutex::new(None),
         }
     }
 
@@ -44,7 +48,11 @@ impl Health {
                 *open_until = Some(Instant::now() + self.cooldown);
                 true
             }
-            Some(_) => false,
+            Some(_) => {
+                drop(open_until);
+                self.seen_unwell();
+                false
+            }
         }
     }
 
@@ -61,6 +69,7 @@ impl Health {
 
     /// The region failed in a way that says it is unwell.
     pub fn failure(&self) {
+        self.seen_unwell();
         let failures = self.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
         if failures >= self.threshold
             && let Ok(mut open_until) = self.open_until.lock()
@@ -70,6 +79,21 @@ impl Health {
             }
             *open_until = Some(Instant::now() + self.cooldown);
         }
+    }
+
+    fn seen_unwell(&self) {
+        if let Ok(mut last) = self.last_unwell.lock() {
+            *last = Some(tokio::time::Instant::now());
+        }
+    }
+
+    /// The last time the region failed or a request to it was refused by the open breaker.
+    pub fn last_unwell(&self) -> Option<tokio::time::Instant> {
+        // A poisoned lock is a bug elsewhere: say "just now", never "never".
+        self.last_unwell
+            .lock()
+            .map(|last| *last)
+            .unwrap_or_else(|_| Some(tokio::time::Instant::now()))
     }
 
     /// Whether the breaker is open (the region is considered down).
@@ -98,6 +122,21 @@ mod tests {
         health.success();
         assert!(!health.is_open());
         assert!(health.admit());
+    }
+
+    #[test]
+    fn remembers_when_the_region_was_last_unwell() {
+        let health = Health::new(1, Duration::from_secs(60));
+        assert_eq!(health.last_unwell(), None);
+        let before = tokio::time::Instant::now();
+        health.failure();
+        let failed = health.last_unwell().expect("a failure is remembered");
+        assert!(failed >= before);
+        assert!(!health.admit());
+        let refused = health.last_unwell().expect("still remembered");
+        assert!(refused >= failed, "a refusal by the open breaker counts too");
+        health.success();
+        assert_eq!(health.last_unwell(), Some(refused), "a success does not erase it");
     }
 
     #[test]

@@ -16,7 +16,7 @@ use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use md5::{Digest, Md5};
 
-use super::backend::{Backend, FrameStream, PartsPage};
+use super::backend::{Backend, FrameStream, PartsPage, PutCondition};
 use super::{
     ListPage, ListPageV1, ListRequest, ListedObject, ListedPart, ListedPrefix, Result, StorageClass, StoredBody,
     StoredObject, StoredPart, StoredStream, UploadedPart, UpstreamError, UpstreamErrorKind as Kind,
@@ -414,15 +414,12 @@ impl Backend for MemoryBackend {
         key: &str,
         stored_len: u64,
         metadata: &HashMap<String, String>,
-        if_none_match: Option<&str>,
+        condition: PutCondition<'_>,
         body: FrameStream,
     ) -> Result<StoredObject> {
         const OP: &str = "PutObject";
         self.enter(OP).await?;
         self.require_bucket(OP, bucket)?;
-        if if_none_match.is_some_and(|v| v != "*") {
-            return Err(error(OP, Kind::Other, "501 NotImplemented If-None-Match other than *"));
-        }
         let bytes = read_body(OP, body, stored_len).await?;
         let object = Object {
             etag: md5_hex(&bytes),
@@ -433,7 +430,15 @@ impl Backend for MemoryBackend {
         };
         let etag = object.etag.clone();
         // The condition is judged when the object would be stored, as S3 does.
-        if if_none_match.is_some() && self.head(bucket, key).is_ok() {
+        let holds = match (condition, self.head(bucket, key)) {
+            (PutCondition::Always, _) => true,
+            (PutCondition::IfAbsent, existing) => existing.is_err(),
+            (PutCondition::IfMatch(etag), Ok(existing)) => existing.etag == etag,
+            (PutCondition::IfMatch(_), Err(_)) => {
+                return Err(error(OP, Kind::NoSuchKey, "404 NoSuchKey"));
+            }
+        };
+        if !holds {
             return Err(error(OP, Kind::PreconditionFailed, "412 PreconditionFailed"));
         }
         self.store(OP, bucket, key, object)?;

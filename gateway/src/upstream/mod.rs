@@ -21,7 +21,7 @@ use bytes::Bytes;
 use futures::Stream;
 use tracing::Instrument;
 
-pub use backend::{Backend, FrameStream, PartsPage};
+pub use backend::{Backend, FrameStream, PartsPage, PutCondition};
 pub use body::{Collected, StoredStream};
 pub use error::{UpstreamError, UpstreamErrorKind};
 pub use health::Health;
@@ -214,7 +214,7 @@ impl Upstream {
         key: &str,
         stored_len: u64,
         metadata: &HashMap<String, String>,
-        if_none_match: Option<&str>,
+        condition: PutCondition<'_>,
         body: S,
     ) -> Result<StoredObject>
     where
@@ -223,7 +223,7 @@ impl Upstream {
         let bucket = self.bucket(bucket);
         let call = self
             .backend
-            .put_object(&bucket, key, stored_len, metadata, if_none_match, Box::pin(body));
+            .put_object(&bucket, key, stored_len, metadata, condition, Box::pin(body));
         self.streamed("PutObject", call).await
     }
 

@@ -17,7 +17,7 @@ use aws_smithy_http_client::{Builder as HttpClientBuilder, ConnectorBuilder};
 use bytes::Bytes;
 use http_body_util::StreamBody;
 
-use super::backend::{Backend, FrameStream, PartsPage};
+use super::backend::{Backend, FrameStream, PartsPage, PutCondition};
 use super::{
     ListPage, ListPageV1, ListRequest, ListedObject, ListedPart, ListedPrefix, Result, StorageClass, StoredBody,
     StoredObject, StoredPart, StoredStream, UploadedPart, UpstreamError, UpstreamErrorKind, unquote, url_encode,
@@ -107,10 +107,15 @@ impl Backend for SdkBackend {
         key: &str,
         stored_len: u64,
         metadata: &HashMap<String, String>,
-        if_none_match: Option<&str>,
+        condition: PutCondition<'_>,
         body: FrameStream,
     ) -> Result<StoredObject> {
         let body = ByteStream::from_body_1_x(StreamBody::new(body));
+        let (if_none_match, if_match) = match condition {
+            PutCondition::Always => (None, None),
+            PutCondition::IfAbsent => (Some("*".to_owned()), None),
+            PutCondition::IfMatch(etag) => (None, Some(format!("\"{etag}\""))),
+        };
         let req = self
             .client
             .put_object()
@@ -119,7 +124,8 @@ impl Backend for SdkBackend {
             .content_length(stored_len as i64)
             .content_type("application/octet-stream")
             .set_metadata(Some(metadata.clone()))
-            .set_if_none_match(if_none_match.map(str::to_owned))
+            .set_if_none_match(if_none_match)
+            .set_if_match(if_match)
             .body(body);
         let out = req.send().await.map_err(|e| self.error("PutObject", e))?;
         Ok(StoredObject {

@@ -11,7 +11,7 @@ use futures::Stream;
 use md5::{Digest, Md5};
 
 use super::{
-    BREAKER_OPEN, Backend, Health, ListRequest, MemoryBackend, StoredObject, Upstream, UpstreamError,
+    BREAKER_OPEN, Backend, Health, ListRequest, MemoryBackend, PutCondition, StoredObject, Upstream, UpstreamError,
     UpstreamErrorKind as Kind,
 };
 use crate::metrics::Metrics;
@@ -51,9 +51,16 @@ fn kind<T>(result: Result<T, UpstreamError>) -> Option<Kind> {
 
 async fn put(up: &Upstream, bucket: &str, key: &str, bytes: &[u8]) -> StoredObject {
     let metadata = HashMap::from([("tv-header".to_owned(), format!("header of {key}"))]);
-    up.put_object(bucket, key, bytes.len() as u64, &metadata, None, body(bytes))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
+    up.put_object(
+        bucket,
+        key,
+        bytes.len() as u64,
+        &metadata,
+        PutCondition::Always,
+        body(bytes),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 async fn read(up: &Upstream, bucket: &str, key: &str, range: Option<(u64, u64)>) -> Vec<u8> {
@@ -87,9 +94,54 @@ pub async fn objects_round_trip(up: &Upstream) {
     assert_eq!(stored.etag, md5_hex(b"ciphertext of a cat"));
     let metadata = HashMap::new();
     let again = up
-        .put_object("photos", "cat.jpg", 3, &metadata, Some("*"), body(b"new"))
+        .put_object("photos", "cat.jpg", 3, &metadata, PutCondition::IfAbsent, body(b"new"))
         .await;
     assert_eq!(kind(again), Some(Kind::PreconditionFailed));
+    let stale = up
+        .put_object(
+            "photos",
+            "cat.jpg",
+            3,
+            &metadata,
+            PutCondition::IfMatch(&md5_hex(b"other")),
+            body(b"new"),
+        )
+        .await;
+    assert_eq!(
+        kind(stale),
+        Some(Kind::PreconditionFailed),
+        "If-Match with another ETag"
+    );
+    let absent = up
+        .put_object(
+            "photos",
+            "no-cat",
+            3,
+            &metadata,
+            PutCondition::IfMatch(&stored.etag),
+            body(b"new"),
+        )
+        .await;
+    assert_eq!(kind(absent), Some(Kind::NoSuchKey), "If-Match on a missing key");
+    let fresh = up
+        .put_object("photos", "new-cat", 3, &metadata, PutCondition::IfAbsent, body(b"new"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let swapped = up
+        .put_object(
+            "photos",
+            "new-cat",
+            5,
+            &metadata,
+            PutCondition::IfMatch(&fresh.etag),
+            body(b"newer"),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("If-Match with the current ETag: {e}"));
+    assert_eq!(swapped.etag, md5_hex(b"newer"));
+    up.delete_object("photos", "new-cat")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
 
     let head = up
         .head_object("photos", "cat.jpg")
@@ -114,9 +166,13 @@ pub async fn objects_round_trip(up: &Upstream) {
         kind(up.get_object("photos", "dog.jpg", None, None).await),
         Some(Kind::NoSuchKey)
     );
-    let lost = up.put_object("nothing", "k", 1, &metadata, None, body(b"x")).await;
+    let lost = up
+        .put_object("nothing", "k", 1, &metadata, PutCondition::Always, body(b"x"))
+        .await;
     assert_eq!(kind(lost), Some(Kind::NoSuchBucket));
-    let short = up.put_object("photos", "k", 5, &metadata, None, body(b"x")).await;
+    let short = up
+        .put_object("photos", "k", 5, &metadata, PutCondition::Always, body(b"x"))
+        .await;
     assert!(short.is_err(), "a body shorter than its length must not be stored");
 }
 
