@@ -86,9 +86,11 @@ pub struct PendingRecord {
 
 /// The reserved bucket of both regions: the journal of missed changes, and small records of
 /// the bucket's other users.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Journal {
     bucket: String,
+    /// Regions (by name) in which this gateway has seen the bucket exist.
+    present_in: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl Journal {
@@ -96,7 +98,26 @@ impl Journal {
     pub fn new(bucket: &str) -> Self {
         Self {
             bucket: bucket.to_owned(),
+            present_in: Default::default(),
         }
+    }
+
+    /// Creates the bucket in `region` unless this gateway saw it there already: before a body
+    /// streams into it (a streamed body cannot be sent again after a NoSuchBucket).
+    pub async fn ensure_bucket_once(&self, region: &Upstream) -> Result<(), UpstreamError> {
+        let known = self
+            .present_in
+            .lock()
+            .map(|present| present.contains(region.name()))
+            .unwrap_or(false);
+        if known {
+            return Ok(());
+        }
+        self.ensure_bucket(region).await?;
+        if let Ok(mut present) = self.present_in.lock() {
+            present.insert(region.name().to_owned());
+        }
+        Ok(())
     }
 
     /// The reserved client-space bucket name.

@@ -807,7 +807,9 @@ fn assert_replicated(twin: &Twin, key: &str) {
 
 #[tokio::test(start_paused = true)]
 async fn conditional_creates_and_swaps_are_decided_once_for_both_regions() {
-    let twin = Twin::with_bucket("all").await;
+    // No reserved bucket yet (nothing was ever journaled): the first staging creates it.
+    let twin = Twin::new("all");
+    twin.store.create_bucket(BUCKET).await.expect("create bucket");
     let first = twin
         .put_if("lock", b"owner 1", WriteCondition::IfAbsent)
         .await

@@ -155,6 +155,10 @@ impl Store {
         };
         let journal = self.regions.journal().bucket();
         let staging = staging_put(&stamp.to_string());
+        if let Err(e) = self.regions.journal().ensure_bucket_once(&regions[other]).await {
+            // Staging there fails too: the region misses the write (journaled under "one").
+            tracing::warn!(region = regions[other].name(), error = %e, "reserved bucket not created for staging");
+        }
         let outcome = fan_out(regions, sealed, put.policy, |i, region, body| {
             let (target_bucket, target_key, condition) = if i == decider {
                 (bucket, key, upstream_condition)
