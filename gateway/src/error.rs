@@ -129,6 +129,8 @@ impl ApiError {
                 UpstreamErrorKind::BucketAlreadyOwnedByYou => C::BucketAlreadyOwnedByYou,
                 UpstreamErrorKind::InvalidRange => C::InvalidRange,
                 UpstreamErrorKind::Corrupt => C::InternalError,
+                UpstreamErrorKind::KeyTooLong => C::KeyTooLongError,
+                UpstreamErrorKind::Rejected => C::InvalidRequest,
                 UpstreamErrorKind::AccessDenied | UpstreamErrorKind::Unavailable | UpstreamErrorKind::Other => {
                     C::ServiceUnavailable
                 }
@@ -196,6 +198,8 @@ impl ApiError {
                 UpstreamErrorKind::Unavailable | UpstreamErrorKind::AccessDenied | UpstreamErrorKind::Other => {
                     format!("region {} is unavailable ({})", e.region, e.kind.as_str())
                 }
+                UpstreamErrorKind::KeyTooLong => format!("region {} cannot store a key this long", e.region),
+                UpstreamErrorKind::Rejected => format!("region {} refused the request: {}", e.region, e.message),
                 _ => e.kind.as_str().replace('_', " "),
             },
             Self::Envelope(e) if e.is_integrity_failure() => {

@@ -114,6 +114,19 @@ check(s3.head_object(Bucket=bucket, Key="once")["ETag"] == swapped, "HEAD and PU
 expect_error("NoSuchKey", s3.put_object, Bucket=bucket, Key="never-written", Body=b"x", IfMatch=first_etag)
 expect_error("NotImplemented", s3.put_object, Bucket=bucket, Key="once", Body=b"x", IfNoneMatch=swapped)
 
+# --- keys the store behind refuses: a clear 4xx naming the region, never a 503 ---
+# SeaweedFS stores keys of at most 255 bytes and refuses "./" segments; the upstream SDK
+# cannot send a key made only of whitespace. S3 takes all of these (issue #18 tracks storing them).
+for key, code in [(" ", "InvalidRequest"), ("k" * 300, "KeyTooLongError"), ("./x", "InvalidRequest")]:
+    expect_error(code, s3.put_object, Bucket=bucket, Key=key, Body=b"x")
+    try:
+        s3.get_object(Bucket=bucket, Key=key)
+        raise AssertionError(f"GET of the refused key {key[:20]!r} succeeded")
+    except botocore.exceptions.ClientError as e:
+        got = e.response["Error"]["Code"]
+        check(got in ("NoSuchKey", code), f"GET of the refused key {key[:20]!r}: {got}")
+expect_error("KeyTooLongError", s3.put_object, Bucket=bucket, Key="k" * 1025, Body=b"x")
+
 # --- checksums ---
 import base64
 good_md5 = base64.b64encode(hashlib.md5(b"checked").digest()).decode()

@@ -31,6 +31,11 @@ pub enum UpstreamErrorKind {
     Unavailable,
     /// The region's copy failed authentication (corruption or tampering): read the other one.
     Corrupt,
+    /// The region refused a key longer than it stores (S3 allows 1024 bytes; some stores less).
+    KeyTooLong,
+    /// The region refused the request as invalid (a 4xx such as a key it cannot store), or the
+    /// request could not be built for it: the client's request, not the region, is at fault.
+    Rejected,
     /// Anything else.
     Other,
 }
@@ -52,6 +57,8 @@ impl UpstreamErrorKind {
             Self::InvalidRange => "invalid_range",
             Self::Unavailable => "unavailable",
             Self::Corrupt => "corrupt",
+            Self::KeyTooLong => "key_too_long",
+            Self::Rejected => "rejected",
             Self::Other => "other",
         }
     }
@@ -114,6 +121,14 @@ impl UpstreamError {
             SdkError::TimeoutError(_) => (UpstreamErrorKind::Unavailable, "timed out".to_owned()),
             SdkError::DispatchFailure(e) => (UpstreamErrorKind::Unavailable, format!("dispatch failure: {e:?}")),
             SdkError::ResponseError(_) => (UpstreamErrorKind::Unavailable, "malformed response".to_owned()),
+            // The SDK refuses to build some requests S3 accepts (a key made only of whitespace).
+            SdkError::ConstructionFailure(_) => (
+                UpstreamErrorKind::Rejected,
+                format!(
+                    "the request cannot be sent to this region: {}",
+                    aws_sdk_s3::error::DisplayErrorContext(&err)
+                ),
+            ),
             other => (UpstreamErrorKind::Other, format!("{other}")),
         };
         Self::new(region, operation, kind, message)
@@ -144,6 +159,7 @@ fn classify(status: u16, code: &str) -> UpstreamErrorKind {
         "BucketAlreadyOwnedByYou" => return K::BucketAlreadyOwnedByYou,
         "AccessDenied" | "SignatureDoesNotMatch" | "InvalidAccessKeyId" => return K::AccessDenied,
         "InvalidRange" => return K::InvalidRange,
+        "KeyTooLongError" => return K::KeyTooLong,
         _ => {}
     }
     match status {
@@ -153,6 +169,34 @@ fn classify(status: u16, code: &str) -> UpstreamErrorKind {
         412 => K::PreconditionFailed,
         416 => K::InvalidRange,
         500..=599 => K::Unavailable,
+        400 | 405 | 411 | 413 | 414 | 431 => K::Rejected,
         _ => K::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{UpstreamErrorKind as K, classify};
+
+    #[test]
+    fn an_upstream_answer_is_classed_by_its_code_then_its_status() {
+        let cases = [
+            (404, "NoSuchKey", K::NoSuchKey),
+            (404, "", K::NotFound),
+            (412, "", K::PreconditionFailed),
+            (503, "SlowDown", K::Unavailable),
+            (500, "InternalError", K::Unavailable),
+            (403, "SignatureDoesNotMatch", K::AccessDenied),
+            // A store that refuses the client's request: the client's fault, not the region's.
+            (400, "KeyTooLongError", K::KeyTooLong),
+            (400, "InvalidRequest", K::Rejected),
+            (400, "InvalidArgument", K::Rejected),
+            (413, "", K::Rejected),
+            (409, "OperationAborted", K::Other),
+        ];
+        for (status, code, kind) in cases {
+            assert_eq!(classify(status, code), kind, "{status} {code}");
+        }
+        assert!(!K::Rejected.is_not_found());
     }
 }

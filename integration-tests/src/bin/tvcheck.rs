@@ -53,8 +53,7 @@ struct Args {
     /// Write the history (one operation per line), the faults and the final state here.
     #[arg(long)]
     history: Option<std::path::PathBuf>,
-    /// Send no `If-None-Match: *` PUTs (cross-region conditional writes are not built yet:
-    /// docs/CONSISTENCY.md).
+    /// Send no `If-None-Match: *` PUTs (to look at the other operations alone).
     #[arg(long)]
     no_conditional_puts: bool,
 }

@@ -134,10 +134,9 @@ pub struct RunConfig {
     /// Where to write the history (one operation per line, by invocation), the faults and
     /// the final state, for a closer look at an anomaly.
     pub history_path: Option<PathBuf>,
-    /// Whether workers send `If-None-Match: *` PUTs. The gateway checks that condition in each
-    /// region on its own, so when the regions differ one can answer 412 while the other stores
-    /// the value (docs/CONSISTENCY.md, "What is not guaranteed yet"); the checker reports that
-    /// as an impossible read.
+    /// Whether workers send `If-None-Match: *` PUTs (decided by one region for both:
+    /// docs/CONSISTENCY.md, "Conditional writes"; a 412 that one region stored anyway would
+    /// show as an impossible read).
     pub conditional_puts: bool,
 }
 
