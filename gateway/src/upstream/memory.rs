@@ -75,6 +75,7 @@ struct Part {
 #[derive(Debug, Default)]
 struct Faults {
     down: bool,
+    listings_without_etags: bool,
     delay: Duration,
     fail_next: HashMap<String, (Kind, u32)>,
     calls: HashMap<&'static str, u64>,
@@ -111,6 +112,11 @@ impl MemoryBackend {
     /// region does.
     pub fn set_down(&self, down: bool) {
         self.faults().down = down;
+    }
+
+    /// Listings carry no ETags, as s3s-fs (the quickstart's regions) lists.
+    pub fn set_listings_without_etags(&self, without: bool) {
+        self.faults().listings_without_etags = without;
     }
 
     /// The next `count` calls of `operation` (an S3 operation name, e.g. `GetObject`) fail
@@ -218,7 +224,13 @@ impl MemoryBackend {
         let Some(b) = state.buckets.get(bucket) else {
             return Err(error(operation, Kind::NoSuchBucket, "NoSuchBucket"));
         };
-        Ok(list_keys(b, req, after))
+        let mut listed = list_keys(b, req, after);
+        if self.faults().listings_without_etags {
+            for object in &mut listed.contents {
+                object.e_tag = None;
+            }
+        }
+        Ok(listed)
     }
 }
 

@@ -302,16 +302,51 @@ impl Upstream {
 
     /// ListObjectsV2 on the mapped bucket.
     pub async fn list_objects_v2(&self, bucket: &str, req: &ListRequest) -> Result<ListPage> {
-        let bucket = self.bucket(bucket);
-        self.timed("ListObjectsV2", self.backend.list_objects_v2(&bucket, req))
-            .await
+        let upstream_bucket = self.bucket(bucket);
+        let page = self
+            .timed("ListObjectsV2", self.backend.list_objects_v2(&upstream_bucket, req))
+            .await?;
+        self.with_etags(bucket, page).await
     }
 
     /// ListObjects (v1) on the mapped bucket.
     pub async fn list_objects_v1(&self, bucket: &str, req: &ListRequest) -> Result<ListPageV1> {
-        let bucket = self.bucket(bucket);
-        self.timed("ListObjects", self.backend.list_objects_v1(&bucket, req))
-            .await
+        let upstream_bucket = self.bucket(bucket);
+        let page = self
+            .timed("ListObjects", self.backend.list_objects_v1(&upstream_bucket, req))
+            .await?;
+        self.with_etags(bucket, page).await
+    }
+
+    /// `page` with every object's ETag: a store that lists none (s3s-fs, the quickstart's
+    /// regions) has each looked up, so a missing ETag never reaches a client as one. An
+    /// object deleted since it was listed is left out.
+    async fn with_etags(&self, bucket: &str, mut page: ListPage) -> Result<ListPage> {
+        use futures::{StreamExt, TryStreamExt};
+        let missing = |o: &ListedObject| o.e_tag.as_deref().is_none_or(|e| e.trim_matches('"').is_empty());
+        if !page.contents.iter().any(missing) {
+            return Ok(page);
+        }
+        let contents = std::mem::take(&mut page.contents);
+        page.contents = futures::stream::iter(contents)
+            .map(|mut object| async move {
+                let Some(key) = object.key.clone().filter(|_| missing(&object)) else {
+                    return Ok(Some(object));
+                };
+                match self.head_object(bucket, &key).await {
+                    Ok(head) => {
+                        object.e_tag = Some(head.etag);
+                        Ok(Some(object))
+                    }
+                    Err(e) if e.kind.is_not_found() => Ok(None),
+                    Err(e) => Err(e),
+                }
+            })
+            .buffered(LISTING_HEADS)
+            .try_filter_map(|object| async move { Ok(object) })
+            .try_collect()
+            .await?;
+        Ok(page)
     }
 
     /// CreateBucket on the mapped bucket.
@@ -509,6 +544,9 @@ impl Upstream {
         self.timed("CopyObject", call).await
     }
 }
+
+/// HEADs at once when a listing lacks ETags.
+const LISTING_HEADS: usize = 16;
 
 /// Percent-encodes everything but RFC 3986 unreserved characters and `/` (object keys in
 /// `x-amz-copy-source`, and listings with `encoding-type=url`).

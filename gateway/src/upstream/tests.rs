@@ -474,6 +474,48 @@ async fn memory_backend_passes_the_conformance_suite() {
     deletes(&up).await;
 }
 
+#[tokio::test]
+async fn a_store_that_lists_no_etags_still_lists_them_through_upstream() {
+    let backend = Arc::new(MemoryBackend::new());
+    let (up, _) = region(&backend, 5);
+    bucket(&up, "photos").await;
+    let stored = put(&up, "photos", "cat.jpg", b"ciphertext of a cat").await;
+    put(&up, "photos", "dog.jpg", b"ciphertext of a dog").await;
+    backend.set_listings_without_etags(true);
+    let heads_before = backend.calls("HeadObject");
+    let v2 = up
+        .list_objects_v2("photos", &ListRequest::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let v1 = up
+        .list_objects_v1("photos", &ListRequest::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    for page in [&v2, &v1] {
+        assert_eq!(page.contents().len(), 2);
+        assert_eq!(
+            page.contents()[0].e_tag(),
+            Some(stored.etag.as_str()),
+            "looked up by HEAD"
+        );
+        assert!(page.contents().iter().all(|o| o.e_tag().is_some_and(|e| !e.is_empty())));
+    }
+    assert_eq!(
+        backend.calls("HeadObject"),
+        heads_before + 4,
+        "one HEAD per object and listing"
+    );
+    backend.set_listings_without_etags(false);
+    up.list_objects_v2("photos", &ListRequest::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        backend.calls("HeadObject"),
+        heads_before + 4,
+        "no HEAD when the store lists ETags"
+    );
+}
+
 // === the wrapping around every backend call ===
 
 #[tokio::test]
