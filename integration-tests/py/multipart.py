@@ -185,6 +185,15 @@ s3.complete_multipart_upload(Bucket=bucket, Key="one-part.bin", UploadId=u,
                              MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": e}]})
 assert s3.get_object(Bucket=bucket, Key="one-part.bin")["Body"].read() == b"only part"
 
+# --- a part sent again, both uploads listed (s3-tests "resend first finishes last") ---
+resend = s3.create_multipart_upload(Bucket=bucket, Key="resent.bin")["UploadId"]
+older = s3.upload_part(Bucket=bucket, Key="resent.bin", UploadId=resend, PartNumber=1, Body=b"A" * 8)["ETag"]
+newer = s3.upload_part(Bucket=bucket, Key="resent.bin", UploadId=resend, PartNumber=1, Body=b"B" * 8)["ETag"]
+s3.complete_multipart_upload(Bucket=bucket, Key="resent.bin", UploadId=resend, MultipartUpload={"Parts": [
+    {"PartNumber": 1, "ETag": older}, {"PartNumber": 1, "ETag": newer}]})
+got = s3.get_object(Bucket=bucket, Key="resent.bin")["Body"].read()
+assert got == b"B" * 8, f"completed with {got!r}"
+
 # --- UploadPartCopy: parts cut from a single-PUT and from a multipart source ---
 single = os.urandom(6 * MIB + 4321)
 s3.put_object(Bucket=bucket, Key="single.bin", Body=single)

@@ -178,6 +178,18 @@ pub(super) fn open_upload(
     Ok((state, dek))
 }
 
+/// `requested` (in part order) with only the last entry of each part number.
+fn last_of_each_part(requested: &[(i32, String)]) -> Vec<(i32, String)> {
+    let mut out: Vec<(i32, String)> = Vec::with_capacity(requested.len());
+    for (number, etag) in requested {
+        match out.last_mut() {
+            Some(last) if last.0 == *number => last.1.clone_from(etag),
+            _ => out.push((*number, etag.clone())),
+        }
+    }
+    out
+}
+
 /// The data key an upload's parts are sealed under, unwrapped from its header.
 fn upload_data_key(
     store: &Store,
@@ -224,9 +236,12 @@ async fn complete(
             "CompleteMultipartUpload needs at least one part".into(),
         ));
     }
-    if requested.windows(2).any(|w| w[0].0 >= w[1].0) {
+    if requested.windows(2).any(|w| w[0].0 > w[1].0) {
         return Err(ApiError::InvalidPartOrder);
     }
+    // A part listed more than once (sent again while its first upload still ran): S3 takes
+    // the last entry, the client's newest upload of it.
+    let requested = &last_of_each_part(requested);
     let listings = store
         .regions
         .on_both(|up| {

@@ -662,6 +662,27 @@ async fn a_part_list_with_a_gap_or_out_of_order_is_refused() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_part_sent_again_completes_with_the_last_entry_listed_for_it() {
+    // s3-tests' "resend first finishes last": part 1 uploaded twice, the client lists both
+    // uploads under part 1, the newest last; S3 completes with that one.
+    let twin = Twin::with_bucket("all").await;
+    let first = plaintext(100, 52);
+    let newest = plaintext(100, 53);
+    let id = twin
+        .store
+        .create_upload((BUCKET, "resent"), ObjectAttributes::default(), None)
+        .await
+        .expect("create");
+    let e_first = upload_part(&twin, "resent", &id, 1, &first).await;
+    let e_newest = upload_part(&twin, "resent", &id, 1, &newest).await;
+    twin.store
+        .complete_upload((BUCKET, "resent"), &id, &[(1, e_first), (1, e_newest)], None)
+        .await
+        .expect("complete with part 1 listed twice");
+    assert!(twin.get("resent").await.expect("get") == newest);
+}
+
+#[tokio::test(start_paused = true)]
 async fn abort_removes_the_upload_its_record_and_its_staged_parts() {
     let twin = Twin::with_bucket("all").await;
     let (id, parts) = upload(&twin, "big", &[&plaintext(5 * MIB + 1, 60)]).await;
