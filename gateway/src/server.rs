@@ -98,7 +98,13 @@ pub async fn bind_and_serve(
     let drain_timeout = config.server.drain_timeout;
     let repair_task = config.replication.repair_interval.map(|interval| {
         let keyring = Arc::new(config.keyring.clone());
-        tokio::spawn(crate::repair::run_background(Arc::clone(&regions), keyring, interval))
+        let settle = config.replication.journal_settle;
+        tokio::spawn(crate::repair::run_background(
+            Arc::clone(&regions),
+            keyring,
+            interval,
+            settle,
+        ))
     });
     // A replica that starts while a region is behind must know it before its first read: one
     // poll before the listener serves (bounded; a region whose journal could not be listed

@@ -143,6 +143,10 @@ pub struct ReplicationConfig {
     /// How often the journals are polled for regions that are behind (reads avoid them).
     #[serde(with = "millis")]
     pub lag_poll_interval: Duration,
+    /// The background repair clears a record only once it is this old and its region has
+    /// answered this long without failing: a write the gateway gave up on may still land late.
+    #[serde(with = "millis")]
+    pub journal_settle: Duration,
     /// A GET body idle this long continues from the other region.
     #[serde(with = "millis")]
     pub read_stall_timeout: Duration,
@@ -642,6 +646,7 @@ fn validate_replication(
             ms => Some(Duration::from_millis(ms)),
         },
         lag_poll_interval: Duration::from_millis(raw.lag_poll_interval_ms.unwrap_or(500).max(50)),
+        journal_settle: Duration::from_millis(raw.journal_settle_ms.unwrap_or(5_000)),
         read_stall_timeout: Duration::from_millis(raw.read_stall_timeout_ms.unwrap_or(10_000).max(1)),
         breaker_failures: breaker_failures?,
         breaker_cooldown: Duration::from_millis(raw.breaker_cooldown_ms.unwrap_or(5_000)),

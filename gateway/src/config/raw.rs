@@ -125,6 +125,9 @@ pub struct RawReplication {
     /// How often every gateway lists the journals to learn which region is behind, in ms
     /// (default: 500; at least 50).
     pub lag_poll_interval_ms: Option<u64>,
+    /// The background repair clears a journal record only once it is this old and its region
+    /// has answered this long without a failure, in ms (default: 5000).
+    pub journal_settle_ms: Option<u64>,
     /// A GET body that sends nothing for this long continues from the other region, in ms (default: 10000).
     pub read_stall_timeout_ms: Option<u64>,
     /// Consecutive failures that open a region's circuit breaker (default: 5).

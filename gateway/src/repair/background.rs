@@ -37,13 +37,13 @@ fn now_ms() -> u64 {
 }
 
 /// Runs until the task is dropped (the server aborts it on shutdown; every step is safe to cut).
-pub async fn run_background(regions: Arc<Regions>, keyring: Arc<Keyring>, interval: Duration) {
+pub async fn run_background(regions: Arc<Regions>, keyring: Arc<Keyring>, interval: Duration, settle: Duration) {
     let me = format!("{:016x}", rand::random::<u64>());
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        replay_round(&regions, &keyring, &me, interval).await;
+        replay_round(&regions, &keyring, &me, interval, settle).await;
         // Also while a region is down or another replica holds the lease: that is when the
         // backlog grows.
         measure_backlog(&regions).await;
@@ -51,7 +51,7 @@ pub async fn run_background(regions: Arc<Regions>, keyring: Arc<Keyring>, interv
 }
 
 /// Replays the journal if both regions answer and this replica gets the lease.
-async fn replay_round(regions: &Regions, keyring: &Keyring, me: &str, interval: Duration) {
+async fn replay_round(regions: &Regions, keyring: &Keyring, me: &str, interval: Duration, settle: Duration) {
     // A region whose breaker is open gets a probe (one per cooldown; its success closes the
     // breaker); its records wait until it answers.
     let mut down = false;
@@ -70,7 +70,7 @@ async fn replay_round(regions: &Regions, keyring: &Keyring, me: &str, interval: 
     if !take_lease(regions, lease_region, me, interval * 3).await {
         return;
     }
-    let repairer = Repairer::new(regions, keyring, false);
+    let repairer = Repairer::new(regions, keyring, false).settling(settle);
     let result = repairer.replay_journal().await;
     let cleared = repairer
         .summary

@@ -115,6 +115,8 @@ pub struct Repairer<'a> {
     regions: &'a Regions,
     keyring: &'a Keyring,
     dry_run: bool,
+    /// Records replayed are cleared only once settled (see [`Self::settling`]).
+    settle: Option<std::time::Duration>,
     /// What this repairer did.
     pub summary: RepairSummary,
 }
@@ -127,8 +129,34 @@ impl<'a> Repairer<'a> {
             regions,
             keyring,
             dry_run,
+            settle: None,
             summary: RepairSummary::default(),
         }
+    }
+
+    /// A replayed record is cleared only once it is `settle` old and its region has answered
+    /// that long without failing. A write the gateway gave up on (its region restarting, paused
+    /// or slow) may still be applied by that region later, over the repaired copy; until the
+    /// record is cleared, reads avoid the region for its keys and every round checks them again.
+    pub fn settling(mut self, settle: std::time::Duration) -> Self {
+        self.settle = Some(settle);
+        self
+    }
+
+    /// Whether `pending`, replayed, may be cleared (see [`Self::settling`]).
+    fn settled(&self, missed: &Upstream, pending: &PendingRecord) -> bool {
+        let Some(settle) = self.settle else {
+            return true;
+        };
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let old_enough = now_ms.saturating_sub(pending.record.version_stamp().millis()) >= settle.as_millis() as u64;
+        let stable = missed
+            .health()
+            .last_unwell()
+            .is_none_or(|unwell| unwell.elapsed() >= settle);
+        old_enough && stable
     }
 
     async fn holding(&self, region: &Upstream, bucket: &str, key: &str) -> Result<Holding, UpstreamError> {
@@ -444,6 +472,7 @@ impl<'a> Repairer<'a> {
             if self.dry_run {
                 continue;
             }
+            done.retain(|pending| self.settled(missed, pending));
             let ids: Vec<String> = done.iter().map(|p| p.id.clone()).collect();
             match journal.clear_all(&regions[holder], &ids).await {
                 Ok(()) => {

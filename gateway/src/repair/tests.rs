@@ -333,3 +333,54 @@ async fn a_dry_run_changes_nothing_and_keeps_the_journal() {
     assert!(twin.b().raw(BUCKET, "cat.jpg").is_none(), "not copied");
     assert_eq!(twin.pending(0).await.len(), 1, "not cleared");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_record_is_kept_until_settled_so_a_late_write_is_repaired_too() {
+    let twin = Twin::with_bucket("one").await;
+    let old = plaintext(1000, 70);
+    let new = plaintext(1000, 71);
+    twin.put("index", &old).await.expect("put old");
+    let old_copy = twin.b().raw(BUCKET, "index").expect("b holds the old copy");
+    twin.b().set_down(true);
+    twin.put("index", &new).await.expect("put new to a alone");
+    twin.b().set_down(false);
+
+    let settle = std::time::Duration::from_millis(50);
+    let repairer = twin.repairer().settling(settle);
+    repairer.replay_journal().await.expect("replay");
+    assert!(same_copy(&twin, "index").is_some(), "replayed at once");
+    assert_eq!(
+        twin.pending(0).await.len(),
+        1,
+        "but not cleared: too young, b was just down"
+    );
+
+    // The write b missed lands late after all (b was restarting when it was sent): b holds
+    // the old version again. Reads still avoid b for the key, and the next round repairs it.
+    twin.regions.all()[1]
+        .put_object(
+            BUCKET,
+            "index",
+            old_copy.bytes.len() as u64,
+            &old_copy.metadata,
+            crate::upstream::PutCondition::Always,
+            crate::testing::frames(&old_copy.bytes),
+        )
+        .await
+        .expect("late write");
+    assert!(
+        twin.get("index").await.expect("get") == new,
+        "read the late write from b"
+    );
+
+    std::thread::sleep(settle * 2); // record age: the wall clock
+    tokio::time::sleep(settle * 2).await; // b answering without failing: tokio's clock
+    let repairer = twin.repairer().settling(settle);
+    repairer.replay_journal().await.expect("replay");
+    assert!(same_copy(&twin, "index").is_some(), "the late write was repaired");
+    assert_eq!(
+        stamp_of(&twin.b().raw(BUCKET, "index").expect("b")),
+        stamp_of(&twin.a().raw(BUCKET, "index").expect("a"))
+    );
+    assert!(twin.pending(0).await.is_empty(), "settled: cleared");
+}
