@@ -134,29 +134,37 @@ impl<'a> Repairer<'a> {
         }
     }
 
-    /// A replayed record is cleared only once it is `settle` old and its region has answered
-    /// that long without failing. A write the gateway gave up on (its region restarting, paused
-    /// or slow) may still be applied by that region later, over the repaired copy; until the
-    /// record is cleared, reads avoid the region for its keys and every round checks them again.
+    /// Records are replayed once `settle` old, and cleared only once their region has also
+    /// answered that long without failing. A write the gateway gave up on (its region
+    /// restarting, paused or slow) may still be applied by that region later, over the
+    /// repaired copy; and a replica that has not polled the record yet would read the region
+    /// while repair copies. Until a record is cleared, reads avoid the region for its keys and
+    /// every round checks them again.
     pub fn settling(mut self, settle: std::time::Duration) -> Self {
         self.settle = Some(settle);
         self
     }
 
-    /// Whether `pending`, replayed, may be cleared (see [`Self::settling`]).
-    fn settled(&self, missed: &Upstream, pending: &PendingRecord) -> bool {
+    /// Whether `pending` is old enough to replay (see [`Self::settling`]).
+    fn ripe(&self, pending: &PendingRecord) -> bool {
         let Some(settle) = self.settle else {
             return true;
         };
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
-        let old_enough = now_ms.saturating_sub(pending.record.version_stamp().millis()) >= settle.as_millis() as u64;
-        let stable = missed
-            .health()
-            .last_unwell()
-            .is_none_or(|unwell| unwell.elapsed() >= settle);
-        old_enough && stable
+        now_ms.saturating_sub(pending.record.version_stamp().millis()) >= settle.as_millis() as u64
+    }
+
+    /// Whether records of changes `missed` missed may be cleared once replayed (see
+    /// [`Self::settling`]).
+    fn settled(&self, missed: &Upstream) -> bool {
+        self.settle.is_none_or(|settle| {
+            missed
+                .health()
+                .last_unwell()
+                .is_none_or(|unwell| unwell.elapsed() >= settle)
+        })
     }
 
     async fn holding(&self, region: &Upstream, bucket: &str, key: &str) -> Result<Holding, UpstreamError> {
@@ -412,8 +420,10 @@ impl<'a> Repairer<'a> {
                 .pending(&regions[holder], missed.name(), RECORDS_PER_ROUND)
                 .await
             {
-                Ok(records) => {
-                    more |= records.len() == RECORDS_PER_ROUND;
+                Ok(mut records) => {
+                    let listed = records.len();
+                    records.retain(|p| self.ripe(p));
+                    more |= listed == RECORDS_PER_ROUND && records.len() == listed;
                     records
                 }
                 Err(e) => {
@@ -472,7 +482,9 @@ impl<'a> Repairer<'a> {
             if self.dry_run {
                 continue;
             }
-            done.retain(|pending| self.settled(missed, pending));
+            if !self.settled(missed) {
+                continue;
+            }
             let ids: Vec<String> = done.iter().map(|p| p.id.clone()).collect();
             match journal.clear_all(&regions[holder], &ids).await {
                 Ok(()) => {

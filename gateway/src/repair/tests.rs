@@ -348,12 +348,13 @@ async fn a_record_is_kept_until_settled_so_a_late_write_is_repaired_too() {
     let settle = std::time::Duration::from_millis(50);
     let repairer = twin.repairer().settling(settle);
     repairer.replay_journal().await.expect("replay");
-    assert!(same_copy(&twin, "index").is_some(), "replayed at once");
-    assert_eq!(
-        twin.pending(0).await.len(),
-        1,
-        "but not cleared: too young, b was just down"
-    );
+    let b_holds_old = |twin: &Twin| twin.b().raw(BUCKET, "index").is_some_and(|b| b.bytes == old_copy.bytes);
+    assert!(b_holds_old(&twin), "too young to replay");
+    assert_eq!(twin.pending(0).await.len(), 1);
+    std::thread::sleep(settle * 2); // record age: the wall clock
+    repairer.replay_journal().await.expect("replay");
+    assert!(same_copy(&twin, "index").is_some(), "replayed once old enough");
+    assert_eq!(twin.pending(0).await.len(), 1, "but not cleared: b was down just now");
 
     // The write b missed lands late after all (b was restarting when it was sent): b holds
     // the old version again. Reads still avoid b for the key, and the next round repairs it.
@@ -373,7 +374,6 @@ async fn a_record_is_kept_until_settled_so_a_late_write_is_repaired_too() {
         "read the late write from b"
     );
 
-    std::thread::sleep(settle * 2); // record age: the wall clock
     tokio::time::sleep(settle * 2).await; // b answering without failing: tokio's clock
     let repairer = twin.repairer().settling(settle);
     repairer.replay_journal().await.expect("replay");
