@@ -134,20 +134,20 @@ impl<'a> Repairer<'a> {
         }
     }
 
-    /// Records are replayed once `settle` old, and cleared only once their region has also
-    /// answered that long without failing. A write the gateway gave up on (its region
-    /// restarting, paused or slow) may still be applied by that region later, over the
-    /// repaired copy; and a replica that has not polled the record yet would read the region
-    /// while repair copies. Until a record is cleared, reads avoid the region for its keys and
-    /// every round checks them again.
+    /// Records of changes a region may still apply (sent, then given up on: the region was
+    /// restarting, paused or slow) are replayed once `settle` old, and cleared only once their
+    /// region has also answered that long without failing: the region may apply the write
+    /// late, over the repaired copy. Until a record is cleared, reads avoid the region for its
+    /// keys and every round checks them again. Other records are replayed and cleared at once.
     pub fn settling(mut self, settle: std::time::Duration) -> Self {
         self.settle = Some(settle);
         self
     }
 
-    /// Whether `pending` is old enough to replay (see [`Self::settling`]).
+    /// Whether `pending` is old enough to replay (see [`Self::settling`]): records of
+    /// changes the region may still apply are replayed once `settle` old.
     fn ripe(&self, pending: &PendingRecord) -> bool {
-        let Some(settle) = self.settle else {
+        let Some(settle) = self.settle.filter(|_| pending.record.in_flight) else {
             return true;
         };
         let now_ms = std::time::SystemTime::now()
@@ -482,9 +482,8 @@ impl<'a> Repairer<'a> {
             if self.dry_run {
                 continue;
             }
-            if !self.settled(missed) {
-                continue;
-            }
+            let settled = self.settled(missed);
+            done.retain(|pending| settled || !pending.record.in_flight);
             let ids: Vec<String> = done.iter().map(|p| p.id.clone()).collect();
             match journal.clear_all(&regions[holder], &ids).await {
                 Ok(()) => {

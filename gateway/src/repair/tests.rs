@@ -335,6 +335,24 @@ async fn a_dry_run_changes_nothing_and_keeps_the_journal() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_record_of_a_request_the_region_never_got_is_cleared_at_once() {
+    let twin = Twin::with_bucket("one").await;
+    twin.put("index", b"v1").await.expect("put");
+    let [a, b] = twin.regions.all();
+    let stamp = twin.regions.stamp();
+    let keys = ["index".to_owned()];
+    let record = crate::reserved::MissRecord::new(b.name(), ChangeKind::Put, BUCKET, &keys, stamp);
+    assert!(!record.in_flight);
+    twin.regions.journal().append(a, &record).await.expect("append");
+    let repairer = twin.repairer().settling(std::time::Duration::from_secs(3600));
+    repairer.replay_journal().await.expect("replay");
+    assert!(
+        twin.pending(0).await.is_empty(),
+        "refused, not in flight: nothing to wait for"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_record_is_kept_until_settled_so_a_late_write_is_repaired_too() {
     let twin = Twin::with_bucket("one").await;
     let old = plaintext(1000, 70);

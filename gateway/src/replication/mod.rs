@@ -329,7 +329,8 @@ impl Regions {
     /// Journals in region `holder` that the other region missed `change` (which failed there with `error`).
     async fn record_miss(&self, holder: usize, error: UpstreamError, change: &Change<'_>) -> Result<(), UpstreamError> {
         let missed = self.upstreams[1 - holder].name();
-        let record = MissRecord::new(missed, change.kind, change.bucket, change.keys, change.stamp);
+        let record = MissRecord::new(missed, change.kind, change.bucket, change.keys, change.stamp)
+            .in_flight(error.may_still_apply());
         match self.journal.append(&self.upstreams[holder], &record).await {
             Ok(name) => {
                 // Before the change is acknowledged: this gateway's next read of it avoids the region.

@@ -54,6 +54,10 @@ pub struct MissRecord {
     pub keys: Vec<String>,
     /// The change's version stamp (for deletes: the tombstone's).
     pub stamp: String,
+    /// The request was sent to the region and given up on (timed out, cut), not refused: the
+    /// region may still apply it later, so repair keeps the record until the region settled.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub in_flight: bool,
 }
 
 impl MissRecord {
@@ -66,7 +70,14 @@ impl MissRecord {
             bucket: bucket.to_owned(),
             keys: keys.to_vec(),
             stamp: stamp.to_string(),
+            in_flight: false,
         }
+    }
+
+    /// The record, noting that the region may still apply the change (see `in_flight`).
+    pub fn in_flight(mut self, in_flight: bool) -> Self {
+        self.in_flight = in_flight;
+        self
     }
 
     /// The record's stamp, parsed.

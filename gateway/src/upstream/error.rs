@@ -92,6 +92,16 @@ impl UpstreamError {
         self.kind == UpstreamErrorKind::Unavailable && self.message == super::BREAKER_OPEN
     }
 
+    /// Whether the region may still apply the request later: it was sent and then timed out
+    /// or broke, rather than refused before it reached the region (the breaker, a refused
+    /// connection) or answered.
+    pub fn may_still_apply(&self) -> bool {
+        self.kind == UpstreamErrorKind::Unavailable
+            && !self.refused_by_breaker()
+            && !self.message.contains("onnection refused")
+            && !self.message.contains("ConnectionRefused")
+    }
+
     /// An error of `kind` not coming from the SDK (timeouts, stream failures, the memory backend).
     pub fn new(region: &str, operation: &'static str, kind: UpstreamErrorKind, message: impl Into<String>) -> Self {
         Self {
@@ -198,5 +208,16 @@ mod tests {
             assert_eq!(classify(status, code), kind, "{status} {code}");
         }
         assert!(!K::Rejected.is_not_found());
+    }
+
+    #[test]
+    fn only_a_request_that_reached_the_region_may_still_apply() {
+        let err = |kind, message: &str| super::UpstreamError::new("b", "PutObject", kind, message);
+        assert!(err(K::Unavailable, "timed out").may_still_apply());
+        assert!(err(K::Unavailable, "dispatch failure: io error: broken pipe").may_still_apply());
+        assert!(!err(K::Unavailable, crate::upstream::BREAKER_OPEN).may_still_apply());
+        let refused = "dispatch failure: ConnectorError { kind: Io, source: Connection refused (os error 111) }";
+        assert!(!err(K::Unavailable, refused).may_still_apply());
+        assert!(!err(K::NoSuchBucket, "404 NoSuchBucket").may_still_apply());
     }
 }
