@@ -242,6 +242,26 @@ impl Lag {
             .unwrap_or(true)
     }
 
+    /// The stamp of the newest change to `bucket`/`key` that region `index` missed, as far as
+    /// this gateway knows; `None` if it knows of none, or if some record is unread (then what
+    /// the region missed is unknown).
+    pub fn newest_missed(&self, index: usize, bucket: &str, key: &str) -> Option<VersionStamp> {
+        let pending = self.regions[index].lock().ok()?;
+        if pending.unknown {
+            return None;
+        }
+        pending
+            .records
+            .iter()
+            .filter(|(_, covered)| {
+                covered
+                    .as_ref()
+                    .is_some_and(|c| c.bucket == bucket && (c.keys.is_empty() || c.keys.iter().any(|k| k == key)))
+            })
+            .filter_map(|(name, _)| name.rsplit('/').next()?.parse::<VersionStamp>().ok())
+            .max()
+    }
+
     /// Milliseconds since the epoch of the oldest pending record of region `index` this
     /// gateway knows of (record names end in their stamp).
     pub fn oldest_ms(&self, index: usize) -> Option<u64> {

@@ -435,12 +435,38 @@ impl Regions {
             [false, true] => self.read_current(0, op).await,
             [false, false] => self.read_either(op).await,
             [true, true] => {
-                // Both missed changes here (two outages without a repair between): neither is
-                // known current; take the first answer, and count it.
+                // Both missed changes here (two outages without a repair between). For one key,
+                // the region that holds the newer of the changes the other missed is current
+                // enough: what it missed is older than what it has.
+                if let Some(current) = self.newer_holder(scope) {
+                    return self.read_current(current, op).await;
+                }
+                // Otherwise neither is known current: take the first answer, and count it.
                 let served = self.read_either(op).await;
                 self.metrics.reads_lagging.with_label_values(&["both"]).inc();
                 served
             }
+        }
+    }
+
+    /// For a key both regions are behind on, by known records only: the region that did not
+    /// miss the newest of the changes either missed.
+    fn newer_holder(&self, scope: ReadScope<'_>) -> Option<usize> {
+        let ReadScope::Key { bucket, key } = scope else {
+            return None;
+        };
+        let settle = self.lag_settle;
+        let unknown = |i: usize| self.lag.is_unknown(i, self.upstreams[i].health().last_unwell(), settle);
+        if unknown(0) || unknown(1) {
+            return None;
+        }
+        match (
+            self.lag.newest_missed(0, bucket, key),
+            self.lag.newest_missed(1, bucket, key),
+        ) {
+            (Some(a), Some(b)) if a > b => Some(1),
+            (Some(a), Some(b)) if b > a => Some(0),
+            _ => None,
         }
     }
 

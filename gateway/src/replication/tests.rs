@@ -502,3 +502,32 @@ async fn a_serving_replica_that_never_listed_a_journal_does_not_trust_that_regio
     regions.poll_lag().await;
     assert_eq!(regions.conditions_region("photos", "index").ok(), Some(0));
 }
+
+#[tokio::test(start_paused = true)]
+async fn with_both_regions_behind_on_a_key_the_holder_of_the_newer_change_answers() {
+    let backends = [Arc::new(MemoryBackend::new()), Arc::new(MemoryBackend::new())];
+    let regions = regions_over("primary", "one", &backends);
+    bucket(&regions, "photos").await;
+    replicated_put(&regions, "index", b"v1")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // b misses v2, then a misses v3: both are behind on the key, a (the primary) holds v2.
+    backends[1].set_down(true);
+    replicated_put(&regions, "index", b"v2")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    backends[1].set_down(false);
+    backends[0].set_down(true);
+    replicated_put(&regions, "index", b"v3")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    backends[0].set_down(false);
+    assert!(regions.lag().is_behind_for(0, key("index")) && regions.lag().is_behind_for(1, key("index")));
+    assert_eq!(
+        read_key(&regions, "index").await,
+        Ok(b"v3".to_vec()),
+        "b holds the newer change"
+    );
+    let lagging_both = regions.metrics().reads_lagging.with_label_values(&["both"]).get();
+    assert_eq!(lagging_both, 0, "decided by the records, not a guess");
+}
