@@ -98,7 +98,10 @@ pub async fn bind_and_serve(
     let drain_timeout = config.server.drain_timeout;
     let repair_task = config.replication.repair_interval.map(|interval| {
         let keyring = Arc::new(config.keyring.clone());
-        let settle = config.replication.journal_settle;
+        let settle = crate::repair::Settle {
+            settle: config.replication.journal_settle,
+            known_after: config.replication.lag_poll_interval * 2,
+        };
         tokio::spawn(crate::repair::run_background(
             Arc::clone(&regions),
             keyring,

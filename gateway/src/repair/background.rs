@@ -30,6 +30,15 @@ struct Lease {
     expires_ms: u64,
 }
 
+/// How long the background repair lets records rest (see `Repairer::settling`).
+#[derive(Clone, Copy, Debug)]
+pub struct Settle {
+    /// `replication.journal_settle_ms`.
+    pub settle: Duration,
+    /// Two journal poll intervals: every replica knows a record this old.
+    pub known_after: Duration,
+}
+
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -37,7 +46,7 @@ fn now_ms() -> u64 {
 }
 
 /// Runs until the task is dropped (the server aborts it on shutdown; every step is safe to cut).
-pub async fn run_background(regions: Arc<Regions>, keyring: Arc<Keyring>, interval: Duration, settle: Duration) {
+pub async fn run_background(regions: Arc<Regions>, keyring: Arc<Keyring>, interval: Duration, settle: Settle) {
     let me = format!("{:016x}", rand::random::<u64>());
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -51,7 +60,7 @@ pub async fn run_background(regions: Arc<Regions>, keyring: Arc<Keyring>, interv
 }
 
 /// Replays the journal if both regions answer and this replica gets the lease.
-async fn replay_round(regions: &Regions, keyring: &Keyring, me: &str, interval: Duration, settle: Duration) {
+async fn replay_round(regions: &Regions, keyring: &Keyring, me: &str, interval: Duration, settle: Settle) {
     // A region whose breaker is open gets a probe (one per cooldown; its success closes the
     // breaker); its records wait until it answers.
     let mut down = false;
@@ -70,7 +79,7 @@ async fn replay_round(regions: &Regions, keyring: &Keyring, me: &str, interval: 
     if !take_lease(regions, lease_region, me, interval * 3).await {
         return;
     }
-    let repairer = Repairer::new(regions, keyring, false).settling(settle);
+    let repairer = Repairer::new(regions, keyring, false).settling(settle.settle, settle.known_after);
     let result = repairer.replay_journal().await;
     let cleared = repairer
         .summary

@@ -16,7 +16,7 @@ mod verify;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-pub use background::run_background;
+pub use background::{Settle, run_background};
 
 use crate::keyring::Keyring;
 use crate::replication::Regions;
@@ -117,6 +117,8 @@ pub struct Repairer<'a> {
     dry_run: bool,
     /// Records replayed are cleared only once settled (see [`Self::settling`]).
     settle: Option<std::time::Duration>,
+    /// Records are replayed once this old (see [`Self::settling`]).
+    known_after: std::time::Duration,
     /// What this repairer did.
     pub summary: RepairSummary,
 }
@@ -130,30 +132,40 @@ impl<'a> Repairer<'a> {
             keyring,
             dry_run,
             settle: None,
+            known_after: std::time::Duration::ZERO,
             summary: RepairSummary::default(),
         }
     }
 
+    /// Every record is replayed once `known_after` old: by then every replica has polled it, so
+    /// none reads the region for its keys while repair copies (a copy can race a client write
+    /// and hold an older version for a moment, until `settle_after_copy` puts it right).
     /// Records of changes a region may still apply (sent, then given up on: the region was
     /// restarting, paused or slow) are replayed once `settle` old, and cleared only once their
     /// region has also answered that long without failing: the region may apply the write
     /// late, over the repaired copy. Until a record is cleared, reads avoid the region for its
     /// keys and every round checks them again. Other records are replayed and cleared at once.
-    pub fn settling(mut self, settle: std::time::Duration) -> Self {
+    pub fn settling(mut self, settle: std::time::Duration, known_after: std::time::Duration) -> Self {
         self.settle = Some(settle);
+        self.known_after = known_after;
         self
     }
 
     /// Whether `pending` is old enough to replay (see [`Self::settling`]): records of
     /// changes the region may still apply are replayed once `settle` old.
     fn ripe(&self, pending: &PendingRecord) -> bool {
-        let Some(settle) = self.settle.filter(|_| pending.record.in_flight) else {
+        let Some(settle) = self.settle else {
             return true;
+        };
+        let age = if pending.record.in_flight {
+            settle
+        } else {
+            self.known_after
         };
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
-        now_ms.saturating_sub(pending.record.version_stamp().millis()) >= settle.as_millis() as u64
+        now_ms.saturating_sub(pending.record.version_stamp().millis()) >= age.as_millis() as u64
     }
 
     /// Whether records of changes `missed` missed may be cleared once replayed (see

@@ -344,7 +344,9 @@ async fn a_record_of_a_request_the_region_never_got_is_cleared_at_once() {
     let record = crate::reserved::MissRecord::new(b.name(), ChangeKind::Put, BUCKET, &keys, stamp);
     assert!(!record.in_flight);
     twin.regions.journal().append(a, &record).await.expect("append");
-    let repairer = twin.repairer().settling(std::time::Duration::from_secs(3600));
+    let repairer = twin
+        .repairer()
+        .settling(std::time::Duration::from_secs(3600), std::time::Duration::ZERO);
     repairer.replay_journal().await.expect("replay");
     assert!(
         twin.pending(0).await.is_empty(),
@@ -364,7 +366,7 @@ async fn a_record_is_kept_until_settled_so_a_late_write_is_repaired_too() {
     twin.b().set_down(false);
 
     let settle = std::time::Duration::from_millis(50);
-    let repairer = twin.repairer().settling(settle);
+    let repairer = twin.repairer().settling(settle, std::time::Duration::ZERO);
     repairer.replay_journal().await.expect("replay");
     let b_holds_old = |twin: &Twin| twin.b().raw(BUCKET, "index").is_some_and(|b| b.bytes == old_copy.bytes);
     assert!(b_holds_old(&twin), "too young to replay");
@@ -393,7 +395,7 @@ async fn a_record_is_kept_until_settled_so_a_late_write_is_repaired_too() {
     );
 
     tokio::time::sleep(settle * 2).await; // b answering without failing: tokio's clock
-    let repairer = twin.repairer().settling(settle);
+    let repairer = twin.repairer().settling(settle, std::time::Duration::ZERO);
     repairer.replay_journal().await.expect("replay");
     assert!(same_copy(&twin, "index").is_some(), "the late write was repaired");
     assert_eq!(
