@@ -100,7 +100,8 @@ pub async fn bind_and_serve(
         let keyring = Arc::new(config.keyring.clone());
         let settle = crate::repair::Settle {
             settle: config.replication.journal_settle,
-            known_after: config.replication.lag_poll_interval * 2,
+            // With careful replay on, every record waits until every replica has polled it.
+            known_after: (config.replication.lag_poll_interval * 2).min(config.replication.journal_settle),
         };
         tokio::spawn(crate::repair::run_background(
             Arc::clone(&regions),

@@ -125,8 +125,9 @@ pub struct RawReplication {
     /// How often every gateway lists the journals to learn which region is behind, in ms
     /// (default: 500; at least 50).
     pub lag_poll_interval_ms: Option<u64>,
-    /// The background repair clears a journal record only once it is this old and its region
-    /// has answered this long without a failure, in ms (default: 5000).
+    /// Careful replay: the background repair replays a journal record of a request the region
+    /// may still apply only once it is this old, and clears it once the region has answered
+    /// this long without a failure, in ms; 0 = replay and clear at once (default: 0).
     pub journal_settle_ms: Option<u64>,
     /// A GET body that sends nothing for this long continues from the other region, in ms (default: 10000).
     pub read_stall_timeout_ms: Option<u64>,
