@@ -400,6 +400,20 @@ fn a_gateway_killed_mid_fan_out_leaves_nothing_twinvault_repair_cannot_reconcile
         let _ = running.join();
     });
     proxy.set_fault(Fault::None);
+    // Uploads whose bodies reached region a before the kill may still be committing there (on
+    // a loaded machine, seconds later): repair runs once region a has stopped changing, as an
+    // operator's repair after a crash would.
+    let settle_deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = region_state(&cluster.a.target(), &bucket);
+    loop {
+        std::thread::sleep(Duration::from_secs(2));
+        let now = region_state(&cluster.a.target(), &bucket);
+        if now == seen {
+            break;
+        }
+        assert!(Instant::now() < settle_deadline, "region a kept changing for a minute after the kill");
+        seen = now;
+    }
     let (a, b) = states(&cluster, &bucket);
     assert_ne!(a, b, "the crash left no divergence to repair");
     let done = run_repair(&cluster.gw.config_path(), &[]);
