@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Checks dashboards/ with real tools: the alert rules parse (`promtool check rules`) and pass
-# their unit tests (`promtool test rules`), every dashboard is valid JSON, and every PromQL
-# query in the dashboards parses (each is checked by promtool as a recording rule, with
-# Grafana's $variables replaced by plain values). Installs Debian's `prometheus` package for
+# their unit tests (`promtool test rules`), every dashboard is valid JSON, passes the rules of
+# Grafana's dashboard linter (scripts/lint-dashboards.py: datasource, job and instance
+# variables used everywhere, $__rate_interval, counters aggregated, unit and description on
+# every panel, not editable, stable uid; exceptions with their reasons in dashboards/.lint), and
+# every PromQL query in the dashboards parses (each is checked by promtool as a recording rule,
+# with Grafana's $variables replaced by plain values). Installs Debian's `prometheus` package for
 # promtool when it is missing (no daemon is started under the usual policy-rc.d). That metric
 # names exist in gateway/src/metrics.rs is checked by `cargo test -p twinvault --test dashboards`;
 # that a running gateway exports them after a workload (and that its scrape passes
 # `promtool check metrics`) by the integration tests `metrics` and `prometheus`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+VENV="${TWINVAULT_VENV:-$PWD/.venv}"
 
 if ! command -v promtool >/dev/null; then
     export DEBIAN_FRONTEND=noninteractive
@@ -30,6 +34,11 @@ for f in "${dashboards[@]}"; do
     python3 -m json.tool "$f" >/dev/null
 done
 echo "check-dashboards: ${#dashboards[@]} dashboard(s) are valid JSON"
+# The linter reads dashboards/.lint (YAML) with the venv's PyYAML.
+if ! "$VENV/bin/python" -c 'import yaml' 2>/dev/null; then
+    bash scripts/install-test-deps.sh
+fi
+"$VENV/bin/python" scripts/lint-dashboards.py "${dashboards[@]}"
 
 python3 - "$tmp/dashboard-queries.rules.json" "${dashboards[@]}" <<'EOF'
 import json, re, sys
