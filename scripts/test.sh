@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs what the tests need (idempotent), checks
 # formatting, lints and the dependency policy (deny.toml), checks dashboards and deployment
-# manifests, then builds and runs the unit and integration tests (which start real SeaweedFS
+# manifests (the kustomize base, then, once the release binary is built, the Helm chart),
+# then builds and runs the unit and integration tests (which start real SeaweedFS
 # regions and the real binary).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -35,6 +36,9 @@ bash scripts/check-deploy.sh
 # test finds them ready instead of compiling beside the other tests.
 cargo build --release
 cargo build --release -p twinvault --bin twinvault -p integration-tests --bin tvbench --bin peerbench --bin repairbench
+# The Helm chart: rendered, linted, validated, its config passed through the release binary's
+# `check-config`, and compared with the kustomize base (a few seconds).
+bash scripts/check-helm.sh
 # One build for everything: `cargo test` also builds the `twinvault` binary the integration
 # tests run (gateway has integration tests), with the same feature set, so nothing builds twice.
 cargo test --workspace -- --test-threads "${TWINVAULT_TEST_THREADS:-2}"
