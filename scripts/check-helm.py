@@ -10,6 +10,7 @@ For the default values and every ci/*-values.yaml variant:
   5. every *_file path of twinvault.toml lies in a Secret volume the Deployment mounts, and
      `twinvault check-config` accepts the config as a pod would read it (the pod's /etc/twinvault
      laid out in a temporary directory).
+The chart packed by `helm package` (files/dashboards resolved) must render the same objects.
 Then the drift check: the chart's defaults and the kustomize base must deploy the same
 gateway (kinds, container args, ports, probes, security contexts, mounts, volumes,
 resources, Service ports, PDB, HPA, scrape endpoints, alert rules, dashboards, and the
@@ -78,12 +79,13 @@ def render(values):
     with helm.Chart.load(str(CHART)) as chart:
         chart.validate_schema(values)
         manifests = chart.render(values, name=RELEASE, namespace=NAMESPACE, is_install=True)
-    docs = []
-    for path, text in sorted(manifests.items()):
-        if path.endswith("NOTES.txt"):
-            continue
-        docs.extend(d for d in yaml.safe_load_all(text) if d)
-    return docs
+    return objects(manifests)
+
+
+def objects(manifests):
+    """The Kubernetes objects of rendered templates (NOTES.txt and empty documents left out)."""
+    return [d for path, text in sorted(manifests.items()) if not path.endswith("NOTES.txt")
+            for d in yaml.safe_load_all(text) if d]
 
 
 def by_kind(docs, kind):
@@ -255,6 +257,18 @@ def check_rejections():
     print(f"check-helm: schema and templates reject {len(BAD_VALUES) + len(BAD_RENDERS)} kinds of bad values")
 
 
+def check_package(default_docs):
+    """`helm package` must carry the linked dashboards and alerts: the archive renders the same."""
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = helm.package(str(CHART), destination=tmp)
+        with helm.Chart.load_archive(Path(archive).read_bytes()) as chart:
+            manifests = chart.render({}, name=RELEASE, namespace=NAMESPACE, is_install=True)
+    if objects(manifests) != default_docs:
+        fail("package", f"the packaged chart ({Path(archive).name}) renders differently from the directory")
+    else:
+        print(f"check-helm: {Path(archive).name} (helm package) renders the same objects")
+
+
 def kustomize(*args):
     out = subprocess.run([KUBECTL, "kustomize", *args], check=True, capture_output=True, text=True).stdout
     return [d for d in yaml.safe_load_all(out) if d]
@@ -348,6 +362,7 @@ def main():
     check_rejections()
     default = results["default values"]
     if default is not None:
+        check_package(default[0])
         check_drift(*default)
     for e in errors:
         print(f"check-helm: {e}", file=sys.stderr)
