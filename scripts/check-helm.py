@@ -156,7 +156,9 @@ def check_no_inline_secrets(variant, values, docs, conf):
 
 
 def pod_files(variant, docs, conf, root):
-    """Lays out the pod's /etc/twinvault under root; returns the rewritten config path."""
+    """Lays out the pod's /etc/twinvault under root (the rendered Secret's values, else
+    placeholders; key files get a valid key). Returns the config's path there, with its paths
+    rewritten under root, and the container's environment; None if the config is not mounted."""
     (dep,) = by_kind(docs, "Deployment")
     pod = dep["spec"]["template"]["spec"]
     (container,) = pod["containers"]
