@@ -42,9 +42,15 @@ pub enum ApiError {
     /// A precondition header is not satisfied (412).
     #[error("at least one of the preconditions you specified did not hold")]
     PreconditionFailed,
-    /// A conditional read found the object unchanged (304).
+    /// A conditional read found the object unchanged (304). The answer carries the object's
+    /// validators, as S3's does, so caches can refresh what they hold.
     #[error("not modified")]
-    NotModified,
+    NotModified {
+        /// The client ETag, without quotes.
+        etag: String,
+        /// The object's Last-Modified.
+        last_modified: Option<std::time::SystemTime>,
+    },
     /// The object does not exist.
     #[error("the specified key does not exist")]
     NoSuchKey,
@@ -63,6 +69,16 @@ pub enum ApiError {
     /// A non-final part below the 5 MiB minimum.
     #[error("part {0} is smaller than the minimum allowed size of 5 MiB")]
     EntityTooSmall(i32),
+    /// A bucket name outside S3's naming rules, as the message explains.
+    #[error("the specified bucket is not valid: {0}")]
+    InvalidBucketName(&'static str),
+    /// A `partNumber` read beyond the object's parts.
+    #[error("the requested partnumber {0} is not satisfiable")]
+    InvalidPartNumber(i32),
+    /// A bucket configuration twinvault does not keep (policy, CORS, lifecycle, ...): the S3
+    /// code that says the bucket has none.
+    #[error("the bucket has no such configuration")]
+    NoSuchConfiguration(&'static str),
     /// DeleteBucket on a bucket with objects.
     #[error("the bucket you tried to delete is not empty")]
     BucketNotEmpty,
@@ -146,10 +162,13 @@ impl ApiError {
             Self::MetadataTooLarge { .. } => C::MetadataTooLarge,
             Self::EntityTooLarge => C::EntityTooLarge,
             Self::PreconditionFailed => C::PreconditionFailed,
-            Self::NotModified => C::NotModified,
+            Self::NotModified { .. } => C::NotModified,
             Self::NoSuchKey => C::NoSuchKey,
             Self::NoSuchBucket => C::NoSuchBucket,
             Self::BucketNotEmpty => C::BucketNotEmpty,
+            Self::InvalidBucketName(_) => C::InvalidBucketName,
+            Self::InvalidPartNumber(_) => C::from_bytes(b"InvalidPartNumber").unwrap_or(C::InvalidArgument),
+            Self::NoSuchConfiguration(code) => C::from_bytes(code.as_bytes()).unwrap_or(C::NoSuchKey),
             Self::NoSuchUpload => C::NoSuchUpload,
             Self::InvalidPartOrder => C::InvalidPartOrder,
             Self::InvalidPart(_) => C::InvalidPart,
@@ -172,9 +191,15 @@ impl ApiError {
 
     /// The HTTP status of this failure's answer.
     pub fn status(&self) -> http::StatusCode {
-        self.code()
-            .status_code()
-            .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR)
+        match self {
+            // Codes s3s may not know (it has no status for them).
+            Self::InvalidPartNumber(_) => http::StatusCode::BAD_REQUEST,
+            Self::NoSuchConfiguration(_) => http::StatusCode::NOT_FOUND,
+            _ => self
+                .code()
+                .status_code()
+                .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR),
+        }
     }
 
     /// The S3 XML error body for an answer given outside s3s (the listener's own limits),
@@ -217,8 +242,30 @@ impl From<ApiError> for S3Error {
             tracing::warn!(error = %err, code = code.as_str(), "request failed");
         }
         let message = err.client_message();
-        S3Error::with_message(code, message)
+        let status = err.status();
+        let mut error = S3Error::with_message(code, message);
+        error.set_status_code(status);
+        if let ApiError::NotModified { etag, last_modified } = &err {
+            error.set_headers(not_modified_headers(etag, *last_modified));
+        }
+        error
     }
+}
+
+/// The ETag and Last-Modified headers of a 304 answer.
+fn not_modified_headers(etag: &str, last_modified: Option<std::time::SystemTime>) -> http::HeaderMap {
+    let mut headers = http::HeaderMap::new();
+    if let Ok(value) = http::HeaderValue::from_str(&format!("\"{etag}\"")) {
+        headers.insert(http::header::ETAG, value);
+    }
+    if let Some(time) = last_modified {
+        let mut date = Vec::new();
+        let formatted = s3s::dto::Timestamp::from(time).format(s3s::dto::TimestampFormat::HttpDate, &mut date);
+        if let (Ok(()), Ok(value)) = (formatted, http::HeaderValue::from_bytes(&date)) {
+            headers.insert(http::header::LAST_MODIFIED, value);
+        }
+    }
+    headers
 }
 
 /// `text` with the five XML special characters escaped.

@@ -1,24 +1,9 @@
 """CopyObject through twinvault with boto3. Env: TV_S3_ENDPOINT, AWS_*, TV_BUCKET."""
 import os
 
-import boto3
-import botocore
-from botocore.config import Config
+from tvclient import bucket, expect_error, s3
 
-endpoint = os.environ["TV_S3_ENDPOINT"]
-bucket = os.environ["TV_BUCKET"]
 other = bucket + "-dst"
-s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                  config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
-
-
-def expect_error(code, fn, **kwargs):
-    try:
-        fn(**kwargs)
-    except botocore.exceptions.ClientError as e:
-        assert e.response["Error"]["Code"] == code, f"expected {code}: {e}"
-        return
-    raise AssertionError(f"expected {code}, call succeeded")
 
 
 s3.create_bucket(Bucket=bucket)

@@ -4,25 +4,11 @@ ListMultipartUploads. Env: TV_S3_ENDPOINT, AWS_*, TV_BUCKET."""
 import concurrent.futures
 import os
 
-import boto3
 import botocore
-from botocore.config import Config
 
-endpoint = os.environ["TV_S3_ENDPOINT"]
-bucket = os.environ["TV_BUCKET"]
-s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                  config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
+from tvclient import bucket, expect_error, s3
+
 MIB = 1024 * 1024
-
-
-def expect_error(code, fn, *args, **kwargs):
-    try:
-        fn(*args, **kwargs)
-    except botocore.exceptions.ClientError as e:
-        got = e.response["Error"]["Code"]
-        assert got == code, f"expected {code}, got {got}: {e}"
-        return
-    raise AssertionError(f"expected {code}, call succeeded")
 
 
 s3.create_bucket(Bucket=bucket)
@@ -93,7 +79,7 @@ for n, data in enumerate(parts_data, start=1):
     head = s3.head_object(Bucket=bucket, Key="big.bin", PartNumber=n)
     assert head["ContentLength"] == len(data) and head["PartsCount"] == 4, (n, head)
     offset += len(data)
-expect_error("InvalidRange", s3.get_object, Bucket=bucket, Key="big.bin", PartNumber=5)
+expect_error("InvalidPartNumber", s3.get_object, Bucket=bucket, Key="big.bin", PartNumber=5)
 expect_error("InvalidArgument", s3.get_object, Bucket=bucket, Key="big.bin", PartNumber=0)
 
 # A too-small non-final part.
@@ -200,8 +186,8 @@ s3.put_object(Bucket=bucket, Key="single.bin", Body=single)
 # Part 1 of a single PUT is the whole object; there is no part 2.
 got = s3.get_object(Bucket=bucket, Key="single.bin", PartNumber=1)
 assert got["ResponseMetadata"]["HTTPStatusCode"] == 200 and got["Body"].read() == single
-expect_error("InvalidRange", s3.get_object, Bucket=bucket, Key="single.bin", PartNumber=2)
-expect_error("416", s3.head_object, Bucket=bucket, Key="single.bin", PartNumber=2)  # HEAD: no error body
+expect_error("InvalidPartNumber", s3.get_object, Bucket=bucket, Key="single.bin", PartNumber=2)
+expect_error("400", s3.head_object, Bucket=bucket, Key="single.bin", PartNumber=2)  # HEAD: no error body
 SEG = 65536
 
 

@@ -6,7 +6,6 @@ Exits non-zero with a message on the first failed expectation.
 import datetime
 import hashlib
 import os
-import sys
 import urllib.error
 import urllib.request
 
@@ -14,28 +13,7 @@ import boto3
 import botocore
 from botocore.config import Config
 
-endpoint = os.environ["TV_S3_ENDPOINT"]
-bucket = os.environ["TV_BUCKET"]
-path_style = Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1})
-s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", config=path_style)
-
-
-def expect_error(code, fn, *args, **kwargs):
-    try:
-        fn(*args, **kwargs)
-    except botocore.exceptions.ClientError as e:
-        got = e.response["Error"]["Code"]
-        status = e.response["ResponseMetadata"]["HTTPStatusCode"]
-        if got != code and str(status) != code:
-            raise AssertionError(f"expected {code}, got {got} ({status}): {e}")
-        return e
-    raise AssertionError(f"expected {code}, call succeeded")
-
-
-def check(cond, what):
-    if not cond:
-        raise AssertionError(what)
-
+from tvclient import bucket, check, endpoint, expect_error, path_style, s3
 
 # --- buckets ---
 s3.create_bucket(Bucket=bucket)

@@ -39,13 +39,25 @@ pub struct SeaweedRegion {
     base_port: u16,
     access_key: String,
     secret_key: String,
+    auto_create_buckets: bool,
 }
 
 impl SeaweedRegion {
-    /// Starts a fresh instance and waits until a signed PUT succeeds (deadline 60 s).
+    /// Starts a fresh instance and waits until a signed PUT succeeds (deadline 60 s). A PUT
+    /// to a bucket that does not exist fails with NoSuchBucket.
     ///
     /// `name` labels the temp dir, the identity and error messages (e.g. `"a"`).
     pub fn start(name: &str) -> anyhow::Result<Self> {
+        Self::start_with(name, false)
+    }
+
+    /// Like [`Self::start`], keeping SeaweedFS's default of creating a missing bucket on PUT:
+    /// a store quirk the gateway must hide from its clients.
+    pub fn start_creating_buckets_on_put(name: &str) -> anyhow::Result<Self> {
+        Self::start_with(name, true)
+    }
+
+    fn start_with(name: &str, auto_create_buckets: bool) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix(&format!("tv-seaweed-{name}-"))
             .tempdir()
@@ -58,6 +70,7 @@ impl SeaweedRegion {
             base_port: 0,
             access_key: format!("AK{}", random_token(18).to_ascii_uppercase()),
             secret_key: random_token(40),
+            auto_create_buckets,
         };
         region.write_identities()?;
         let mut attempt = 1;
@@ -218,7 +231,7 @@ impl SeaweedRegion {
             ("s3.port.lance", "0".to_string()),
             ("s3.config", path("s3.json")),
             ("s3.localSocket", path("s3.sock")),
-            ("s3.autoCreateBucket", "false".to_string()),
+            ("s3.autoCreateBucket", self.auto_create_buckets.to_string()),
         ];
         flags
             .into_iter()

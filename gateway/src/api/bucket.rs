@@ -3,15 +3,16 @@
 use s3s::S3Request;
 use s3s::dto::{
     Bucket, CreateBucketInput, CreateBucketOutput, DeleteBucketInput, DeleteBucketOutput, GetBucketLocationInput,
-    GetBucketLocationOutput, HeadBucketInput, HeadBucketOutput, ListBucketsInput, ListBucketsOutput, Owner,
+    GetBucketLocationOutput, HeadBucketInput, HeadBucketOutput, ListBucketsInput, ListBucketsOutput,
 };
 
 use super::Gateway;
 use super::dto;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 
 pub async fn create_bucket(gw: &Gateway, req: S3Request<CreateBucketInput>) -> ApiResult<CreateBucketOutput> {
     let bucket = &req.input.bucket;
+    check_bucket_name(bucket)?;
     gw.store.create_bucket(bucket).await?;
     Ok(CreateBucketOutput {
         location: Some(format!("/{bucket}")),
@@ -43,10 +44,7 @@ pub async fn list_buckets(gw: &Gateway, req: S3Request<ListBucketsInput>) -> Api
         .collect();
     Ok(ListBucketsOutput {
         buckets: Some(buckets),
-        owner: Some(Owner {
-            display_name: Some("twinvault".into()),
-            id: Some("twinvault".into()),
-        }),
+        owner: Some(super::probes::owner()),
         ..Default::default()
     })
 }
@@ -60,4 +58,67 @@ pub async fn get_bucket_location(
     Ok(GetBucketLocationOutput {
         location_constraint: location,
     })
+}
+
+/// S3's rules for a new bucket's name (general purpose buckets), whatever the store behind
+/// would accept: a name that works here works on S3 too.
+fn check_bucket_name(name: &str) -> ApiResult<()> {
+    const RESERVED_PREFIXES: [&str; 3] = ["xn--", "sthree-", "amzn-s3-demo-"];
+    const RESERVED_SUFFIXES: [&str; 5] = ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"];
+    let invalid = |why| Err(ApiError::InvalidBucketName(why));
+    if !(3..=63).contains(&name.len()) {
+        return invalid("a bucket name has 3 to 63 characters");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+    {
+        return invalid("a bucket name has only lowercase letters, digits, dots and hyphens");
+    }
+    let alnum = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_alphanumeric());
+    if !alnum(name.as_bytes().first()) || !alnum(name.as_bytes().last()) {
+        return invalid("a bucket name begins and ends with a letter or a digit");
+    }
+    if name.contains("..") || name.contains(".-") || name.contains("-.") {
+        return invalid("a bucket name has no two adjacent dots and no dot next to a hyphen");
+    }
+    if name.parse::<std::net::Ipv4Addr>().is_ok() {
+        return invalid("a bucket name is not formatted as an IP address");
+    }
+    if RESERVED_PREFIXES.iter().any(|p| name.starts_with(p)) || RESERVED_SUFFIXES.iter().any(|s| name.ends_with(s)) {
+        return invalid("a bucket name does not use a prefix or suffix S3 reserves");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_bucket_name;
+
+    #[test]
+    fn bucket_names_follow_s3_rules() {
+        for good in ["abc", "my-bucket.v2", "0day", &"a".repeat(63), "1.2.3.b"] {
+            assert!(check_bucket_name(good).is_ok(), "{good} refused");
+        }
+        for bad in [
+            "ab",
+            &"a".repeat(64),
+            "Upper",
+            "under_score",
+            "a..b",
+            "a.-b",
+            "a-.b",
+            "-lead",
+            "trail-",
+            ".dot",
+            "192.168.5.4",
+            "xn--abc",
+            "name-s3alias",
+            "name--ol-s3",
+            "sthree-x",
+            "with space",
+        ] {
+            assert!(check_bucket_name(bad).is_err(), "{bad} accepted");
+        }
+    }
 }

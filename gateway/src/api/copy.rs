@@ -5,13 +5,14 @@ use s3s::dto::{CopyObjectInput, CopyObjectOutput, CopyObjectResult, CopySource};
 
 use super::Gateway;
 use super::dto;
-use super::put::attributes;
+use super::put::{attributes, refuse_unimplemented};
 use super::sse_c::{copy_source_sse_c, echo, request_sse_c};
 use crate::error::{ApiError, ApiResult};
 use crate::store::CopyRequest;
 
 pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> ApiResult<CopyObjectOutput> {
     let input = &req.input;
+    refuse_unimplemented!(input)?;
     let source_sse_c = copy_source_sse_c!(input)?;
     let target_sse_c = request_sse_c!(input)?;
     let CopySource::Bucket {

@@ -32,7 +32,12 @@ pub async fn list_objects_v2(gw: &Gateway, req: S3Request<ListObjectsV2Input>) -
         next_continuation_token: page.next_continuation_token,
         start_after: enc.apply(page.start_after.as_deref()),
         encoding_type: input.encoding_type.clone(),
-        contents: Some(page.objects.iter().map(|o| object_entry(o, enc)).collect()),
+        contents: Some(
+            page.objects
+                .iter()
+                .map(|o| object_entry(o, enc, input.fetch_owner == Some(true)))
+                .collect(),
+        ),
         common_prefixes: Some(common_prefixes(&page.common_prefixes, enc)),
         ..Default::default()
     })
@@ -58,14 +63,16 @@ pub async fn list_objects(gw: &Gateway, req: S3Request<ListObjectsInput>) -> Api
         marker: enc.apply(page.marker.as_deref()),
         next_marker: enc.apply(page.next_marker.as_deref()),
         encoding_type: input.encoding_type.clone(),
-        contents: Some(page.objects.iter().map(|o| object_entry(o, enc)).collect()),
+        // ListObjects (v1) names owners always; v2 on `fetch-owner=true`.
+        contents: Some(page.objects.iter().map(|o| object_entry(o, enc, true)).collect()),
         common_prefixes: Some(common_prefixes(&page.common_prefixes, enc)),
         ..Default::default()
     })
 }
 
-fn object_entry(o: &ListedObject, enc: KeyEncoding) -> Object {
+fn object_entry(o: &ListedObject, enc: KeyEncoding, with_owner: bool) -> Object {
     Object {
+        owner: with_owner.then(super::probes::owner),
         key: enc.apply(o.key.as_deref()),
         size: Some(o.size as i64),
         e_tag: Some(dto::etag(&o.etag)),

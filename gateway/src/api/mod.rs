@@ -13,6 +13,7 @@ mod get;
 mod list;
 mod multipart;
 mod part_copy;
+mod probes;
 mod put;
 mod sse_c;
 mod uploads;
@@ -255,5 +256,156 @@ impl S3 for Gateway {
             uploads::list_multipart_uploads(self, req),
         )
         .await
+    }
+
+    // --- configuration probes (probes.rs) ---
+
+    async fn get_bucket_versioning(
+        &self,
+        req: S3Request<GetBucketVersioningInput>,
+    ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+        let bucket = req.input.bucket.clone();
+        let work = probes::get_bucket_versioning(self, &bucket);
+        self.observe("GetBucketVersioning", request_facts(&req), work).await
+    }
+
+    async fn get_bucket_acl(&self, req: S3Request<GetBucketAclInput>) -> S3Result<S3Response<GetBucketAclOutput>> {
+        let bucket = req.input.bucket.clone();
+        let work = probes::get_bucket_acl(self, &bucket);
+        self.observe("GetBucketAcl", request_facts(&req), work).await
+    }
+
+    async fn get_object_acl(&self, req: S3Request<GetObjectAclInput>) -> S3Result<S3Response<GetObjectAclOutput>> {
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let work = probes::get_object_acl(self, &bucket, &key);
+        self.observe("GetObjectAcl", request_facts(&req), work).await
+    }
+
+    async fn get_bucket_encryption(
+        &self,
+        req: S3Request<GetBucketEncryptionInput>,
+    ) -> S3Result<S3Response<GetBucketEncryptionOutput>> {
+        let bucket = req.input.bucket.clone();
+        let work = probes::get_bucket_encryption(self, &bucket);
+        self.observe("GetBucketEncryption", request_facts(&req), work).await
+    }
+
+    async fn get_object_tagging(
+        &self,
+        req: S3Request<GetObjectTaggingInput>,
+    ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let work = probes::get_object_tagging(self, &bucket, &key);
+        self.observe("GetObjectTagging", request_facts(&req), work).await
+    }
+
+    async fn get_bucket_logging(
+        &self,
+        req: S3Request<GetBucketLoggingInput>,
+    ) -> S3Result<S3Response<GetBucketLoggingOutput>> {
+        let bucket = req.input.bucket.clone();
+        let work = probes::empty_configuration(self, &bucket);
+        self.observe("GetBucketLogging", request_facts(&req), work).await
+    }
+
+    async fn get_bucket_notification_configuration(
+        &self,
+        req: S3Request<GetBucketNotificationConfigurationInput>,
+    ) -> S3Result<S3Response<GetBucketNotificationConfigurationOutput>> {
+        let bucket = req.input.bucket.clone();
+        let work = probes::empty_configuration(self, &bucket);
+        self.observe("GetBucketNotificationConfiguration", request_facts(&req), work)
+            .await
+    }
+
+    async fn get_bucket_accelerate_configuration(
+        &self,
+        req: S3Request<GetBucketAccelerateConfigurationInput>,
+    ) -> S3Result<S3Response<GetBucketAccelerateConfigurationOutput>> {
+        let bucket = req.input.bucket.clone();
+        let work = probes::empty_configuration(self, &bucket);
+        self.observe("GetBucketAccelerateConfiguration", request_facts(&req), work)
+            .await
+    }
+
+    async fn get_bucket_tagging(
+        &self,
+        req: S3Request<GetBucketTaggingInput>,
+    ) -> S3Result<S3Response<GetBucketTaggingOutput>> {
+        let bucket = req.input.bucket.clone();
+        let work = probes::no_configuration(self, &bucket, "NoSuchTagSet");
+        self.observe("GetBucketTagging", request_facts(&req), work).await
+    }
+
+    async fn get_bucket_policy(
+        &self,
+        req: S3Request<GetBucketPolicyInput>,
+    ) -> S3Result<S3Response<GetBucketPolicyOutput>> {
+        let bucket = req.input.bucket.clone();
+        let work = probes::no_configuration(self, &bucket, "NoSuchBucketPolicy");
+        self.observe("GetBucketPolicy", request_facts(&req), work).await
+    }
+
+    async fn get_bucket_cors(&self, req: S3Request<GetBucketCorsInput>) -> S3Result<S3Response<GetBucketCorsOutput>> {
+        let bucket = req.input.bucket.clone();
+        let work = probes::no_configuration(self, &bucket, "NoSuchCORSConfiguration");
+        self.observe("GetBucketCors", request_facts(&req), work).await
+    }
+
+    async fn get_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<GetBucketLifecycleConfigurationInput>,
+    ) -> S3Result<S3Response<GetBucketLifecycleConfigurationOutput>> {
+        let bucket = req.input.bucket.clone();
+        let work = probes::no_configuration(self, &bucket, "NoSuchLifecycleConfiguration");
+        self.observe("GetBucketLifecycleConfiguration", request_facts(&req), work)
+            .await
+    }
+
+    async fn get_object_lock_configuration(
+        &self,
+        req: S3Request<GetObjectLockConfigurationInput>,
+    ) -> S3Result<S3Response<GetObjectLockConfigurationOutput>> {
+        let bucket = req.input.bucket.clone();
+        let work = probes::no_configuration(self, &bucket, "ObjectLockConfigurationNotFoundError");
+        self.observe("GetObjectLockConfiguration", request_facts(&req), work)
+            .await
+    }
+
+    async fn get_public_access_block(
+        &self,
+        req: S3Request<GetPublicAccessBlockInput>,
+    ) -> S3Result<S3Response<GetPublicAccessBlockOutput>> {
+        let bucket = req.input.bucket.clone();
+        let work = probes::no_configuration(self, &bucket, "NoSuchPublicAccessBlockConfiguration");
+        self.observe("GetPublicAccessBlock", request_facts(&req), work).await
+    }
+
+    async fn get_bucket_website(
+        &self,
+        req: S3Request<GetBucketWebsiteInput>,
+    ) -> S3Result<S3Response<GetBucketWebsiteOutput>> {
+        let bucket = req.input.bucket.clone();
+        let work = probes::no_configuration(self, &bucket, "NoSuchWebsiteConfiguration");
+        self.observe("GetBucketWebsite", request_facts(&req), work).await
+    }
+
+    async fn get_bucket_replication(
+        &self,
+        req: S3Request<GetBucketReplicationInput>,
+    ) -> S3Result<S3Response<GetBucketReplicationOutput>> {
+        let bucket = req.input.bucket.clone();
+        let work = probes::no_configuration(self, &bucket, "ReplicationConfigurationNotFoundError");
+        self.observe("GetBucketReplication", request_facts(&req), work).await
+    }
+
+    async fn get_bucket_ownership_controls(
+        &self,
+        req: S3Request<GetBucketOwnershipControlsInput>,
+    ) -> S3Result<S3Response<GetBucketOwnershipControlsOutput>> {
+        let bucket = req.input.bucket.clone();
+        let work = probes::no_configuration(self, &bucket, "OwnershipControlsNotFoundError");
+        self.observe("GetBucketOwnershipControls", request_facts(&req), work)
+            .await
     }
 }

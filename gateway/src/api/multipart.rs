@@ -11,7 +11,7 @@ use s3s::dto::{
 
 use super::Gateway;
 use super::dto;
-use super::put::{attributes, body_length, checked_body, client_checksums};
+use super::put::{attributes, body_length, checked_body, client_checksums, refuse_unimplemented};
 use super::sse_c::{echo, request_sse_c};
 use crate::envelope::format::plaintext_len;
 use crate::error::ApiResult;
@@ -21,6 +21,7 @@ pub async fn create(
     req: S3Request<CreateMultipartUploadInput>,
 ) -> ApiResult<CreateMultipartUploadOutput> {
     let input = &req.input;
+    refuse_unimplemented!(input)?;
     let sse_c = request_sse_c!(input)?;
     let attrs = attributes!(input);
     let upload_id = gw

@@ -14,6 +14,7 @@ use crate::store::{BodyVerdict, NewObject, WriteCondition};
 
 pub async fn put_object(gw: &Gateway, mut req: S3Request<PutObjectInput>) -> ApiResult<PutObjectOutput> {
     let input = &mut req.input;
+    refuse_unimplemented!(input)?;
     let sse_c = request_sse_c!(input)?;
     let condition = match (&input.if_match, &input.if_none_match) {
         (None, None) => WriteCondition::Always,
@@ -73,7 +74,11 @@ pub(super) fn body_length(content_length: Option<i64>, headers: &http::HeaderMap
 macro_rules! client_checksums {
     ($input:expr, $req:expr) => {
         $crate::api::checksum::ClientChecksums::new(
-            $input.content_md5.as_deref(),
+            // From the raw header: s3s reads an empty Content-MD5 as none, S3 as InvalidDigest.
+            $req.headers
+                .get("content-md5")
+                .map(|v| v.to_str().unwrap_or_default())
+                .or($input.content_md5.as_deref()),
             s3s::dto::Checksum {
                 checksum_crc32: $input.checksum_crc32.take(),
                 checksum_crc32c: $input.checksum_crc32c.take(),
@@ -90,6 +95,62 @@ macro_rules! client_checksums {
 }
 pub(super) use client_checksums;
 
+/// Refuses what a PutObject, CreateMultipartUpload or CopyObject asks for that twinvault does
+/// not implement (same field names in all three): S3 would honour it, so a 200 that dropped it
+/// would mislead the client.
+macro_rules! refuse_unimplemented {
+    ($input:expr) => {
+        $crate::api::put::check_implemented($crate::api::put::Unimplemented {
+            tagging: $input.tagging.is_some(),
+            acl: $input.acl.as_ref().map(|acl| acl.as_str()),
+            grants: $input.grant_full_control.is_some()
+                || $input.grant_read.is_some()
+                || $input.grant_read_acp.is_some()
+                || $input.grant_write_acp.is_some(),
+            server_side_encryption: $input.server_side_encryption.as_ref().map(|sse| sse.as_str()),
+            kms: $input.ssekms_key_id.is_some() || $input.ssekms_encryption_context.is_some(),
+            object_lock: $input.object_lock_mode.is_some()
+                || $input.object_lock_retain_until_date.is_some()
+                || $input.object_lock_legal_hold_status.is_some(),
+            website_redirect: $input.website_redirect_location.is_some(),
+        })
+    };
+}
+pub(super) use refuse_unimplemented;
+
+/// What a write request asks for beyond storing an object (see [`refuse_unimplemented!`]).
+pub(super) struct Unimplemented<'a> {
+    pub tagging: bool,
+    pub acl: Option<&'a str>,
+    pub grants: bool,
+    pub server_side_encryption: Option<&'a str>,
+    pub kms: bool,
+    pub object_lock: bool,
+    pub website_redirect: bool,
+}
+
+pub(super) fn check_implemented(asked: Unimplemented<'_>) -> ApiResult<()> {
+    let refused = if asked.tagging {
+        "object tagging"
+    } else if asked
+        .acl
+        .is_some_and(|acl| acl != "private" && acl != "bucket-owner-full-control")
+        || asked.grants
+    {
+        "an access control list other than private"
+    } else if asked.kms || asked.server_side_encryption.is_some_and(|sse| sse != "AES256") {
+        // Every object is encrypted by the gateway; AES256 (SSE-S3) describes that truthfully.
+        "server-side encryption with KMS keys"
+    } else if asked.object_lock {
+        "object lock"
+    } else if asked.website_redirect {
+        "website redirects"
+    } else {
+        return Ok(());
+    };
+    Err(ApiError::NotImplemented(refused))
+}
+
 /// The client's metadata and content headers of a PutObject, CreateMultipartUpload or
 /// CopyObject request (same field names in all three).
 macro_rules! attributes {
@@ -98,7 +159,7 @@ macro_rules! attributes {
             content_type: $input.content_type.clone(),
             cache_control: $input.cache_control.clone(),
             content_disposition: $input.content_disposition.clone(),
-            content_encoding: $input.content_encoding.clone(),
+            content_encoding: $crate::api::put::stored_content_encoding($input.content_encoding.as_deref()),
             content_language: $input.content_language.clone(),
             expires: $input.expires.as_ref().and_then($crate::api::dto::http_date),
             user_metadata: $crate::api::put::user_metadata($input.metadata.as_ref()),
@@ -106,6 +167,17 @@ macro_rules! attributes {
     };
 }
 pub(super) use attributes;
+
+/// The Content-Encoding to keep with an object: the client's, without `aws-chunked`, which
+/// describes how this request's body was sent, not the object (S3 drops it too).
+pub(super) fn stored_content_encoding(header: Option<&str>) -> Option<String> {
+    let kept: Vec<&str> = header?
+        .split(',')
+        .map(str::trim)
+        .filter(|coding| !coding.is_empty() && !coding.eq_ignore_ascii_case("aws-chunked"))
+        .collect();
+    (!kept.is_empty()).then(|| kept.join(", "))
+}
 
 /// User metadata with lower-cased names, as S3 stores them.
 pub(super) fn user_metadata(metadata: Option<&s3s::dto::Metadata>) -> std::collections::BTreeMap<String, String> {
@@ -125,4 +197,21 @@ pub(super) fn checked_body(
     let body =
         body.unwrap_or_else(|| StreamingBlob::wrap(futures::stream::empty::<Result<bytes::Bytes, std::io::Error>>()));
     (CheckedBody::new(body, checks, Arc::clone(&verdict)), verdict)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stored_content_encoding;
+
+    #[test]
+    fn aws_chunked_is_never_stored_as_a_content_encoding() {
+        assert_eq!(
+            stored_content_encoding(Some("gzip, aws-chunked")).as_deref(),
+            Some("gzip")
+        );
+        assert_eq!(stored_content_encoding(Some("aws-chunked,br")).as_deref(), Some("br"));
+        assert_eq!(stored_content_encoding(Some("aws-chunked")), None);
+        assert_eq!(stored_content_encoding(Some("identity")).as_deref(), Some("identity"));
+        assert_eq!(stored_content_encoding(None), None);
+    }
 }

@@ -1,6 +1,8 @@
 //! Buckets: created and deleted in both regions, looked up in the first that answers.
 
-use std::time::SystemTime;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
 
 use super::Store;
 use super::object::system_time;
@@ -9,7 +11,49 @@ use crate::replication::{Change, ReadScope};
 use crate::reserved::ChangeKind;
 use crate::upstream::{ListRequest, UpstreamError, UpstreamErrorKind};
 
+/// How long a bucket seen to exist is taken to exist without asking again.
+const KNOWN_BUCKET_TTL: Duration = Duration::from_secs(5);
+/// Above this many remembered buckets, the stale ones are dropped.
+const KNOWN_BUCKETS_PRUNE_AT: usize = 4096;
+
+/// Buckets this gateway saw exist recently. Some stores create a missing bucket on PUT
+/// (SeaweedFS by default), so a write first checks that its bucket exists, as S3 does; this
+/// keeps that check to one HEAD per bucket per [`KNOWN_BUCKET_TTL`]. A bucket deleted through
+/// another gateway replica may take that long to be noticed here.
+#[derive(Debug, Default)]
+pub(super) struct KnownBuckets {
+    seen: Mutex<HashMap<String, Instant>>,
+}
+
+impl KnownBuckets {
+    fn fresh(&self, bucket: &str) -> bool {
+        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        seen.get(bucket).is_some_and(|at| at.elapsed() < KNOWN_BUCKET_TTL)
+    }
+
+    fn remember(&self, bucket: &str) {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.len() >= KNOWN_BUCKETS_PRUNE_AT {
+            seen.retain(|_, at| at.elapsed() < KNOWN_BUCKET_TTL);
+        }
+        seen.insert(bucket.to_owned(), Instant::now());
+    }
+
+    fn forget(&self, bucket: &str) {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner()).remove(bucket);
+    }
+}
+
 impl Store {
+    /// NoSuchBucket unless `bucket` exists: checked before a write, so that a store that
+    /// creates buckets on PUT never creates one a client did not.
+    pub(super) async fn require_bucket(&self, bucket: &str) -> ApiResult<()> {
+        if self.known_buckets.fresh(bucket) {
+            return Ok(());
+        }
+        self.head_bucket(bucket).await
+    }
+
     /// Creates the bucket in both regions.
     pub async fn create_bucket(&self, bucket: &str) -> ApiResult<()> {
         let stamp = self.regions.stamp();
@@ -35,6 +79,7 @@ impl Store {
 
     /// Deletes the bucket in both regions, if it is empty in both.
     pub async fn delete_bucket(&self, bucket: &str) -> ApiResult<()> {
+        self.known_buckets.forget(bucket);
         // Check both sides first, so a bucket is never deleted in one region and kept in the other.
         let probe = ListRequest {
             max_keys: Some(1),
@@ -73,7 +118,13 @@ impl Store {
     pub async fn head_bucket(&self, bucket: &str) -> ApiResult<()> {
         self.regions
             .read(ReadScope::Bucket(bucket), |up| up.head_bucket(bucket))
-            .await?;
+            .await
+            .map_err(|e| match e.kind.is_not_found() {
+                // A HEAD's 404 has no body to name what is missing: here it is the bucket.
+                true => ApiError::NoSuchBucket,
+                false => e.into(),
+            })?;
+        self.known_buckets.remember(bucket);
         Ok(())
     }
 

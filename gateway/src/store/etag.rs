@@ -67,12 +67,12 @@ impl Conditions {
         }
         if let Some(cond) = &self.if_none_match {
             if cond.matches(etag) {
-                return Err(ApiError::NotModified);
+                return Err(not_modified(etag, last_modified));
             }
         } else if let (Some(since), Some(modified)) = (self.if_modified_since, modified)
             && modified <= seconds(since)
         {
-            return Err(ApiError::NotModified);
+            return Err(not_modified(etag, last_modified));
         }
         Ok(())
     }
@@ -80,9 +80,16 @@ impl Conditions {
     /// As [`Self::check`], for a copy's source: every failure answers 412, as S3 does.
     pub fn check_copy_source(&self, etag: &str, last_modified: Option<SystemTime>) -> Result<(), ApiError> {
         self.check(etag, last_modified).map_err(|e| match e {
-            ApiError::NotModified => ApiError::PreconditionFailed,
+            ApiError::NotModified { .. } => ApiError::PreconditionFailed,
             other => other,
         })
+    }
+}
+
+fn not_modified(etag: &str, last_modified: Option<SystemTime>) -> ApiError {
+    ApiError::NotModified {
+        etag: etag.to_owned(),
+        last_modified,
     }
 }
 
@@ -124,7 +131,10 @@ mod tests {
             if_none_match: Some(etag),
             ..Default::default()
         };
-        assert!(matches!(none_match.check("abc-1", None), Err(ApiError::NotModified)));
+        assert!(matches!(
+            none_match.check("abc-1", None),
+            Err(ApiError::NotModified { .. })
+        ));
         assert!(matches!(
             none_match.check_copy_source("abc-1", None),
             Err(ApiError::PreconditionFailed)
@@ -133,7 +143,7 @@ mod tests {
             if_none_match: Some(EtagCondition::Any),
             ..Default::default()
         };
-        assert!(matches!(star.check("abc-1", None), Err(ApiError::NotModified)));
+        assert!(matches!(star.check("abc-1", None), Err(ApiError::NotModified { .. })));
     }
 
     #[test]
@@ -145,7 +155,7 @@ mod tests {
         };
         assert!(matches!(
             same_second.check("e", Some(modified)),
-            Err(ApiError::NotModified)
+            Err(ApiError::NotModified { .. })
         ));
         let earlier = Conditions {
             if_unmodified_since: Some(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(9)),

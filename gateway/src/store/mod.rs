@@ -58,6 +58,7 @@ pub struct Store {
     keyring: Arc<Keyring>,
     metrics: Arc<Metrics>,
     max_metadata_bytes: usize,
+    known_buckets: Arc<bucket::KnownBuckets>,
 }
 
 impl Store {
@@ -68,6 +69,7 @@ impl Store {
             metrics,
             keyring: Arc::new(config.keyring.clone()),
             max_metadata_bytes: config.server.max_metadata_bytes,
+            known_buckets: Arc::default(),
         }
     }
 

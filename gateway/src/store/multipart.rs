@@ -37,6 +37,7 @@ impl Store {
         attrs: ObjectAttributes,
         sse_c: Option<&SseC>,
     ) -> ApiResult<String> {
+        self.require_bucket(bucket).await?;
         create(self, (bucket, key), attrs, sse_c).await
     }
 

@@ -110,6 +110,15 @@ impl Store {
         get_object(self, read).await
     }
 
+    /// NoSuchKey unless the key holds an object; opens nothing, so needs no SSE-C key (for
+    /// the probes that only ask whether an object is there).
+    pub async fn object_exists(&self, bucket: &str, key: &str) -> ApiResult<()> {
+        self.regions
+            .read(ReadScope::Key { bucket, key }, |up| up.head_object(bucket, key))
+            .await?;
+        Ok(())
+    }
+
     /// HeadObject: what a GET of the same request would answer, without its body.
     pub async fn head_object(&self, read: &ReadRequest<'_>) -> ApiResult<ObjectHead> {
         head_object(self, read).await
@@ -214,7 +223,7 @@ async fn requested_range(store: &Store, read: &ReadRequest<'_>) -> ApiResult<(Op
         return if part == 1 {
             Ok((None, None))
         } else {
-            Err(ApiError::InvalidRange)
+            Err(ApiError::InvalidPartNumber(part))
         };
     }
     let stored_part = store
@@ -222,7 +231,11 @@ async fn requested_range(store: &Store, read: &ReadRequest<'_>) -> ApiResult<(Op
         .read(read.scope(), |up: &Upstream| async move {
             up.head_object_part(read.bucket, read.key, part).await
         })
-        .await?;
+        .await
+        .map_err(|e| match e.kind {
+            UpstreamErrorKind::InvalidRange => ApiError::InvalidPartNumber(part),
+            _ => e.into(),
+        })?;
     let range =
         part_plaintext_range(stored_part.range).ok_or(ApiError::Internal("a stored part off the segment grid"))?;
     Ok((range, stored_part.parts_count))

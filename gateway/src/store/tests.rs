@@ -419,7 +419,7 @@ async fn unsatisfiable_ranges_and_any_range_of_an_empty_object_are_invalid_range
 }
 
 #[tokio::test(start_paused = true)]
-async fn part_one_of_a_single_put_is_the_whole_object_and_part_two_is_invalid_range() {
+async fn part_one_of_a_single_put_is_the_whole_object_and_part_two_is_invalid_part_number() {
     let twin = Twin::with_bucket("all").await;
     let plain = plaintext(SEG + 1, 14);
     twin.put("cat.jpg", &plain).await.expect("put");
@@ -430,7 +430,10 @@ async fn part_one_of_a_single_put_is_the_whole_object_and_part_two_is_invalid_ra
     let (read, got) = twin.read(part(1)).await.expect("part 1");
     assert!(got == plain);
     assert_eq!((read.content_range, read.parts_count), (None, None));
-    assert!(matches!(failure(twin.read(part(2)).await), ApiError::InvalidRange));
+    assert!(matches!(
+        failure(twin.read(part(2)).await),
+        ApiError::InvalidPartNumber(2)
+    ));
     let both = ReadRequest {
         range: Some(ByteRange::Suffix { length: 1 }),
         ..part(1)
@@ -788,13 +791,13 @@ async fn conditional_reads_evaluate_against_the_client_etag() {
     for conditions in not_modified {
         let shown = format!("{conditions:?}");
         let e = failure(twin.read(with(conditions.clone())).await);
-        assert!(matches!(e, ApiError::NotModified), "GET {shown}: {e:?}");
+        assert!(matches!(e, ApiError::NotModified { .. }), "GET {shown}: {e:?}");
         let ranged = ReadRequest {
             range: Some(ByteRange::Suffix { length: 5 }),
             ..with(conditions)
         };
         let e = failure(twin.read(ranged).await);
-        assert!(matches!(e, ApiError::NotModified), "ranged GET {shown}: {e:?}");
+        assert!(matches!(e, ApiError::NotModified { .. }), "ranged GET {shown}: {e:?}");
     }
     // If-None-Match wins over If-Modified-Since (RFC 9110).
     let both = Conditions {

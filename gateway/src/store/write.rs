@@ -70,6 +70,7 @@ impl Store {
             return Err(ApiError::EntityTooLarge);
         }
         self.check_attributes(&new.attrs)?;
+        self.require_bucket(new.bucket).await?;
         let identity = ObjectIdentity {
             bucket: new.bucket,
             key: new.key,

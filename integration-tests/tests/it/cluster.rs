@@ -175,11 +175,12 @@ impl Cluster {
     }
 }
 
-/// Regions a and b, started concurrently.
+/// Regions a and b, started concurrently. Region b creates missing buckets on PUT (SeaweedFS's
+/// default) and region a does not, so every test runs against both store behaviours.
 pub fn start_regions() -> (SeaweedRegion, SeaweedRegion) {
     std::thread::scope(|scope| {
         let a = scope.spawn(|| SeaweedRegion::start("a"));
-        let b = scope.spawn(|| SeaweedRegion::start("b"));
+        let b = scope.spawn(|| SeaweedRegion::start_creating_buckets_on_put("b"));
         (
             a.join().expect("thread a").expect("start region a"),
             b.join().expect("thread b").expect("start region b"),

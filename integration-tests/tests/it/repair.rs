@@ -411,7 +411,10 @@ fn a_gateway_killed_mid_fan_out_leaves_nothing_twinvault_repair_cannot_reconcile
         if now == seen {
             break;
         }
-        assert!(Instant::now() < settle_deadline, "region a kept changing for a minute after the kill");
+        assert!(
+            Instant::now() < settle_deadline,
+            "region a kept changing for a minute after the kill"
+        );
         seen = now;
     }
     let (a, b) = states(&cluster, &bucket);
