@@ -86,9 +86,7 @@ async fn readiness(state: &AdminState, shutting_down: bool) -> Response<Full<Byt
     let any_region = regions.iter().any(|(_, up, _)| *up);
     let ready = *state.ready.borrow() && !shutting_down && any_region;
     let lag = state.regions.lag();
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let now_ms = crate::stamp::unix_millis();
     let listed: Vec<String> = regions
         .iter()
         .enumerate()

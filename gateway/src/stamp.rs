@@ -111,9 +111,15 @@ impl Clock {
 }
 
 fn wall_millis() -> u64 {
+    unix_millis().min(u64::MAX >> 16)
+}
+
+/// Milliseconds since the Unix epoch by the wall clock (0 before it): the time base of stamps,
+/// lease expiries and record ages.
+pub fn unix_millis() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX >> 16))
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]

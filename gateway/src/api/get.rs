@@ -4,7 +4,10 @@
 use bytes::Bytes;
 use futures::Stream;
 use s3s::S3Request;
-use s3s::dto::{GetObjectInput, GetObjectOutput, HeadObjectInput, HeadObjectOutput, StreamingBlob};
+use s3s::dto::{
+    GetObjectAttributesInput, GetObjectAttributesOutput, GetObjectAttributesParts, GetObjectInput, GetObjectOutput,
+    HeadObjectInput, HeadObjectOutput, ObjectAttributes, StorageClass, StreamingBlob,
+};
 
 use super::Gateway;
 use super::dto;
@@ -12,7 +15,7 @@ use super::sse_c::{echo, request_sse_c};
 use crate::envelope::EnvelopeError;
 use crate::envelope::format::SEGMENT_PLAINTEXT_LEN;
 use crate::error::ApiResult;
-use crate::store::ReadRequest;
+use crate::store::{Conditions, ReadRequest};
 
 /// The [`ReadRequest`] of a GetObject or HeadObject input (same field names in both).
 macro_rules! read_request {
@@ -104,6 +107,47 @@ pub async fn head_object(gw: &Gateway, req: S3Request<HeadObjectInput>) -> ApiRe
         expires: dto::expires(view),
         sse_customer_algorithm,
         sse_customer_key_md5,
+        ..Default::default()
+    })
+}
+
+/// GetObjectAttributes: what a HEAD knows, as S3 lists it. Client checksums are verified on
+/// upload but not kept, so `Checksum` is never answered; `ObjectParts` gives the part count of
+/// a multipart object (S3 lists the parts themselves only for objects uploaded with checksums).
+pub async fn get_object_attributes(
+    gw: &Gateway,
+    req: S3Request<GetObjectAttributesInput>,
+) -> ApiResult<GetObjectAttributesOutput> {
+    let input = &req.input;
+    // s3s gives one element per header line; clients send one line, comma-separated.
+    let wanted = |name: &str| {
+        input
+            .object_attributes
+            .iter()
+            .flat_map(|line| line.as_str().split(','))
+            .any(|a| a.trim().eq_ignore_ascii_case(name))
+    };
+    let read = ReadRequest {
+        bucket: &input.bucket,
+        key: &input.key,
+        conditions: Conditions::default(),
+        sse_c: request_sse_c!(input)?,
+        range: None,
+        // A part HEAD answers the object's part count (none for a single PUT).
+        part_number: wanted(ObjectAttributes::OBJECT_PARTS).then_some(1),
+    };
+    let head = gw.store.head_object(&read).await?;
+    let view = &head.view;
+    Ok(GetObjectAttributesOutput {
+        e_tag: wanted(ObjectAttributes::ETAG).then(|| dto::etag(&view.etag)),
+        last_modified: view.last_modified.map(dto::timestamp),
+        object_size: wanted(ObjectAttributes::OBJECT_SIZE).then_some(view.plaintext_len as i64),
+        storage_class: wanted(ObjectAttributes::STORAGE_CLASS)
+            .then(|| StorageClass::from_static(StorageClass::STANDARD)),
+        object_parts: head.parts_count.map(|count| GetObjectAttributesParts {
+            total_parts_count: Some(count),
+            ..Default::default()
+        }),
         ..Default::default()
     })
 }

@@ -258,6 +258,18 @@ impl S3 for Gateway {
         .await
     }
 
+    async fn get_object_attributes(
+        &self,
+        req: S3Request<GetObjectAttributesInput>,
+    ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
+        self.observe(
+            "GetObjectAttributes",
+            request_facts(&req),
+            get::get_object_attributes(self, req),
+        )
+        .await
+    }
+
     // --- configuration probes (probes.rs) ---
 
     async fn get_bucket_versioning(

@@ -9,7 +9,7 @@
 //! replicas that still overlap do no harm: replay is idempotent.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -37,12 +37,6 @@ pub struct Settle {
     pub settle: Duration,
     /// Two journal poll intervals: every replica knows a record this old.
     pub known_after: Duration,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Runs until the task is dropped (the server aborts it on shutdown; every step is safe to cut).
@@ -164,7 +158,7 @@ async fn measure_backlog(regions: &Regions) {
                     .set(i64::try_from(backlog.records).unwrap_or(i64::MAX));
                 m.journal_oldest_pending_age
                     .with_label_values(&[missed])
-                    .set(backlog.oldest_age_seconds(now_ms()));
+                    .set(backlog.oldest_age_seconds(crate::stamp::unix_millis()));
             }
             Err(e) => tracing::debug!(
                 holder = all[holder].name(),
@@ -180,13 +174,13 @@ async fn take_lease(regions: &Regions, region: &Upstream, me: &str, ttl: Duratio
     if let Ok(bytes) = region.get_small(bucket, LEASE_REPLAY, 4096).await
         && let Ok(lease) = serde_json::from_slice::<Lease>(&bytes)
         && lease.holder != me
-        && lease.expires_ms > now_ms()
+        && lease.expires_ms > crate::stamp::unix_millis()
     {
         return false;
     }
     let lease = Lease {
         holder: me.to_owned(),
-        expires_ms: now_ms() + ttl.as_millis() as u64,
+        expires_ms: crate::stamp::unix_millis() + ttl.as_millis() as u64,
     };
     let Ok(body) = serde_json::to_vec(&lease) else {
         return false;

@@ -162,10 +162,7 @@ impl<'a> Repairer<'a> {
         } else {
             self.known_after
         };
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
-        now_ms.saturating_sub(pending.record.version_stamp().millis()) >= age.as_millis() as u64
+        crate::stamp::unix_millis().saturating_sub(pending.record.version_stamp().millis()) >= age.as_millis() as u64
     }
 
     /// Whether records of changes `missed` missed may be cleared once replayed (see

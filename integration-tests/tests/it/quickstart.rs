@@ -6,8 +6,18 @@ use std::time::{Duration, Instant};
 
 use integration_tests::{Gateway, S3Target, aws, ports, random_bytes, unique_bucket};
 
+/// A running quickstart, killed when dropped: a failing assertion must not leave it running.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Runs the quickstart, reads the endpoint and credentials from what it prints, and uses them.
-fn start(data_dir: &std::path::Path) -> (std::process::Child, S3Target) {
+fn start(data_dir: &std::path::Path) -> (Running, S3Target) {
     let s3 = ports::allocate_one().expect("port");
     let admin = ports::allocate_one().expect("port");
     let mut child = Command::new(Gateway::binary())
@@ -24,6 +34,7 @@ fn start(data_dir: &std::path::Path) -> (std::process::Child, S3Target) {
         .spawn()
         .expect("spawn quickstart");
     let stdout = child.stdout.take().expect("stdout");
+    let child = Running(child);
     let (mut endpoint, mut ak, mut sk) = (None, None, None);
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut lines = BufReader::new(stdout).lines();
@@ -54,7 +65,7 @@ fn start(data_dir: &std::path::Path) -> (std::process::Child, S3Target) {
 fn quickstart_serves_s3_with_printed_credentials_and_reuses_them() {
     let dir = tempfile::tempdir().expect("dir");
     let data_dir = dir.path().join("tv-data");
-    let (mut first, target) = start(&data_dir);
+    let (first, target) = start(&data_dir);
     let bucket = unique_bucket("qs");
     let file = dir.path().join("hello.bin");
     let data = random_bytes(150_000);
@@ -102,11 +113,10 @@ fn quickstart_serves_s3_with_printed_credentials_and_reuses_them() {
             "the quickstart config holding the key is readable by others"
         );
     }
-    let _ = first.kill();
-    let _ = first.wait();
+    drop(first);
 
     // A second run reuses the keyring and credentials: the object still opens.
-    let (mut second, again) = start(&data_dir);
+    let (second, again) = start(&data_dir);
     assert_eq!(again.access_key, target.access_key);
     let back = dir.path().join("back.bin");
     aws(
@@ -120,6 +130,5 @@ fn quickstart_serves_s3_with_printed_credentials_and_reuses_them() {
     )
     .expect_success();
     assert!(std::fs::read(&back).expect("read") == data);
-    let _ = second.kill();
-    let _ = second.wait();
+    drop(second);
 }
