@@ -16,6 +16,8 @@ mod fuzz;
 mod header;
 mod open;
 mod parts;
+#[cfg(test)]
+mod reference;
 mod seal;
 #[cfg(test)]
 mod tests;
