@@ -35,26 +35,25 @@ impl StoredSegment {
         (self.copy_front(&mut nonce) == NONCE_LEN).then_some(nonce)
     }
 
-    /// Replaces `out`'s contents with everything after the nonce (ciphertext and tag).
-    fn copy_body_into(&self, out: &mut BytesMut) {
-        out.clear();
-        out.reserve(self.len.saturating_sub(NONCE_LEN));
+    /// Copies the ciphertext into a buffer of its own and opens it there under `aad`: the
+    /// plaintext, or `None` if it does not authenticate. The segment itself is left as it was.
+    pub(crate) fn open(&self, key: &GcmKey, nonce: [u8; NONCE_LEN], aad: &[u8]) -> Option<Bytes> {
+        let mut body = self.body();
+        let plain_len = key.open(nonce, aad, &mut body)?;
+        body.truncate(plain_len);
+        Some(body.freeze())
+    }
+
+    /// A copy of everything after the nonce (ciphertext and tag), in a buffer of exact size.
+    fn body(&self) -> BytesMut {
+        let mut body = BytesMut::with_capacity(self.len.saturating_sub(NONCE_LEN));
         let mut skip = NONCE_LEN;
         for piece in &self.pieces {
             let from = skip.min(piece.len());
             skip -= from;
-            out.extend_from_slice(&piece[from..]);
+            body.extend_from_slice(&piece[from..]);
         }
-    }
-
-    /// Copies the ciphertext into a buffer of its own and opens it there under `aad`: the
-    /// plaintext, or `None` if it does not authenticate. The segment itself is left as it was.
-    pub(crate) fn open(&self, key: &GcmKey, nonce: [u8; NONCE_LEN], aad: &[u8]) -> Option<Bytes> {
-        let mut buf = BytesMut::new();
-        self.copy_body_into(&mut buf);
-        let plain_len = key.open(nonce, aad, &mut buf)?;
-        buf.truncate(plain_len);
-        Some(buf.freeze())
+        body
     }
 
     /// Copies the first `out.len()` bytes (fewer if the segment is shorter); returns how many.
