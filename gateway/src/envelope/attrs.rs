@@ -2,14 +2,13 @@
 
 use std::collections::BTreeMap;
 
-use aes_gcm::Aes256Gcm;
-use aes_gcm::aead::{AeadInOut, KeyInit, Nonce};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hkdf::Hkdf;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
+use super::cipher::GcmKey;
 use super::format::{ATTRS_KEY_INFO, KEY_LEN, NONCE_LEN, TAG_LEN};
 use super::{DataKey, EnvelopeError};
 
@@ -40,12 +39,12 @@ pub struct ObjectAttributes {
     pub user_metadata: BTreeMap<String, String>,
 }
 
-fn attrs_cipher(dek: &DataKey) -> Aes256Gcm {
+fn attrs_cipher(dek: &DataKey) -> GcmKey {
     let hk = Hkdf::<Sha256>::new(None, &dek.0);
     let mut key = [0u8; KEY_LEN];
     // 32 bytes is far below HKDF-SHA256's output limit, so expand cannot fail.
     let _ = hk.expand(ATTRS_KEY_INFO, &mut key);
-    Aes256Gcm::new(&key.into())
+    GcmKey::new(&key)
 }
 
 impl ObjectAttributes {
@@ -57,12 +56,8 @@ impl ObjectAttributes {
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&json);
         let tag = attrs_cipher(dek)
-            .encrypt_inout_detached(
-                &Nonce::<Aes256Gcm>::from(nonce),
-                ATTRS_KEY_INFO,
-                (&mut out[NONCE_LEN..]).into(),
-            )
-            .map_err(|_| EnvelopeError::Internal("attributes encryption failed"))?;
+            .seal(nonce, ATTRS_KEY_INFO, &mut out[NONCE_LEN..])
+            .ok_or(EnvelopeError::Internal("attributes encryption failed"))?;
         out.extend_from_slice(&tag);
         Ok(URL_SAFE_NO_PAD.encode(out))
     }
@@ -76,13 +71,10 @@ impl ObjectAttributes {
             return Err(EnvelopeError::AttributesCorrupt);
         }
         let (nonce, rest) = bytes.split_at_mut(NONCE_LEN);
-        let nonce = Nonce::<Aes256Gcm>::try_from(&nonce[..]).map_err(|_| EnvelopeError::AttributesCorrupt)?;
-        let body_len = rest.len() - TAG_LEN;
-        let (body, tag) = rest.split_at_mut(body_len);
-        let tag = aes_gcm::Tag::try_from(&tag[..]).map_err(|_| EnvelopeError::AttributesCorrupt)?;
-        attrs_cipher(dek)
-            .decrypt_inout_detached(&nonce, ATTRS_KEY_INFO, body.into(), &tag)
-            .map_err(|_| EnvelopeError::AttributesCorrupt)?;
-        serde_json::from_slice(body).map_err(|_| EnvelopeError::AttributesCorrupt)
+        let nonce: [u8; NONCE_LEN] = (&*nonce).try_into().map_err(|_| EnvelopeError::AttributesCorrupt)?;
+        let json_len = attrs_cipher(dek)
+            .open(nonce, ATTRS_KEY_INFO, rest)
+            .ok_or(EnvelopeError::AttributesCorrupt)?;
+        serde_json::from_slice(&rest[..json_len]).map_err(|_| EnvelopeError::AttributesCorrupt)
     }
 }

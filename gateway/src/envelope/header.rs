@@ -2,14 +2,13 @@
 
 use std::fmt;
 
-use aes_gcm::aead::{AeadInOut, KeyInit};
-use aes_gcm::{Aes256Gcm, Nonce, Tag};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hkdf::Hkdf;
 use sha2::Sha256;
 
 use super::EnvelopeError;
+use super::cipher::GcmKey;
 use super::format::{
     DEK_AAD_PREFIX, FLAG_SSE_C, FORMAT_VERSION, HEADER_MAGIC, KEY_LEN, MAX_KEY_ID_LEN, NONCE_LEN, TAG_LEN,
 };
@@ -51,8 +50,8 @@ impl DataKey {
         Self(rand::random())
     }
 
-    pub(crate) fn cipher(&self) -> Aes256Gcm {
-        Aes256Gcm::new(&self.0.into())
+    pub(crate) fn cipher(&self) -> GcmKey {
+        GcmKey::new(&self.0)
     }
 }
 
@@ -93,8 +92,8 @@ impl ObjectHeader {
         let mut wrapped_key = [0u8; WRAPPED_LEN];
         wrapped_key[..KEY_LEN].copy_from_slice(&dek.0);
         let tag = cipher
-            .encrypt_inout_detached(&Nonce::from(wrap_nonce), &aad, (&mut wrapped_key[..KEY_LEN]).into())
-            .map_err(|_| EnvelopeError::Internal("data key wrap failed"))?;
+            .seal(wrap_nonce, &aad, &mut wrapped_key[..KEY_LEN])
+            .ok_or(EnvelopeError::Internal("data key wrap failed"))?;
         wrapped_key[KEY_LEN..].copy_from_slice(&tag);
         Ok(Self {
             flags,
@@ -122,13 +121,12 @@ impl ObjectHeader {
         }
         let cipher = wrapping_cipher(kek, customer_key);
         let aad = dek_aad(self.flags, &self.key_id, identity);
-        let mut dek = [0u8; KEY_LEN];
-        dek.copy_from_slice(&self.wrapped_key[..KEY_LEN]);
-        let tag =
-            Tag::try_from(&self.wrapped_key[KEY_LEN..]).map_err(|_| EnvelopeError::HeaderCorrupt("tag length"))?;
+        let mut unwrapped = self.wrapped_key;
         cipher
-            .decrypt_inout_detached(&Nonce::from(self.wrap_nonce), &aad, (&mut dek[..]).into(), &tag)
-            .map_err(|_| EnvelopeError::KeyUnwrapFailed)?;
+            .open(self.wrap_nonce, &aad, &mut unwrapped)
+            .ok_or(EnvelopeError::KeyUnwrapFailed)?;
+        let mut dek = [0u8; KEY_LEN];
+        dek.copy_from_slice(&unwrapped[..KEY_LEN]);
         Ok(DataKey(dek))
     }
 
@@ -217,15 +215,15 @@ impl ObjectHeader {
 
 /// The AES-256-GCM key that wraps data keys: the KEK itself, or for SSE-C objects a key derived
 /// from both the KEK and the customer's key, so that neither alone can unwrap.
-fn wrapping_cipher(kek: &Kek, customer_key: Option<&CustomerKey>) -> Aes256Gcm {
+fn wrapping_cipher(kek: &Kek, customer_key: Option<&CustomerKey>) -> GcmKey {
     match customer_key {
-        None => Aes256Gcm::new(&(*kek.key_bytes()).into()),
+        None => GcmKey::new(kek.key_bytes()),
         Some(ck) => {
             let hk = Hkdf::<Sha256>::new(Some(kek.key_bytes()), &ck.0);
             let mut derived = [0u8; KEY_LEN];
             // 32 bytes is far below HKDF-SHA256's output limit, so expand cannot fail.
             let _ = hk.expand(b"twinvault/sse-c/v1", &mut derived);
-            Aes256Gcm::new(&derived.into())
+            GcmKey::new(&derived)
         }
     }
 }

@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 mod attrs;
+mod cipher;
 pub mod customer;
 pub mod format;
 #[cfg(test)]
@@ -16,7 +17,10 @@ mod fuzz;
 mod header;
 mod open;
 mod parts;
+#[cfg(test)]
+mod reference;
 mod seal;
+mod stored;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -27,6 +31,7 @@ pub use header::{CustomerKey, DataKey, ObjectHeader, ObjectIdentity};
 pub use open::{OpenStream, Opener, SegmentOpener, StreamLayout};
 pub use parts::PartsOpener;
 pub use seal::{SealStream, SegmentSealer, stream_id_for};
+pub use stored::StoredSegment;
 
 /// Why an object could not be sealed or opened. Each variant names the check that failed.
 #[derive(Debug, thiserror::Error)]

@@ -3,15 +3,15 @@
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use aes_gcm::Aes256Gcm;
-use aes_gcm::aead::{AeadInOut, Nonce, Tag};
 use bytes::{Bytes, BytesMut};
 use futures::Stream;
 
+use super::cipher::GcmKey;
 use super::format::{
-    NONCE_LEN, SEGMENT_OVERHEAD, SEGMENT_STORED_LEN, SegmentSpan, TAG_LEN, ciphertext_len, plaintext_len, segment_aad,
+    NONCE_LEN, SEGMENT_OVERHEAD, SEGMENT_STORED_LEN, SegmentSpan, ciphertext_len, plaintext_len, segment_aad,
     segment_count, span_for_range,
 };
+use super::stored::{ChunkQueue, StoredSegment};
 use super::{DataKey, EnvelopeError};
 
 /// Which segments of one stream a reader receives, and how long the last one is.
@@ -73,7 +73,7 @@ impl StreamLayout {
 
 /// Opens segments one by one, checking order, stream identity and the final marker.
 pub struct SegmentOpener {
-    cipher: Aes256Gcm,
+    key: GcmKey,
     layout: StreamLayout,
     next_index: u64,
     stream_id: Option<[u8; 8]>,
@@ -83,81 +83,21 @@ impl SegmentOpener {
     /// An opener for `layout` under `dek`.
     pub fn new(dek: &DataKey, layout: StreamLayout) -> Self {
         Self {
-            cipher: dek.cipher(),
+            key: dek.cipher(),
             layout,
             next_index: layout.first_segment,
             stream_id: None,
         }
     }
 
-    /// Stored length of the next expected segment, or `None` when all were opened.
-    pub fn next_stored_len(&self) -> Option<usize> {
-        if self.next_index > self.layout.last_segment {
-            None
-        } else if self.next_index == self.layout.last_segment {
-            Some(self.layout.last_stored_len as usize)
-        } else {
-            Some(SEGMENT_STORED_LEN as usize)
-        }
-    }
-
-    /// Opens the next segment in place, returning its plaintext.
-    pub fn open(&mut self, mut segment: BytesMut) -> Result<Bytes, EnvelopeError> {
-        let index = self.next_index;
-        let is_final = index == self.layout.last_segment && self.layout.last_is_final;
-        if (segment.len() as u64) < SEGMENT_OVERHEAD {
-            return Err(EnvelopeError::Truncated { segment: index });
-        }
-        let index32 = u32::try_from(index).map_err(|_| EnvelopeError::TooManySegments)?;
-        let (nonce, rest) = segment.split_at_mut(NONCE_LEN);
-        let mut stream_id = [0u8; 8];
-        stream_id.copy_from_slice(&nonce[..8]);
-        // Every segment of a stream carries the same stream id and its own index: this catches
-        // segments spliced from another upload of the same part, and reordered segments.
-        let expected_id = *self.stream_id.get_or_insert(stream_id);
-        if stream_id != expected_id || nonce[8..] != index32.to_be_bytes() {
-            return Err(EnvelopeError::SegmentAuth { segment: index });
-        }
-        let nonce =
-            Nonce::<Aes256Gcm>::try_from(&nonce[..]).map_err(|_| EnvelopeError::SegmentAuth { segment: index })?;
-        let body_len = rest.len() - TAG_LEN;
-        let (body, tag) = rest.split_at_mut(body_len);
-        let tag = Tag::<Aes256Gcm>::try_from(&tag[..]).map_err(|_| EnvelopeError::SegmentAuth { segment: index })?;
-        let aad = segment_aad(self.layout.part, index32, is_final);
-        if self
-            .cipher
-            .decrypt_inout_detached(&nonce, &aad, (&mut *body).into(), &tag)
-            .is_err()
-        {
-            return Err(self.diagnose(index32, is_final, &nonce, body, &tag));
-        }
-        self.next_index += 1;
-        let mut plain = segment.split_off(NONCE_LEN);
-        plain.truncate(body_len);
-        Ok(plain.freeze())
-    }
-
     /// A segment that was meant to be the last but was sealed as a middle one means the stream
     /// was cut at a segment boundary; say so instead of a bare authentication failure.
-    fn diagnose(
-        &self,
-        index: u32,
-        is_final: bool,
-        nonce: &Nonce<Aes256Gcm>,
-        body: &mut [u8],
-        tag: &Tag<Aes256Gcm>,
-    ) -> EnvelopeError {
-        if is_final {
-            let aad = segment_aad(self.layout.part, index, false);
-            if self
-                .cipher
-                .decrypt_inout_detached(nonce, &aad, body.into(), tag)
-                .is_ok()
-            {
-                return EnvelopeError::Truncated {
-                    segment: u64::from(index) + 1,
-                };
-            }
+    fn diagnose(&self, segment: &StoredSegment, nonce: [u8; NONCE_LEN], index: u32, is_final: bool) -> EnvelopeError {
+        let aad = segment_aad(self.layout.part, index, false);
+        if is_final && segment.open(&self.key, nonce, &aad).is_some() {
+            return EnvelopeError::Truncated {
+                segment: u64::from(index) + 1,
+            };
         }
         EnvelopeError::SegmentAuth {
             segment: u64::from(index),
@@ -174,19 +114,56 @@ impl SegmentOpener {
 pub trait Opener {
     /// Stored length of the next expected segment, or `None` when all were opened.
     fn next_stored_len(&self) -> Option<usize>;
-    /// Opens the next segment, returning its plaintext.
-    fn open(&mut self, segment: BytesMut) -> Result<Bytes, EnvelopeError>;
+    /// Opens the next segment as it arrived, in pieces, returning its plaintext. The pieces
+    /// are not written to, so nothing is lost when an attempt fails.
+    fn open_stored(&mut self, segment: &StoredSegment) -> Result<Bytes, EnvelopeError>;
     /// Index (within the fetched span's object) of the next expected segment, for errors.
     fn next_index(&self) -> u64;
+
+    /// Opens the next segment, returning its plaintext.
+    fn open(&mut self, segment: BytesMut) -> Result<Bytes, EnvelopeError> {
+        self.open_stored(&StoredSegment::from(segment.freeze()))
+    }
+}
+
+/// Stored length of segment `index` of `layout`, or `None` past its last one.
+pub(crate) fn stored_len_at(layout: &StreamLayout, index: u64) -> Option<usize> {
+    if index > layout.last_segment {
+        None
+    } else if index == layout.last_segment {
+        Some(layout.last_stored_len as usize)
+    } else {
+        Some(SEGMENT_STORED_LEN as usize)
+    }
 }
 
 impl Opener for SegmentOpener {
     fn next_stored_len(&self) -> Option<usize> {
-        SegmentOpener::next_stored_len(self)
+        stored_len_at(&self.layout, self.next_index)
     }
 
-    fn open(&mut self, segment: BytesMut) -> Result<Bytes, EnvelopeError> {
-        SegmentOpener::open(self, segment)
+    fn open_stored(&mut self, segment: &StoredSegment) -> Result<Bytes, EnvelopeError> {
+        let index = self.next_index;
+        let is_final = index == self.layout.last_segment && self.layout.last_is_final;
+        let nonce = match segment.nonce() {
+            Some(nonce) if segment.len() as u64 >= SEGMENT_OVERHEAD => nonce,
+            _ => return Err(EnvelopeError::Truncated { segment: index }),
+        };
+        let index32 = u32::try_from(index).map_err(|_| EnvelopeError::TooManySegments)?;
+        let mut stream_id = [0u8; 8];
+        stream_id.copy_from_slice(&nonce[..8]);
+        // Every segment of a stream carries the same stream id and its own index: this catches
+        // segments spliced from another upload of the same part, and reordered segments.
+        let expected_id = *self.stream_id.get_or_insert(stream_id);
+        if stream_id != expected_id || nonce[8..] != index32.to_be_bytes() {
+            return Err(EnvelopeError::SegmentAuth { segment: index });
+        }
+        let aad = segment_aad(self.layout.part, index32, is_final);
+        let plain = segment
+            .open(&self.key, nonce, &aad)
+            .ok_or_else(|| self.diagnose(segment, nonce, index32, is_final))?;
+        self.next_index += 1;
+        Ok(plain)
     }
 
     fn next_index(&self) -> u64 {
@@ -200,7 +177,10 @@ impl Opener for SegmentOpener {
 pub struct OpenStream<S, O = SegmentOpener> {
     input: S,
     opener: O,
-    pending: BytesMut,
+    /// Input not yet handed to the opener, kept as the input's own chunks (no staging copy).
+    pending: ChunkQueue,
+    /// The segment being opened; its piece list is reused from one segment to the next.
+    segment: StoredSegment,
     skip: u64,
     remaining: u64,
     input_done: bool,
@@ -220,7 +200,8 @@ impl<S, O> OpenStream<S, O> {
         Self {
             input,
             opener,
-            pending: BytesMut::new(),
+            pending: ChunkQueue::default(),
+            segment: StoredSegment::default(),
             skip: layout.skip,
             remaining: layout.len,
             input_done: false,
@@ -261,8 +242,10 @@ where
             }
             match this.opener.next_stored_len() {
                 Some(need) if this.pending.len() >= need => {
-                    let segment = this.pending.split_to(need);
-                    match this.opener.open(segment) {
+                    this.pending.take_into(need, &mut this.segment);
+                    let opened = this.opener.open_stored(&this.segment);
+                    this.segment.clear();
+                    match opened {
                         Ok(plain) => {
                             if let Some(out) = this.window(plain) {
                                 return Poll::Ready(Some(Ok(out)));
@@ -284,7 +267,7 @@ where
                 _ => {}
             }
             match Pin::new(&mut this.input).poll_next(cx) {
-                Poll::Ready(Some(Ok(chunk))) => this.pending.extend_from_slice(&chunk),
+                Poll::Ready(Some(Ok(chunk))) => this.pending.push(chunk),
                 Poll::Ready(Some(Err(e))) => return this.fail(EnvelopeError::Input(e.into())),
                 Poll::Ready(None) => this.input_done = true,
                 Poll::Pending => return Poll::Pending,

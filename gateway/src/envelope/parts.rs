@@ -7,12 +7,12 @@
 //! authenticates it); where a part ends is learned by the final flag, tried when the
 //! non-final reading fails to authenticate.
 
-use aes_gcm::Aes256Gcm;
-use aes_gcm::aead::{AeadInOut, Nonce, Tag};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
-use super::format::{NONCE_LEN, SEGMENT_OVERHEAD, SEGMENT_STORED_LEN, TAG_LEN, segment_aad};
-use super::open::{Opener, StreamLayout};
+use super::cipher::GcmKey;
+use super::format::{NONCE_LEN, SEGMENT_OVERHEAD, SEGMENT_STORED_LEN, segment_aad};
+use super::open::{Opener, StreamLayout, stored_len_at};
+use super::stored::StoredSegment;
 use super::{DataKey, EnvelopeError};
 
 /// Where the previous segment left the reader.
@@ -26,7 +26,7 @@ struct Position {
 
 /// Opens the segments of a multipart object (or a span of them) in order.
 pub struct PartsOpener {
-    cipher: Aes256Gcm,
+    key: GcmKey,
     layout: StreamLayout,
     next: u64,
     previous: Option<Position>,
@@ -37,27 +37,24 @@ impl PartsOpener {
     /// ignored: parts are read from the nonces).
     pub fn new(dek: &DataKey, layout: StreamLayout) -> Self {
         Self {
-            cipher: dek.cipher(),
+            key: dek.cipher(),
             layout,
             next: layout.first_segment,
             previous: None,
         }
     }
 
+    /// Opens `segment` as segment `index` of part `part`, final in its part or not. The segment
+    /// is left as it was, so a failed attempt can be followed by the other reading.
     fn try_open(
         &self,
+        segment: &StoredSegment,
+        nonce: [u8; NONCE_LEN],
         part: u32,
         index: u32,
         is_final: bool,
-        nonce: &Nonce<Aes256Gcm>,
-        body: &mut [u8],
-        tag: &Tag<Aes256Gcm>,
-    ) -> bool {
-        // aes-gcm checks the tag before decrypting, so a failed attempt leaves `body` untouched.
-        let aad = segment_aad(part, index, is_final);
-        self.cipher
-            .decrypt_inout_detached(nonce, &aad, body.into(), tag)
-            .is_ok()
+    ) -> Option<Bytes> {
+        segment.open(&self.key, nonce, &segment_aad(part, index, is_final))
     }
 
     /// Checks that `part`/`index`/`stream_id` continue from the previous segment.
@@ -73,40 +70,32 @@ impl PartsOpener {
 
 impl Opener for PartsOpener {
     fn next_stored_len(&self) -> Option<usize> {
-        if self.next > self.layout.last_segment {
-            None
-        } else if self.next == self.layout.last_segment {
-            Some(self.layout.last_stored_len as usize)
-        } else {
-            Some(SEGMENT_STORED_LEN as usize)
-        }
+        stored_len_at(&self.layout, self.next)
     }
 
-    fn open(&mut self, mut segment: BytesMut) -> Result<Bytes, EnvelopeError> {
+    fn open_stored(&mut self, segment: &StoredSegment) -> Result<Bytes, EnvelopeError> {
         let at = self.next;
         let auth = EnvelopeError::SegmentAuth { segment: at };
-        if (segment.len() as u64) < SEGMENT_OVERHEAD {
-            return Err(EnvelopeError::Truncated { segment: at });
-        }
+        let nonce = match segment.nonce() {
+            Some(nonce) if segment.len() as u64 >= SEGMENT_OVERHEAD => nonce,
+            _ => return Err(EnvelopeError::Truncated { segment: at }),
+        };
         let mut stream_id = [0u8; 8];
-        stream_id.copy_from_slice(&segment[..8]);
-        let part = u32::from(u16::from_be_bytes([segment[0], segment[1]]));
-        let index = u32::from_be_bytes([segment[8], segment[9], segment[10], segment[11]]);
+        stream_id.copy_from_slice(&nonce[..8]);
+        let part = u32::from(u16::from_be_bytes([nonce[0], nonce[1]]));
+        let index = u32::from_be_bytes([nonce[8], nonce[9], nonce[10], nonce[11]]);
         if !self.continues(part, stream_id, index) {
             return Err(auth);
         }
-        let (nonce, rest) = segment.split_at_mut(NONCE_LEN);
-        let nonce = Nonce::<Aes256Gcm>::try_from(&nonce[..]).map_err(|_| EnvelopeError::SegmentAuth { segment: at })?;
-        let body_len = rest.len() - TAG_LEN;
-        let (body, tag) = rest.split_at_mut(body_len);
-        let tag = Tag::<Aes256Gcm>::try_from(&tag[..]).map_err(|_| EnvelopeError::SegmentAuth { segment: at })?;
         let is_last = at == self.layout.last_segment;
         let object_ends_here = is_last && self.layout.last_is_final;
-        let was_final = if !object_ends_here && self.try_open(part, index, false, &nonce, body, &tag) {
-            false
-        } else if self.try_open(part, index, true, &nonce, body, &tag) {
-            true
-        } else if object_ends_here && self.try_open(part, index, false, &nonce, body, &tag) {
+        // A middle segment is tried as such first: only a part's last one needs the second try.
+        let middle = || self.try_open(segment, nonce, part, index, false);
+        let (plain, was_final) = if !object_ends_here && let Some(plain) = middle() {
+            (plain, false)
+        } else if let Some(plain) = self.try_open(segment, nonce, part, index, true) {
+            (plain, true)
+        } else if object_ends_here && middle().is_some() {
             // The object's last segment was sealed as a middle one: whole segments are missing.
             return Err(EnvelopeError::Truncated { segment: at + 1 });
         } else {
@@ -114,7 +103,7 @@ impl Opener for PartsOpener {
         };
         // Only the object's final segment may be short; a part ends in a full segment.
         if (segment.len() as u64) < SEGMENT_STORED_LEN && !object_ends_here {
-            return Err(EnvelopeError::SegmentAuth { segment: at });
+            return Err(auth);
         }
         self.previous = Some(Position {
             part,
@@ -123,9 +112,7 @@ impl Opener for PartsOpener {
             was_final,
         });
         self.next += 1;
-        let mut plain = segment.split_off(NONCE_LEN);
-        plain.truncate(body_len);
-        Ok(plain.freeze())
+        Ok(plain)
     }
 
     fn next_index(&self) -> u64 {
