@@ -96,6 +96,9 @@ pub enum ApiError {
     /// A request that is not allowed, as the message explains (unsigned, another user's bucket).
     #[error("{0}")]
     AccessDenied(String),
+    /// A presigned URL's query parameters break S3's rules (`X-Amz-Expires` outside 1..=604800).
+    #[error("{0}")]
+    AuthorizationQueryParameters(&'static str),
     /// Every request slot is taken (`server.max_concurrent_requests`): back off and retry.
     #[error("Please reduce your request rate.")]
     SlowDown,
@@ -164,6 +167,7 @@ impl ApiError {
             Self::ReservedBucket(_) => C::AccessDenied,
             Self::InvalidAccessKeyId => C::InvalidAccessKeyId,
             Self::AccessDenied(_) => C::AccessDenied,
+            Self::AuthorizationQueryParameters(_) => C::AuthorizationQueryParametersError,
             Self::SlowDown => C::SlowDown,
             Self::RequestTimeout => C::RequestTimeout,
             Self::RequestHeaderSectionTooLarge => C::RequestHeaderSectionTooLarge,

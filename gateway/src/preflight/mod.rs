@@ -1,0 +1,95 @@
+//! Checks on a request's head made before s3s sees it, for what s3s 0.14.1 does not check:
+//! the validity window of presigned URLs (`X-Amz-Expires` 1..=604800).
+//!
+//! s3s itself checks SigV4 signatures (in constant time), a header-signed request's
+//! `x-amz-date` against [`MAX_CLOCK_SKEW`] (RequestTimeTooSkewed), a presigned URL signed
+//! further than that in the future (RequestTimeTooSkewed) and an expired one (AccessDenied
+//! "Request has expired"); the gateway gives it the same skew ([`s3s_config`]).
+
+use std::borrow::Cow;
+use std::time::{Duration, SystemTime};
+
+use crate::error::ApiError;
+
+/// Longest validity of a SigV4 presigned URL, as S3 allows (7 days).
+pub const MAX_PRESIGNED_EXPIRES_SECS: u64 = 604_800;
+
+/// Largest difference between a request's signing time and the gateway's clock, as S3 allows.
+pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(15 * 60);
+
+/// s3s's settings that this module relies on: the SigV4 clock skew it enforces.
+pub fn s3s_config() -> s3s::config::S3Config {
+    let mut config = s3s::config::S3Config::default();
+    config.presigned_url_max_skew_time_secs = MAX_CLOCK_SKEW.as_secs() as u32;
+    config
+}
+
+/// The checks of one listener.
+#[derive(Clone, Debug, Default)]
+pub struct Preflight {}
+
+impl Preflight {
+    /// The checks for `config`.
+    pub fn new(_config: &crate::config::Config) -> Self {
+        Self {}
+    }
+
+    /// Refuses `head` with the S3 error a client should see, or lets it through to s3s.
+    /// `now` is the gateway's clock (a parameter so tests control it).
+    pub fn check(&self, head: &http::request::Parts, _now: SystemTime) -> Result<(), ApiError> {
+        let query = Query::of(&head.uri);
+        if query.has("X-Amz-Signature") {
+            check_presigned_v4_expires(&query)?;
+        }
+        Ok(())
+    }
+}
+
+/// `X-Amz-Expires` must be a whole number of seconds in 1..=604800, as S3 requires (s3s takes
+/// any u32, so a URL could stay valid for 136 years).
+fn check_presigned_v4_expires(query: &Query<'_>) -> Result<(), ApiError> {
+    let Some(expires) = query.get("X-Amz-Expires") else {
+        return Err(ApiError::AuthorizationQueryParameters(
+            "Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters.",
+        ));
+    };
+    match expires.parse::<i64>() {
+        Ok(secs) if secs < 0 => Err(ApiError::AuthorizationQueryParameters(
+            "X-Amz-Expires must be non-negative",
+        )),
+        Ok(0) => Err(ApiError::AuthorizationQueryParameters(
+            "X-Amz-Expires must be greater than 0",
+        )),
+        Ok(secs) if secs.unsigned_abs() > MAX_PRESIGNED_EXPIRES_SECS => Err(ApiError::AuthorizationQueryParameters(
+            "X-Amz-Expires must be less than a week (in seconds) that is; 604800 seconds",
+        )),
+        Ok(_) => Ok(()),
+        Err(_) => Err(ApiError::AuthorizationQueryParameters(
+            "X-Amz-Expires should be a number",
+        )),
+    }
+}
+
+/// A request's query string, decoded.
+struct Query<'a>(Vec<(Cow<'a, str>, Cow<'a, str>)>);
+
+impl<'a> Query<'a> {
+    fn of(uri: &'a http::Uri) -> Self {
+        let pairs = form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes());
+        Self(pairs.collect())
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.0.iter().any(|(k, _)| k == name)
+    }
+
+    /// The value of `name` when it appears exactly once (a repeated parameter is ambiguous).
+    fn get(&self, name: &str) -> Option<&str> {
+        let mut values = self.0.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_ref());
+        let first = values.next()?;
+        values.next().is_none().then_some(first)
+    }
+}
+
+#[cfg(test)]
+mod tests;
