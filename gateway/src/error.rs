@@ -96,6 +96,20 @@ pub enum ApiError {
     /// A request that is not allowed, as the message explains (unsigned, another user's bucket).
     #[error("{0}")]
     AccessDenied(String),
+    /// A request signed with Signature Version 2 while `server.allow_sigv2` is off.
+    #[error(
+        "Signature Version 2 is disabled on this gateway; sign requests with Signature Version 4 (AWS4-HMAC-SHA256)"
+    )]
+    SigV2Disabled,
+    /// A signing time more than the allowed skew away from the gateway's clock.
+    #[error("The difference between the request time and the current time is too large.")]
+    RequestTimeTooSkewed,
+    /// A signature that is not the one the user's secret gives (checked by the gateway for
+    /// SigV2; s3s answers for SigV4 itself).
+    #[error(
+        "The request signature we calculated does not match the signature you provided. Check your key and signing method."
+    )]
+    SignatureDoesNotMatch,
     /// A presigned URL's query parameters break S3's rules (`X-Amz-Expires` outside 1..=604800).
     #[error("{0}")]
     AuthorizationQueryParameters(&'static str),
@@ -168,6 +182,9 @@ impl ApiError {
             Self::InvalidAccessKeyId => C::InvalidAccessKeyId,
             Self::AccessDenied(_) => C::AccessDenied,
             Self::AuthorizationQueryParameters(_) => C::AuthorizationQueryParametersError,
+            Self::SigV2Disabled => C::AccessDenied,
+            Self::RequestTimeTooSkewed => C::RequestTimeTooSkewed,
+            Self::SignatureDoesNotMatch => C::SignatureDoesNotMatch,
             Self::SlowDown => C::SlowDown,
             Self::RequestTimeout => C::RequestTimeout,
             Self::RequestHeaderSectionTooLarge => C::RequestHeaderSectionTooLarge,

@@ -6,14 +6,12 @@ Exits non-zero with a message on the first failed expectation.
 """
 import datetime
 import os
-import re
-import urllib.error
-import urllib.request
 
 import boto3
 import botocore
 import botocore.auth
 from botocore.config import Config
+from raw_http import fetch
 
 endpoint = os.environ["TV_S3_ENDPOINT"]
 bucket = os.environ["TV_BUCKET"]
@@ -30,18 +28,6 @@ def signing_clock(offset):
 def check(cond, what):
     if not cond:
         raise AssertionError(what)
-
-
-def fetch(url, method="GET", data=None):
-    """(status, S3 error code or None, body) of one plain HTTP request."""
-    req = urllib.request.Request(url, data=data, method=method)
-    try:
-        with urllib.request.urlopen(req) as resp:
-            return resp.status, None, resp.read()
-    except urllib.error.HTTPError as e:
-        body = e.read()
-        code = re.search(rb"<Code>([^<]*)</Code>", body)
-        return e.code, code.group(1).decode() if code else None, body
 
 
 def presign(method, key, expires):

@@ -104,6 +104,8 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Requests handled at once.
     pub max_concurrent_requests: usize,
+    /// Signature Version 2 is accepted (bounded in time, compared in constant time).
+    pub allow_sigv2: bool,
 }
 
 /// One client identity.
@@ -367,6 +369,7 @@ fn validate_server(raw: raw::RawServer, problems: &mut Vec<String>) -> Option<Se
         send_stall_timeout: limits.send_stall_timeout,
         max_connections: limits.max_connections,
         max_concurrent_requests: limits.max_concurrent_requests,
+        allow_sigv2: raw.allow_sigv2.unwrap_or(false),
     })
 }
 

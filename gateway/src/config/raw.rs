@@ -63,6 +63,9 @@ pub struct RawServer {
     pub max_connections: Option<usize>,
     /// Requests handled at once; more are answered 503 SlowDown (default: 256).
     pub max_concurrent_requests: Option<usize>,
+    /// Accept Signature Version 2 (header and presigned), checked within 15 minutes of its
+    /// Date and in constant time; off, v2 requests get 403 AccessDenied (default: false).
+    pub allow_sigv2: Option<bool>,
 }
 
 /// One `[[users]]` entry.

@@ -1,15 +1,22 @@
 //! Checks on a request's head made before s3s sees it, for what s3s 0.14.1 does not check:
-//! the validity window of presigned URLs (`X-Amz-Expires` 1..=604800).
+//! the validity window of presigned URLs (`X-Amz-Expires` 1..=604800), and Signature Version 2
+//! (off unless `server.allow_sigv2`; when on, verified here in [`sigv2`]).
 //!
 //! s3s itself checks SigV4 signatures (in constant time), a header-signed request's
 //! `x-amz-date` against [`MAX_CLOCK_SKEW`] (RequestTimeTooSkewed), a presigned URL signed
 //! further than that in the future (RequestTimeTooSkewed) and an expired one (AccessDenied
 //! "Request has expired"); the gateway gives it the same skew ([`s3s_config`]).
 
+mod sigv2;
+
 use std::borrow::Cow;
 use std::time::{Duration, SystemTime};
 
+use s3s::host::S3Host;
+
 use crate::error::ApiError;
+use crate::vhost::DomainHost;
+use sigv2::{SigV2, SigV2Verifier};
 
 /// Longest validity of a SigV4 presigned URL, as S3 allows (7 days).
 pub const MAX_PRESIGNED_EXPIRES_SECS: u64 = 604_800;
@@ -25,23 +32,45 @@ pub fn s3s_config() -> s3s::config::S3Config {
 }
 
 /// The checks of one listener.
-#[derive(Clone, Debug, Default)]
-pub struct Preflight {}
+#[derive(Debug, Default)]
+pub struct Preflight {
+    /// The users' secrets when SigV2 is allowed; `None`: v2 requests are refused.
+    sigv2: Option<SigV2Verifier>,
+    /// Virtual-host addressing (`server.domain`): SigV2 signs the bucket a Host names.
+    domain: Option<DomainHost>,
+}
 
 impl Preflight {
     /// The checks for `config`.
-    pub fn new(_config: &crate::config::Config) -> Self {
-        Self {}
+    pub fn new(config: &crate::config::Config) -> Self {
+        Self {
+            sigv2: config.server.allow_sigv2.then(|| SigV2Verifier::new(&config.users)),
+            domain: config.server.domain.as_deref().map(DomainHost::new),
+        }
     }
 
     /// Refuses `head` with the S3 error a client should see, or lets it through to s3s.
     /// `now` is the gateway's clock (a parameter so tests control it).
-    pub fn check(&self, head: &http::request::Parts, _now: SystemTime) -> Result<(), ApiError> {
+    pub fn check(&self, head: &http::request::Parts, now: SystemTime) -> Result<(), ApiError> {
         let query = Query::of(&head.uri);
+        if let Some(signing) = SigV2::of(head, &query) {
+            let Some(verifier) = &self.sigv2 else {
+                return Err(ApiError::SigV2Disabled);
+            };
+            return verifier.verify(head, &query, &signing, self.vh_bucket(head).as_deref(), now);
+        }
         if query.has("X-Amz-Signature") {
             check_presigned_v4_expires(&query)?;
         }
         Ok(())
+    }
+
+    /// The bucket `head`'s Host names, as s3s will read it.
+    fn vh_bucket(&self, head: &http::request::Parts) -> Option<String> {
+        let domain = self.domain.as_ref()?;
+        let host = head.headers.get(http::header::HOST)?.to_str().ok()?;
+        let parsed = domain.parse_host_header(host).ok()?;
+        parsed.bucket().map(str::to_owned)
     }
 }
 

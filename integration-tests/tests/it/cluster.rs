@@ -74,14 +74,20 @@ impl Cluster {
     /// Runs `integration-tests/py/<script>` with boto3 against the gateway, with `TV_BUCKET`
     /// set, and checks it reached its final "all checks passed" line.
     pub fn run_boto3_script(&self, script: &str, bucket: &str) {
+        self.run_boto3_script_with(script, bucket, &[]);
+    }
+
+    /// [`Self::run_boto3_script`] with more environment variables for the script.
+    pub fn run_boto3_script_with(&self, script: &str, bucket: &str, env: &[(&str, &str)]) {
         let path = integration_tests::workspace_root()
             .join("integration-tests/py")
             .join(script);
-        let out = integration_tests::Cli::python(Some(&self.target()))
-            .arg(&path)
-            .env("TV_BUCKET", bucket)
-            .run()
-            .expect_success();
+        let mut cli = integration_tests::Cli::python(Some(&self.target()));
+        cli = cli.arg(&path).env("TV_BUCKET", bucket);
+        for (name, value) in env {
+            cli = cli.env(*name, *value);
+        }
+        let out = cli.run().expect_success();
         assert!(
             out.stdout_str().contains("all checks passed"),
             "{script}:\n{}",
