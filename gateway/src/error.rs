@@ -110,6 +110,12 @@ pub enum ApiError {
         "The request signature we calculated does not match the signature you provided. Check your key and signing method."
     )]
     SignatureDoesNotMatch,
+    /// SSE-C headers on the plain-HTTP listener (`server.allow_sse_c_over_http` is off): the
+    /// customer's key would cross the network in the clear.
+    #[error(
+        "Requests specifying Server Side Encryption with Customer provided keys must be made over a secure connection."
+    )]
+    SseCRequiresTls,
     /// A presigned URL's query parameters break S3's rules (`X-Amz-Expires` outside 1..=604800).
     #[error("{0}")]
     AuthorizationQueryParameters(&'static str),
@@ -185,6 +191,7 @@ impl ApiError {
             Self::SigV2Disabled => C::AccessDenied,
             Self::RequestTimeTooSkewed => C::RequestTimeTooSkewed,
             Self::SignatureDoesNotMatch => C::SignatureDoesNotMatch,
+            Self::SseCRequiresTls => C::InvalidRequest,
             Self::SlowDown => C::SlowDown,
             Self::RequestTimeout => C::RequestTimeout,
             Self::RequestHeaderSectionTooLarge => C::RequestHeaderSectionTooLarge,

@@ -154,6 +154,8 @@ struct FrontDoor {
     s3: S3Service,
     limits: RequestLimits,
     preflight: Arc<Preflight>,
+    /// The connection is TLS (SSE-C keys may cross it).
+    secure: bool,
     /// Told of every request of one connection: the first ends its head deadline.
     requests_seen: Arc<Notify>,
 }
@@ -183,7 +185,7 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for FrontDoor
             return Box::pin(std::future::ready(Ok(with_request_id(refused, &id))));
         }
         let (mut parts, body) = req.into_parts();
-        if let Err(refused) = self.preflight.check(&parts, std::time::SystemTime::now()) {
+        if let Err(refused) = self.preflight.check(&parts, self.secure, std::time::SystemTime::now()) {
             tracing::debug!(request_id = id.as_str(), error = %refused, "refused before s3s");
             let response = limits::error_response(&refused, id.as_str());
             return Box::pin(std::future::ready(Ok(with_request_id(response, &id))));
@@ -311,7 +313,7 @@ async fn serve_s3(
         match &tls {
             None => {
                 tokio::spawn(async move {
-                    serve_connection(socket, cx, watcher).await;
+                    serve_connection(socket, false, cx, watcher).await;
                     drop(slot);
                 });
             }
@@ -320,7 +322,7 @@ async fn serve_s3(
                 let acceptor = acceptor.clone();
                 tokio::spawn(async move {
                     match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(socket)).await {
-                        Ok(Ok(stream)) => serve_connection(stream, cx, watcher).await,
+                        Ok(Ok(stream)) => serve_connection(stream, true, cx, watcher).await,
                         Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
                         Err(_) => tracing::debug!("TLS handshake timed out"),
                     }
@@ -343,7 +345,7 @@ async fn serve_s3(
 /// in all: hyper's own HTTP/1 head timeout starts only once the protocol is known, and a
 /// client that sends nothing (or a slow HTTP/2 preface) would otherwise hold its slot forever.
 /// Later heads on the connection are timed by hyper.
-async fn serve_connection<I>(io: I, cx: ConnectionContext, watcher: Watcher)
+async fn serve_connection<I>(io: I, secure: bool, cx: ConnectionContext, watcher: Watcher)
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -352,6 +354,7 @@ where
         s3: cx.s3.clone(),
         limits: cx.limits.clone(),
         preflight: Arc::clone(&cx.preflight),
+        secure,
         requests_seen: Arc::clone(&requests_seen),
     };
     let io = limits::WriteStall::new(io, cx.send_stall_timeout, Arc::clone(&cx.metrics));

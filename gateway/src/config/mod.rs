@@ -106,6 +106,8 @@ pub struct ServerConfig {
     pub max_concurrent_requests: usize,
     /// Signature Version 2 is accepted (bounded in time, compared in constant time).
     pub allow_sigv2: bool,
+    /// SSE-C requests are served on a plain-HTTP listener (TLS terminated in front of it).
+    pub allow_sse_c_over_http: bool,
 }
 
 /// One client identity.
@@ -370,6 +372,7 @@ fn validate_server(raw: raw::RawServer, problems: &mut Vec<String>) -> Option<Se
         max_connections: limits.max_connections,
         max_concurrent_requests: limits.max_concurrent_requests,
         allow_sigv2: raw.allow_sigv2.unwrap_or(false),
+        allow_sse_c_over_http: raw.allow_sse_c_over_http.unwrap_or(false),
     })
 }
 

@@ -66,6 +66,9 @@ pub struct RawServer {
     /// Accept Signature Version 2 (header and presigned), checked within 15 minutes of its
     /// Date and in constant time; off, v2 requests get 403 AccessDenied (default: false).
     pub allow_sigv2: Option<bool>,
+    /// Accept SSE-C headers on a plain-HTTP S3 listener (no `tls_cert_file`); off, they get
+    /// 400 InvalidRequest as from S3 (default: false).
+    pub allow_sse_c_over_http: Option<bool>,
 }
 
 /// One `[[users]]` entry.

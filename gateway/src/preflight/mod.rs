@@ -1,6 +1,7 @@
 //! Checks on a request's head made before s3s sees it, for what s3s 0.14.1 does not check:
-//! the validity window of presigned URLs (`X-Amz-Expires` 1..=604800), and Signature Version 2
-//! (off unless `server.allow_sigv2`; when on, verified here in [`sigv2`]).
+//! the validity window of presigned URLs (`X-Amz-Expires` 1..=604800), Signature Version 2
+//! (off unless `server.allow_sigv2`; when on, verified here in [`sigv2`]), and SSE-C only over
+//! TLS (unless `server.allow_sse_c_over_http`).
 //!
 //! s3s itself checks SigV4 signatures (in constant time), a header-signed request's
 //! `x-amz-date` against [`MAX_CLOCK_SKEW`] (RequestTimeTooSkewed), a presigned URL signed
@@ -38,6 +39,8 @@ pub struct Preflight {
     sigv2: Option<SigV2Verifier>,
     /// Virtual-host addressing (`server.domain`): SigV2 signs the bucket a Host names.
     domain: Option<DomainHost>,
+    /// SSE-C headers are accepted on a plain-HTTP connection.
+    allow_sse_c_over_http: bool,
 }
 
 impl Preflight {
@@ -46,21 +49,24 @@ impl Preflight {
         Self {
             sigv2: config.server.allow_sigv2.then(|| SigV2Verifier::new(&config.users)),
             domain: config.server.domain.as_deref().map(DomainHost::new),
+            allow_sse_c_over_http: config.server.allow_sse_c_over_http,
         }
     }
 
     /// Refuses `head` with the S3 error a client should see, or lets it through to s3s.
-    /// `now` is the gateway's clock (a parameter so tests control it).
-    pub fn check(&self, head: &http::request::Parts, now: SystemTime) -> Result<(), ApiError> {
+    /// `secure`: it came over TLS. `now` is the gateway's clock (a parameter so tests control it).
+    pub fn check(&self, head: &http::request::Parts, secure: bool, now: SystemTime) -> Result<(), ApiError> {
         let query = Query::of(&head.uri);
         if let Some(signing) = SigV2::of(head, &query) {
             let Some(verifier) = &self.sigv2 else {
                 return Err(ApiError::SigV2Disabled);
             };
-            return verifier.verify(head, &query, &signing, self.vh_bucket(head).as_deref(), now);
-        }
-        if query.has("X-Amz-Signature") {
+            verifier.verify(head, &query, &signing, self.vh_bucket(head).as_deref(), now)?;
+        } else if query.has("X-Amz-Signature") {
             check_presigned_v4_expires(&query)?;
+        }
+        if !secure && !self.allow_sse_c_over_http && carries_sse_c(&head.headers) {
+            return Err(ApiError::SseCRequiresTls);
         }
         Ok(())
     }
@@ -97,6 +103,17 @@ fn check_presigned_v4_expires(query: &Query<'_>) -> Result<(), ApiError> {
             "X-Amz-Expires should be a number",
         )),
     }
+}
+
+/// Any SSE-C header, of the request's own object or of its copy source. Its mere presence is
+/// refused over plain HTTP, as S3 does: the key has already crossed the network in the clear,
+/// and the client must learn so rather than have it used.
+fn carries_sse_c(headers: &http::HeaderMap) -> bool {
+    headers.keys().any(|name| {
+        let name = name.as_str();
+        name.starts_with("x-amz-server-side-encryption-customer-")
+            || name.starts_with("x-amz-copy-source-server-side-encryption-customer-")
+    })
 }
 
 /// A request's query string, decoded.

@@ -43,18 +43,18 @@ fn presigned_v4_expires_must_be_between_one_second_and_a_week() {
         ("3600s", true),
         ("", true),
     ] {
-        let result = preflight.check(&head(&presigned_v4(expires), &[]), now());
+        let result = preflight.check(&head(&presigned_v4(expires), &[]), false, now());
         let expected = refused.then_some(S3ErrorCode::AuthorizationQueryParametersError);
         assert_eq!(code_of(result), expected, "X-Amz-Expires={expires}");
     }
     let missing = head("/b/k?X-Amz-Signature=00&X-Amz-Date=20261207T060000Z", &[]);
     assert_eq!(
-        code_of(preflight.check(&missing, now())),
+        code_of(preflight.check(&missing, false, now())),
         Some(S3ErrorCode::AuthorizationQueryParametersError)
     );
     let repeated = head(&format!("{}&X-Amz-Expires=60", presigned_v4("60")), &[]);
     assert_eq!(
-        code_of(preflight.check(&repeated, now())),
+        code_of(preflight.check(&repeated, false, now())),
         Some(S3ErrorCode::AuthorizationQueryParametersError)
     );
 }
@@ -62,8 +62,12 @@ fn presigned_v4_expires_must_be_between_one_second_and_a_week() {
 #[test]
 fn requests_that_are_not_presigned_pass_to_s3s() {
     let preflight = Preflight::default();
-    assert!(preflight.check(&head("/b/k?X-Amz-Expires=0", &[]), now()).is_ok());
-    assert!(preflight.check(&head("/b/k", &[]), now()).is_ok());
+    assert!(
+        preflight
+            .check(&head("/b/k?X-Amz-Expires=0", &[]), false, now())
+            .is_ok()
+    );
+    assert!(preflight.check(&head("/b/k", &[]), false, now()).is_ok());
 }
 
 #[test]
@@ -84,6 +88,7 @@ fn sigv2_on(domain: Option<&str>) -> Preflight {
     Preflight {
         sigv2: Some(SigV2Verifier::new(&[user])),
         domain: domain.map(DomainHost::new),
+        ..Preflight::default()
     }
 }
 
@@ -113,7 +118,7 @@ fn sigv2_is_refused_by_default_whatever_its_form() {
     );
     let without_signature = head("/b/k?AWSAccessKeyId=AKIAIOSFODNN7EXAMPLE", &[]);
     for request in [aws_object_get(), presigned, without_signature] {
-        let refused = preflight.check(&request, now()).expect_err("v2 must be refused");
+        let refused = preflight.check(&request, false, now()).expect_err("v2 must be refused");
         assert!(matches!(refused, ApiError::SigV2Disabled), "{refused:?}");
         assert_eq!(refused.code(), S3ErrorCode::AccessDenied);
         assert!(
@@ -129,12 +134,12 @@ fn sigv2_verifies_aws_examples_within_fifteen_minutes_of_their_date() {
     for offset in [0, 899, 900] {
         assert!(
             preflight
-                .check(&aws_object_get(), at(AWS_OBJECT_GET_DATE + offset))
+                .check(&aws_object_get(), false, at(AWS_OBJECT_GET_DATE + offset))
                 .is_ok()
         );
         assert!(
             preflight
-                .check(&aws_object_get(), at(AWS_OBJECT_GET_DATE - offset))
+                .check(&aws_object_get(), false, at(AWS_OBJECT_GET_DATE - offset))
                 .is_ok()
         );
     }
@@ -144,7 +149,7 @@ fn sigv2_verifies_aws_examples_within_fifteen_minutes_of_their_date() {
         AWS_OBJECT_GET_DATE + 86_400,
         AWS_OBJECT_GET_DATE - 901,
     ] {
-        let refused = preflight.check(&aws_object_get(), at(when));
+        let refused = preflight.check(&aws_object_get(), false, at(when));
         assert_eq!(code_of(refused), Some(S3ErrorCode::RequestTimeTooSkewed), "at {when}");
     }
     // AWS's "Object PUT" (Content-Type signed) and "Delete" (x-amz-date replaces Date, path style).
@@ -159,7 +164,7 @@ fn sigv2_verifies_aws_examples_within_fifteen_minutes_of_their_date() {
     );
     let mut put = put;
     put.method = http::Method::PUT;
-    assert!(preflight.check(&put, at(1_175_030_145)).is_ok());
+    assert!(preflight.check(&put, false, at(1_175_030_145)).is_ok());
     let mut delete = head(
         "/awsexamplebucket1/photos/puppy.jpg",
         &[
@@ -171,17 +176,17 @@ fn sigv2_verifies_aws_examples_within_fifteen_minutes_of_their_date() {
     delete.method = http::Method::DELETE;
     // The signed x-amz-date is part of the string to sign: this one differs from AWS's.
     assert_eq!(
-        code_of(preflight.check(&delete, at(1_175_030_426))),
+        code_of(preflight.check(&delete, false, at(1_175_030_426))),
         Some(S3ErrorCode::SignatureDoesNotMatch)
     );
     delete.headers.insert(
         "x-amz-date",
         http::HeaderValue::from_static("Tue, 27 Mar 2007 21:20:26 +0000"),
     );
-    assert!(sigv2_on(None).check(&delete, at(1_175_030_426)).is_ok());
+    assert!(sigv2_on(None).check(&delete, false, at(1_175_030_426)).is_ok());
     // Its x-amz-date, not its Date, is the signing time.
     assert_eq!(
-        code_of(sigv2_on(None).check(&delete, at(1_175_030_426 + 901))),
+        code_of(sigv2_on(None).check(&delete, false, at(1_175_030_426 + 901))),
         Some(S3ErrorCode::RequestTimeTooSkewed)
     );
 }
@@ -202,14 +207,14 @@ fn sigv2_refuses_wrong_signatures_unknown_keys_and_missing_dates() {
             .headers
             .insert("authorization", http::HeaderValue::from_str(&value).expect("header"));
         assert_eq!(
-            code_of(preflight.check(&request, when)),
+            code_of(preflight.check(&request, false, when)),
             Some(S3ErrorCode::SignatureDoesNotMatch),
             "{signature}"
         );
     }
     // Path style: the same request without the bucket in its Host signs another resource.
     assert_eq!(
-        code_of(sigv2_on(None).check(&aws_object_get(), when)),
+        code_of(sigv2_on(None).check(&aws_object_get(), false, when)),
         Some(S3ErrorCode::SignatureDoesNotMatch)
     );
     let mut unknown = aws_object_get();
@@ -218,7 +223,7 @@ fn sigv2_refuses_wrong_signatures_unknown_keys_and_missing_dates() {
         http::HeaderValue::from_static("AWS NOBODY:qgk2+6Sv9/oM7G3qLEjTH1a1l1g="),
     );
     assert_eq!(
-        code_of(preflight.check(&unknown, when)),
+        code_of(preflight.check(&unknown, false, when)),
         Some(S3ErrorCode::InvalidAccessKeyId)
     );
     for date in [None, Some("yesterday")] {
@@ -228,7 +233,7 @@ fn sigv2_refuses_wrong_signatures_unknown_keys_and_missing_dates() {
             undated.headers.insert("date", http::HeaderValue::from_static(date));
         }
         assert_eq!(
-            code_of(preflight.check(&undated, when)),
+            code_of(preflight.check(&undated, false, when)),
             Some(S3ErrorCode::AccessDenied)
         );
     }
@@ -241,23 +246,59 @@ fn sigv2_presigned_urls_are_unexpired_and_expire_within_a_week() {
                &Signature=1No4mq5ETf02z8aet9voy6gui6E%3D";
     let preflight = sigv2_on(None);
     let expires = 1_175_139_620;
-    assert!(preflight.check(&head(url, &[]), at(expires)).is_ok());
-    assert!(preflight.check(&head(url, &[]), at(expires - 604_800)).is_ok());
-    let expired = preflight.check(&head(url, &[]), at(expires + 1)).expect_err("expired");
+    assert!(preflight.check(&head(url, &[]), false, at(expires)).is_ok());
+    assert!(preflight.check(&head(url, &[]), false, at(expires - 604_800)).is_ok());
+    let expired = preflight
+        .check(&head(url, &[]), false, at(expires + 1))
+        .expect_err("expired");
     assert_eq!(expired.code(), S3ErrorCode::AccessDenied);
     assert_eq!(expired.to_string(), "Request has expired");
     assert_eq!(
-        code_of(preflight.check(&head(url, &[]), at(expires - 604_801))),
+        code_of(preflight.check(&head(url, &[]), false, at(expires - 604_801))),
         Some(S3ErrorCode::AuthorizationQueryParametersError)
     );
     let tampered = url.replace("puppy", "kitten");
     assert_eq!(
-        code_of(preflight.check(&head(&tampered, &[]), at(expires))),
+        code_of(preflight.check(&head(&tampered, &[]), false, at(expires))),
         Some(S3ErrorCode::SignatureDoesNotMatch)
     );
     let incomplete = "/b/k?AWSAccessKeyId=AKIAIOSFODNN7EXAMPLE&Signature=x";
     assert_eq!(
-        code_of(preflight.check(&head(incomplete, &[]), at(expires))),
+        code_of(preflight.check(&head(incomplete, &[]), false, at(expires))),
         Some(S3ErrorCode::AuthorizationQueryParametersError)
     );
+}
+
+// === SSE-C only over TLS ===
+
+#[test]
+fn sse_c_headers_are_refused_over_plain_http_unless_allowed() {
+    let sse_c = [
+        "x-amz-server-side-encryption-customer-algorithm",
+        "x-amz-server-side-encryption-customer-key",
+        "x-amz-server-side-encryption-customer-key-md5",
+        "x-amz-copy-source-server-side-encryption-customer-algorithm",
+        "x-amz-copy-source-server-side-encryption-customer-key",
+        "x-amz-copy-source-server-side-encryption-customer-key-md5",
+    ];
+    let refusing = Preflight::default();
+    let allowing = Preflight {
+        allow_sse_c_over_http: true,
+        ..Preflight::default()
+    };
+    for name in sse_c {
+        let request = head("/b/k", &[(name, "AES256")]);
+        let refused = refusing.check(&request, false, now()).expect_err(name);
+        assert!(matches!(refused, ApiError::SseCRequiresTls), "{name}: {refused:?}");
+        assert_eq!(refused.code(), S3ErrorCode::InvalidRequest);
+        assert_eq!(refused.status(), http::StatusCode::BAD_REQUEST);
+        assert!(refusing.check(&request, true, now()).is_ok(), "{name} over TLS");
+        assert!(
+            allowing.check(&request, false, now()).is_ok(),
+            "{name} allowed over HTTP"
+        );
+    }
+    // SSE-S3 and requests without encryption headers are not SSE-C.
+    let sse_s3 = head("/b/k", &[("x-amz-server-side-encryption", "AES256")]);
+    assert!(refusing.check(&sse_s3, false, now()).is_ok());
 }
