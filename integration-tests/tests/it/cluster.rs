@@ -158,9 +158,12 @@ impl Cluster {
         }
     }
 
-    /// Runs `twinvault decrypt` with the gateway's config (the keyring) on stored bytes.
+    /// Runs `twinvault decrypt` with the gateway's config (the keyring) on stored bytes; the
+    /// `--out` file it creates is the owner's alone (mode 0600).
     pub fn decrypt_offline(&self, bucket: &str, key: &str, meta: &Path, stored: &Path) -> Vec<u8> {
         let out = self.path("decrypted.out");
+        // Created afresh each time, so its mode is the one `decrypt` creates it with.
+        let _ = std::fs::remove_file(&out);
         let status = std::process::Command::new(Gateway::binary())
             .args(["decrypt", "--config"])
             .arg(self.gw.config_path())
@@ -176,6 +179,14 @@ impl Cluster {
             status.status.success(),
             "decrypt failed: {}",
             String::from_utf8_lossy(&status.stderr)
+        );
+        let mode =
+            std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&out).expect("stat output").permissions());
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "decrypt --out created {} with mode {mode:o}",
+            out.display()
         );
         std::fs::read(&out).expect("read decrypted output")
     }
