@@ -28,7 +28,7 @@ pub const ENV_PREFIX: &str = "TWINVAULT_";
 
 /// Top-level sections that environment overrides may touch. Other `TWINVAULT_*` variables
 /// (such as `TWINVAULT_CONFIG`) are not configuration keys and are ignored.
-const ENV_SECTIONS: &[&str] = &["server", "replication", "keyring", "regions"];
+const ENV_SECTIONS: &[&str] = &["server", "replication", "keyring", "regions", "multipart"];
 
 /// Why the configuration could not be loaded: every problem found, not just the first.
 #[derive(Debug, thiserror::Error)]
@@ -259,6 +259,33 @@ pub struct Config {
     pub replication: ReplicationConfig,
     /// The two regions, ordered by name.
     pub regions: [RegionConfig; 2],
+    /// Multipart uploads.
+    pub multipart: MultipartConfig,
+}
+
+/// `[multipart]`, validated.
+#[derive(Clone, Debug, Serialize)]
+pub struct MultipartConfig {
+    /// How long an upload id stays usable after CreateMultipartUpload.
+    #[serde(rename = "upload_ttl_secs", serialize_with = "secs")]
+    pub upload_ttl: Duration,
+}
+
+fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_secs())
+}
+
+/// An upload id's lifetime: S3's usual abort-incomplete-uploads rule is 7 days.
+const DEFAULT_UPLOAD_TTL_SECS: u64 = 7 * 24 * 3600;
+
+fn validate_multipart(raw: raw::RawMultipart, problems: &mut Vec<String>) -> MultipartConfig {
+    let secs = raw.upload_ttl_secs.unwrap_or(DEFAULT_UPLOAD_TTL_SECS);
+    if secs == 0 {
+        problems.push("multipart.upload_ttl_secs: must be at least 1 (seconds)".to_owned());
+    }
+    MultipartConfig {
+        upload_ttl: Duration::from_secs(secs.max(1)),
+    }
 }
 
 impl Config {
@@ -312,6 +339,7 @@ impl TryFrom<RawConfig> for Config {
         let keyring = validate_keyring(raw.keyring, &mut problems);
         let regions = validate_regions(raw.regions, &mut problems);
         let replication = validate_replication(raw.replication, regions.as_ref(), &mut problems);
+        let multipart = validate_multipart(raw.multipart, &mut problems);
         match (server, keyring, regions, replication) {
             (Some(server), Some(keyring), Some(regions), Some(replication)) if problems.is_empty() => Ok(Self {
                 server,
@@ -319,6 +347,7 @@ impl TryFrom<RawConfig> for Config {
                 keyring,
                 replication,
                 regions,
+                multipart,
             }),
             _ => Err(ConfigError(problems)),
         }

@@ -24,6 +24,18 @@ pub struct RawConfig {
     /// Exactly two upstream stores, by the user's names.
     #[serde(default)]
     pub regions: BTreeMap<String, RawRegion>,
+    /// Multipart uploads.
+    #[serde(default)]
+    pub multipart: RawMultipart,
+}
+
+/// `[multipart]`.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMultipart {
+    /// An upload id older than this answers NoSuchUpload, in seconds; at least 1 (default:
+    /// 604800, 7 days, S3's usual rule for aborting incomplete uploads).
+    pub upload_ttl_secs: Option<u64>,
 }
 
 /// `[server]`.

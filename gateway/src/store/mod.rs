@@ -58,6 +58,8 @@ pub struct Store {
     keyring: Arc<Keyring>,
     metrics: Arc<Metrics>,
     max_metadata_bytes: usize,
+    /// How long an upload id stays usable (`multipart.upload_ttl_secs`).
+    upload_ttl: std::time::Duration,
 }
 
 impl Store {
@@ -68,6 +70,7 @@ impl Store {
             metrics,
             keyring: Arc::new(config.keyring.clone()),
             max_metadata_bytes: config.server.max_metadata_bytes,
+            upload_ttl: config.multipart.upload_ttl,
         }
     }
 
