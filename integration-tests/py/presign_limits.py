@@ -77,4 +77,9 @@ for offset in [datetime.timedelta(minutes=20), datetime.timedelta(minutes=-20)]:
 signing_clock(datetime.timedelta(minutes=-10))
 check(s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"presigned body", "10 minutes behind: within the skew")
 signing_clock(datetime.timedelta(0))
+
+# --- POST Object (browser form, signature in the form): not implemented, refused before s3s ---
+form = b'--x\r\nContent-Disposition: form-data; name="key"\r\n\r\nform\r\n--x--\r\n'
+status, code, _ = fetch(f"{endpoint}/{bucket}", "POST", form, {"Content-Type": "multipart/form-data; boundary=x"})
+check((status, code) == (501, "NotImplemented"), f"POST Object: {status} {code}")
 print("presign_limits.py: all checks passed")

@@ -4,9 +4,9 @@ import urllib.error
 import urllib.request
 
 
-def fetch(url, method="GET", data=None):
+def fetch(url, method="GET", data=None, headers=None):
     """(status, S3 error code or None, body) of one plain HTTP request."""
-    req = urllib.request.Request(url, data=data, method=method)
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     try:
         with urllib.request.urlopen(req) as resp:
             return resp.status, None, resp.read()

@@ -1,7 +1,8 @@
 //! Checks on a request's head made before s3s sees it, for what s3s 0.14.1 does not check:
 //! the validity window of presigned URLs (`X-Amz-Expires` 1..=604800), Signature Version 2
-//! (off unless `server.allow_sigv2`; when on, verified here in [`sigv2`]), and SSE-C only over
-//! TLS (unless `server.allow_sse_c_over_http`).
+//! (off unless `server.allow_sigv2`; when on, verified here in [`sigv2`]), SSE-C only over
+//! TLS (unless `server.allow_sse_c_over_http`), and browser-form uploads (POST Object, not
+//! implemented) refused before s3s checks their form-borne signatures.
 //!
 //! s3s itself checks SigV4 signatures (in constant time), a header-signed request's
 //! `x-amz-date` against [`MAX_CLOCK_SKEW`] (RequestTimeTooSkewed), a presigned URL signed
@@ -56,6 +57,9 @@ impl Preflight {
     /// Refuses `head` with the S3 error a client should see, or lets it through to s3s.
     /// `secure`: it came over TLS. `now` is the gateway's clock (a parameter so tests control it).
     pub fn check(&self, head: &http::request::Parts, secure: bool, now: SystemTime) -> Result<(), ApiError> {
+        if is_browser_form_upload(head) {
+            return Err(ApiError::NotImplemented("POST Object (browser-based uploads)"));
+        }
         let query = Query::of(&head.uri);
         if let Some(signing) = SigV2::of(head, &query) {
             let Some(verifier) = &self.sigv2 else {
@@ -103,6 +107,18 @@ fn check_presigned_v4_expires(query: &Query<'_>) -> Result<(), ApiError> {
             "X-Amz-Expires should be a number",
         )),
     }
+}
+
+/// A browser-based upload (POST Object, an HTML form). The gateway does not implement it, and
+/// its signature (v2 or v4) sits in the form body, where s3s checks it before the operation
+/// (v2 with `!=`, whatever `server.allow_sigv2` says): refused before any of that.
+fn is_browser_form_upload(head: &http::request::Parts) -> bool {
+    head.method == http::Method::POST
+        && head
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"))
 }
 
 /// Any SSE-C header, of the request's own object or of its copy source. Its mere presence is

@@ -302,3 +302,16 @@ fn sse_c_headers_are_refused_over_plain_http_unless_allowed() {
     let sse_s3 = head("/b/k", &[("x-amz-server-side-encryption", "AES256")]);
     assert!(refusing.check(&sse_s3, false, now()).is_ok());
 }
+
+// === POST Object ===
+
+#[test]
+fn browser_form_uploads_are_not_implemented_and_never_reach_s3s() {
+    let mut form = head("/bucket", &[("content-type", "multipart/form-data; boundary=x")]);
+    form.method = http::Method::POST;
+    let refused = Preflight::default().check(&form, true, now()).expect_err("POST Object");
+    assert_eq!(refused.code(), S3ErrorCode::NotImplemented);
+    let mut delete_objects = head("/bucket?delete", &[("content-type", "application/xml")]);
+    delete_objects.method = http::Method::POST;
+    assert!(Preflight::default().check(&delete_objects, true, now()).is_ok());
+}

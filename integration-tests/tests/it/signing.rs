@@ -1,6 +1,7 @@
 //! Request signing as S3 bounds it: presigned URL lifetimes (`X-Amz-Expires` 1..=604800,
 //! expired, signed in the future), SigV4 clock skew, and SigV2 (refused unless
-//! `server.allow_sigv2`, then within 15 minutes), through boto3 with its clock moved.
+//! `server.allow_sigv2`, then within 15 minutes), through boto3 with its clock moved; POST Object
+//! (a browser form, its signature in the body) is refused as not implemented.
 
 use integration_tests::unique_bucket;
 
