@@ -31,6 +31,25 @@ pub enum DecryptError {
     Envelope(#[from] EnvelopeError),
 }
 
+/// Opens `path` for the recovered plaintext, readable and writable by the owner only (mode
+/// 0600): created so, and an existing file is truncated and narrowed to 0600 before any
+/// plaintext is written to it.
+pub fn create_private(path: &Path) -> Result<std::fs::File, DecryptError> {
+    let io = |source| DecryptError::Io {
+        what: path.display().to_string(),
+        source,
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(path).map_err(io)?;
+    #[cfg(unix)]
+    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .map_err(io)?;
+    Ok(file)
+}
+
 /// Reads the upstream metadata: a head-object JSON (`{"Metadata": {...}}`) or a plain map;
 /// names may carry the `x-amz-meta-` prefix.
 pub fn read_metadata(path: &Path) -> Result<HashMap<String, String>, DecryptError> {
@@ -99,4 +118,29 @@ pub fn decrypt(
     }
     out.flush().map_err(io_out)?;
     Ok(attrs)
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::Path;
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).expect("stat").permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn out_files_are_created_owner_only_and_existing_ones_narrowed_and_truncated() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let fresh = dir.path().join("fresh.bin");
+        super::create_private(&fresh).expect("create");
+        assert_eq!(mode(&fresh), 0o600);
+
+        let existing = dir.path().join("existing.bin");
+        std::fs::write(&existing, b"older, longer contents").expect("write");
+        std::fs::set_permissions(&existing, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let file = super::create_private(&existing).expect("open existing");
+        assert_eq!(mode(&existing), 0o600);
+        assert_eq!(file.metadata().expect("stat").len(), 0, "not truncated");
+    }
 }

@@ -112,6 +112,29 @@ pub enum ApiError {
     /// A request that is not allowed, as the message explains (unsigned, another user's bucket).
     #[error("{0}")]
     AccessDenied(String),
+    /// A request signed with Signature Version 2 while `server.allow_sigv2` is off.
+    #[error(
+        "Signature Version 2 is disabled on this gateway; sign requests with Signature Version 4 (AWS4-HMAC-SHA256)"
+    )]
+    SigV2Disabled,
+    /// A signing time more than the allowed skew away from the gateway's clock.
+    #[error("The difference between the request time and the current time is too large.")]
+    RequestTimeTooSkewed,
+    /// A signature that is not the one the user's secret gives (checked by the gateway for
+    /// SigV2; s3s answers for SigV4 itself).
+    #[error(
+        "The request signature we calculated does not match the signature you provided. Check your key and signing method."
+    )]
+    SignatureDoesNotMatch,
+    /// SSE-C headers on the plain-HTTP listener (`server.allow_sse_c_over_http` is off): the
+    /// customer's key would cross the network in the clear.
+    #[error(
+        "Requests specifying Server Side Encryption with Customer provided keys must be made over a secure connection."
+    )]
+    SseCRequiresTls,
+    /// A presigned URL's query parameters break S3's rules (`X-Amz-Expires` outside 1..=604800).
+    #[error("{0}")]
+    AuthorizationQueryParameters(&'static str),
     /// Every request slot is taken (`server.max_concurrent_requests`): back off and retry.
     #[error("Please reduce your request rate.")]
     SlowDown,
@@ -183,6 +206,11 @@ impl ApiError {
             Self::ReservedBucket(_) => C::AccessDenied,
             Self::InvalidAccessKeyId => C::InvalidAccessKeyId,
             Self::AccessDenied(_) => C::AccessDenied,
+            Self::AuthorizationQueryParameters(_) => C::AuthorizationQueryParametersError,
+            Self::SigV2Disabled => C::AccessDenied,
+            Self::RequestTimeTooSkewed => C::RequestTimeTooSkewed,
+            Self::SignatureDoesNotMatch => C::SignatureDoesNotMatch,
+            Self::SseCRequiresTls => C::InvalidRequest,
             Self::SlowDown => C::SlowDown,
             Self::RequestTimeout => C::RequestTimeout,
             Self::RequestHeaderSectionTooLarge => C::RequestHeaderSectionTooLarge,

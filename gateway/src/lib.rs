@@ -21,7 +21,8 @@
 //! - [`server`]: the S3 and admin listeners, graceful drain. [`admin`]: `/metrics`, `/livez`,
 //!   `/readyz`. [`limits`]: the S3 listener's per-request limits (concurrency, idle bodies).
 //!   [`tls`]: the S3 listener's TLS, reloaded on renewal. [`auth`]: SigV4 secrets and bucket
-//!   access. [`vhost`]: virtual-host-style addressing.
+//!   access. [`vhost`]: virtual-host-style addressing. [`preflight`]: what is checked on a
+//!   request's head before s3s (presigned URL lifetimes).
 //! - [`telemetry`]: logs, spans and request ids. [`metrics`]: every Prometheus metric.
 //! - [`api`]: the S3 front door (s3s types in, one [`store`] call, s3s types out). [`error`]: the
 //!   S3 error mapping.
@@ -51,6 +52,7 @@ pub mod error;
 pub mod keyring;
 pub mod limits;
 pub mod metrics;
+pub mod preflight;
 pub mod quickstart;
 pub mod repair;
 pub mod replication;

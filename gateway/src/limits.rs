@@ -268,7 +268,7 @@ pub fn slow_down(request_id: &str) -> http::Response<HeldBody> {
 }
 
 /// The S3 XML error answer for `error` (its code and body from the error table).
-fn error_response(error: &ApiError, request_id: &str) -> http::Response<HeldBody> {
+pub fn error_response(error: &ApiError, request_id: &str) -> http::Response<HeldBody> {
     let xml = error.to_xml(request_id);
     let mut response = http::Response::new(HeldBody::new(s3s::Body::from(xml), None));
     *response.status_mut() = error.status();

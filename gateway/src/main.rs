@@ -87,9 +87,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                 }
             };
             let writer: Box<dyn Write> = match output {
-                Some(path) => {
-                    Box::new(std::fs::File::create(&path).with_context(|| format!("create {}", path.display()))?)
-                }
+                Some(path) => Box::new(twinvault::decrypt::create_private(&path)?),
                 None => Box::new(std::io::stdout().lock()),
             };
             let identity = ObjectIdentity {

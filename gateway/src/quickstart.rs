@@ -66,6 +66,9 @@ pub fn ensure_config(data_dir: &Path, s3_listen: &str, admin_listen: &str) -> Re
 [server]
 s3_listen = "{s3_listen}"
 admin_listen = "{admin_listen}"
+# A demo on plain HTTP that accepts SSE-C keys (S3 refuses them without TLS): set
+# tls_cert_file/tls_key_file and remove this before anyone else can reach the listener.
+allow_sse_c_over_http = true
 
 [[users]]
 access_key_id = "{user}"

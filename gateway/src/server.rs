@@ -11,6 +11,7 @@ use s3s::service::{S3Service, S3ServiceBuilder};
 
 use crate::auth::AccessPolicy;
 use crate::limits::{self, HeldBody, Limit, RequestLimits};
+use crate::preflight::Preflight;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore, watch};
 
@@ -49,6 +50,9 @@ pub fn build_s3_service(
 ) -> Result<S3Service, ServerError> {
     let gateway = Gateway::new(config, regions, metrics);
     let mut builder = S3ServiceBuilder::new(gateway);
+    builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(
+        crate::preflight::s3s_config(),
+    ))));
     builder.set_auth(UserAuth::new(&config.users));
     builder.set_access(AccessPolicy::new(config));
     if let Some(domain) = &config.server.domain {
@@ -119,7 +123,7 @@ pub async fn bind_and_serve(
         tracing::warn!("first journal poll did not finish in time; regions not listed count as behind");
     }
     let lag_task = tokio::spawn(poll_lag(Arc::clone(&regions), config.replication.lag_poll_interval));
-    let cx = ConnectionContext::new(&config.server, service, Arc::clone(&metrics));
+    let cx = ConnectionContext::new(config, service, Arc::clone(&metrics));
     let max_connections = config.server.max_connections;
     let serving = async move {
         let admin_task = tokio::spawn(serve_admin(admin_listener, admin, admin_shutdown));
@@ -149,6 +153,9 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {
 struct FrontDoor {
     s3: S3Service,
     limits: RequestLimits,
+    preflight: Arc<Preflight>,
+    /// The connection is TLS (SSE-C keys may cross it).
+    secure: bool,
     /// Told of every request of one connection: the first ends its head deadline.
     requests_seen: Arc<Notify>,
 }
@@ -178,6 +185,11 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for FrontDoor
             return Box::pin(std::future::ready(Ok(with_request_id(refused, &id))));
         }
         let (mut parts, body) = req.into_parts();
+        if let Err(refused) = self.preflight.check(&parts, self.secure, std::time::SystemTime::now()) {
+            tracing::debug!(request_id = id.as_str(), error = %refused, "refused before s3s");
+            let response = limits::error_response(&refused, id.as_str());
+            return Box::pin(std::future::ready(Ok(with_request_id(response, &id))));
+        }
         parts.extensions.insert(id.clone());
         let (body, idle) = if http_body::Body::is_end_stream(&body) {
             (s3s::Body::from(body), None)
@@ -244,18 +256,22 @@ struct ConnectionContext {
     http: Arc<ConnBuilder<TokioExecutor>>,
     s3: S3Service,
     limits: RequestLimits,
+    preflight: Arc<Preflight>,
     header_read_timeout: Duration,
     send_stall_timeout: Duration,
     metrics: Arc<Metrics>,
 }
 
 impl ConnectionContext {
-    fn new(config: &ServerConfig, s3: S3Service, metrics: Arc<Metrics>) -> Self {
+    fn new(config: &Config, s3: S3Service, metrics: Arc<Metrics>) -> Self {
         Limit::prime(&metrics);
+        let preflight = Arc::new(Preflight::new(config));
+        let config = &config.server;
         Self {
             http: Arc::new(http_builder(config)),
             s3,
             limits: RequestLimits::new(config, Arc::clone(&metrics)),
+            preflight,
             header_read_timeout: config.header_read_timeout,
             send_stall_timeout: config.send_stall_timeout,
             metrics,
@@ -297,7 +313,7 @@ async fn serve_s3(
         match &tls {
             None => {
                 tokio::spawn(async move {
-                    serve_connection(socket, cx, watcher).await;
+                    serve_connection(socket, false, cx, watcher).await;
                     drop(slot);
                 });
             }
@@ -306,7 +322,7 @@ async fn serve_s3(
                 let acceptor = acceptor.clone();
                 tokio::spawn(async move {
                     match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(socket)).await {
-                        Ok(Ok(stream)) => serve_connection(stream, cx, watcher).await,
+                        Ok(Ok(stream)) => serve_connection(stream, true, cx, watcher).await,
                         Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
                         Err(_) => tracing::debug!("TLS handshake timed out"),
                     }
@@ -329,7 +345,7 @@ async fn serve_s3(
 /// in all: hyper's own HTTP/1 head timeout starts only once the protocol is known, and a
 /// client that sends nothing (or a slow HTTP/2 preface) would otherwise hold its slot forever.
 /// Later heads on the connection are timed by hyper.
-async fn serve_connection<I>(io: I, cx: ConnectionContext, watcher: Watcher)
+async fn serve_connection<I>(io: I, secure: bool, cx: ConnectionContext, watcher: Watcher)
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -337,6 +353,8 @@ where
     let front = FrontDoor {
         s3: cx.s3.clone(),
         limits: cx.limits.clone(),
+        preflight: Arc::clone(&cx.preflight),
+        secure,
         requests_seen: Arc::clone(&requests_seen),
     };
     let io = limits::WriteStall::new(io, cx.send_stall_timeout, Arc::clone(&cx.metrics));

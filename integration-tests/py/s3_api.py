@@ -163,9 +163,15 @@ check(not res.get("Errors"), f"errors {res.get('Errors')}")
 check("Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix="list/"), "keys left after DeleteObjects")
 
 # --- presigned GET and PUT ---
+# boto3 presigns with SigV2 unless told otherwise; v2 is refused by default (server.allow_sigv2),
+# as sigv2.py checks.
 url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "docs/report.pdf"}, ExpiresIn=300)
-with urllib.request.urlopen(url) as resp:
-    check(resp.read() == body, "presigned GET body")
+check("AWSAccessKeyId=" in url, "expected boto3's default presigned URL to be SigV2")
+try:
+    urllib.request.urlopen(url)
+    raise AssertionError("a SigV2 presigned URL was served with server.allow_sigv2 off")
+except urllib.error.HTTPError as e:
+    check(e.code == 403 and b"Signature Version 2 is disabled" in e.read(), f"SigV2 presigned GET: {e.code}")
 v4 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
                   config=Config(s3={"addressing_style": "path"}, signature_version="s3v4"))
 url4 = v4.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "docs/report.pdf"}, ExpiresIn=300)

@@ -1,5 +1,6 @@
 """SSE-C through twinvault with boto3: the customer's key encrypts, is required to read, a wrong
-key is refused, and the algorithm and key MD5 are echoed as S3 does."""
+key is refused, and the algorithm and key MD5 are echoed as S3 does. Over plain HTTP this needs
+the gateway's `server.allow_sse_c_over_http = true` (sse_c.rs sets it)."""
 import base64, hashlib, os, sys
 
 import boto3, botocore

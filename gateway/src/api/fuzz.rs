@@ -19,6 +19,7 @@ fn state() -> UploadState {
         header: "header".into(),
         stamp: "0000000000000001.0000000000000002".into(),
         sse_c_check: None,
+        created_unix_secs: None,
     }
 }
 

@@ -28,7 +28,7 @@ pub const ENV_PREFIX: &str = "TWINVAULT_";
 
 /// Top-level sections that environment overrides may touch. Other `TWINVAULT_*` variables
 /// (such as `TWINVAULT_CONFIG`) are not configuration keys and are ignored.
-const ENV_SECTIONS: &[&str] = &["server", "replication", "keyring", "regions"];
+const ENV_SECTIONS: &[&str] = &["server", "replication", "keyring", "regions", "multipart"];
 
 /// Why the configuration could not be loaded: every problem found, not just the first.
 #[derive(Debug, thiserror::Error)]
@@ -104,6 +104,10 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Requests handled at once.
     pub max_concurrent_requests: usize,
+    /// Signature Version 2 is accepted (bounded in time, compared in constant time).
+    pub allow_sigv2: bool,
+    /// SSE-C requests are served on a plain-HTTP listener (TLS terminated in front of it).
+    pub allow_sse_c_over_http: bool,
 }
 
 /// One client identity.
@@ -255,6 +259,33 @@ pub struct Config {
     pub replication: ReplicationConfig,
     /// The two regions, ordered by name.
     pub regions: [RegionConfig; 2],
+    /// Multipart uploads.
+    pub multipart: MultipartConfig,
+}
+
+/// `[multipart]`, validated.
+#[derive(Clone, Debug, Serialize)]
+pub struct MultipartConfig {
+    /// How long an upload id stays usable after CreateMultipartUpload.
+    #[serde(rename = "upload_ttl_secs", serialize_with = "secs")]
+    pub upload_ttl: Duration,
+}
+
+fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_secs())
+}
+
+/// An upload id's lifetime: S3's usual abort-incomplete-uploads rule is 7 days.
+const DEFAULT_UPLOAD_TTL_SECS: u64 = 7 * 24 * 3600;
+
+fn validate_multipart(raw: raw::RawMultipart, problems: &mut Vec<String>) -> MultipartConfig {
+    let secs = raw.upload_ttl_secs.unwrap_or(DEFAULT_UPLOAD_TTL_SECS);
+    if secs == 0 {
+        problems.push("multipart.upload_ttl_secs: must be at least 1 (seconds)".to_owned());
+    }
+    MultipartConfig {
+        upload_ttl: Duration::from_secs(secs.max(1)),
+    }
 }
 
 impl Config {
@@ -308,6 +339,7 @@ impl TryFrom<RawConfig> for Config {
         let keyring = validate_keyring(raw.keyring, &mut problems);
         let regions = validate_regions(raw.regions, &mut problems);
         let replication = validate_replication(raw.replication, regions.as_ref(), &mut problems);
+        let multipart = validate_multipart(raw.multipart, &mut problems);
         match (server, keyring, regions, replication) {
             (Some(server), Some(keyring), Some(regions), Some(replication)) if problems.is_empty() => Ok(Self {
                 server,
@@ -315,6 +347,7 @@ impl TryFrom<RawConfig> for Config {
                 keyring,
                 replication,
                 regions,
+                multipart,
             }),
             _ => Err(ConfigError(problems)),
         }
@@ -367,6 +400,8 @@ fn validate_server(raw: raw::RawServer, problems: &mut Vec<String>) -> Option<Se
         send_stall_timeout: limits.send_stall_timeout,
         max_connections: limits.max_connections,
         max_concurrent_requests: limits.max_concurrent_requests,
+        allow_sigv2: raw.allow_sigv2.unwrap_or(false),
+        allow_sse_c_over_http: raw.allow_sse_c_over_http.unwrap_or(false),
     })
 }
 

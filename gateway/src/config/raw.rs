@@ -24,6 +24,18 @@ pub struct RawConfig {
     /// Exactly two upstream stores, by the user's names.
     #[serde(default)]
     pub regions: BTreeMap<String, RawRegion>,
+    /// Multipart uploads.
+    #[serde(default)]
+    pub multipart: RawMultipart,
+}
+
+/// `[multipart]`.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMultipart {
+    /// An upload id older than this answers NoSuchUpload, in seconds; at least 1 (default:
+    /// 604800, 7 days, S3's usual rule for aborting incomplete uploads).
+    pub upload_ttl_secs: Option<u64>,
 }
 
 /// `[server]`.
@@ -63,6 +75,12 @@ pub struct RawServer {
     pub max_connections: Option<usize>,
     /// Requests handled at once; more are answered 503 SlowDown (default: 256).
     pub max_concurrent_requests: Option<usize>,
+    /// Accept Signature Version 2 (header and presigned), checked within 15 minutes of its
+    /// Date and in constant time; off, v2 requests get 403 AccessDenied (default: false).
+    pub allow_sigv2: Option<bool>,
+    /// Accept SSE-C headers on a plain-HTTP S3 listener (no `tls_cert_file`); off, they get
+    /// 400 InvalidRequest as from S3 (default: false).
+    pub allow_sse_c_over_http: Option<bool>,
 }
 
 /// One `[[users]]` entry.

@@ -311,3 +311,28 @@ fn a_ca_bundle_file_must_hold_only_usable_pem_certificates_and_at_least_one() {
         });
     }
 }
+
+#[test]
+fn security_settings_default_to_strict_and_can_be_set() {
+    Jail::expect_with(|jail| {
+        jail.create_file("twinvault.toml", GOOD)?;
+        jail.create_file("b.secret", "region-secret-b")?;
+        let config = load(jail).expect("valid");
+        assert!(!config.server.allow_sigv2);
+        assert!(!config.server.allow_sse_c_over_http);
+        assert_eq!(config.multipart.upload_ttl, Duration::from_secs(604_800));
+
+        let server = "allow_sigv2 = true\nallow_sse_c_over_http = true\n";
+        let text =
+            GOOD.replacen("[server]\n", &format!("[server]\n{server}"), 1) + "[multipart]\nupload_ttl_secs = 3600\n";
+        jail.create_file("twinvault.toml", &text)?;
+        let config = load(jail).expect("valid");
+        assert!(config.server.allow_sigv2 && config.server.allow_sse_c_over_http);
+        assert_eq!(config.multipart.upload_ttl, Duration::from_secs(3600));
+
+        jail.set_env("TWINVAULT_MULTIPART__UPLOAD_TTL_SECS", "0");
+        let problems = load(jail).expect_err("a zero TTL").0;
+        assert_eq!(problems, ["multipart.upload_ttl_secs: must be at least 1 (seconds)"]);
+        Ok(())
+    });
+}

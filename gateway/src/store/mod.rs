@@ -59,6 +59,8 @@ pub struct Store {
     metrics: Arc<Metrics>,
     max_metadata_bytes: usize,
     known_buckets: Arc<bucket::KnownBuckets>,
+    /// How long an upload id stays usable (`multipart.upload_ttl_secs`).
+    upload_ttl: std::time::Duration,
 }
 
 impl Store {
@@ -70,6 +72,7 @@ impl Store {
             keyring: Arc::new(config.keyring.clone()),
             max_metadata_bytes: config.server.max_metadata_bytes,
             known_buckets: Arc::default(),
+            upload_ttl: config.multipart.upload_ttl,
         }
     }
 

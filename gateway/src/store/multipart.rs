@@ -8,6 +8,7 @@
 //! first unaligned one on are cut again at completion ([`super::realign`]).
 
 use std::collections::HashMap;
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use futures::Stream;
@@ -87,7 +88,7 @@ impl Store {
 
     /// Aborts the upload in both regions.
     pub async fn abort_upload(&self, (bucket, key): (&str, &str), upload_id: &str) -> ApiResult<()> {
-        let state = UploadState::open(&self.keyring, bucket, key, upload_id)?;
+        let state = live_upload(self, (bucket, key), upload_id)?;
         let results = abort_upstream(self, bucket, key, &state).await;
         // An upload left behind in a failing region is harmless (no object, and upstream lifecycle
         // rules reap it); with policy "one" the abort succeeds once one region has aborted.
@@ -100,7 +101,7 @@ impl Store {
     /// Every part uploaded so far (of a part uploaded twice, the newest), in number order,
     /// from the first region in read order that holds the upload.
     pub async fn list_parts(&self, (bucket, key): (&str, &str), upload_id: &str) -> ApiResult<Vec<UploadedPart>> {
-        let state = UploadState::open(&self.keyring, bucket, key, upload_id)?;
+        let state = live_upload(self, (bucket, key), upload_id)?;
         let [mut first, second] = self.regions.read_order();
         if state.upstream_ids[self.regions.index_of(first)].is_empty() {
             first = second;
@@ -153,6 +154,7 @@ async fn create(
         header: header_value,
         stamp: stamp.to_string(),
         sse_c_check: sse_c.map(SseC::check_value),
+        created_unix_secs: Some(super::upload_id::unix_secs(SystemTime::now())),
     };
     let upload_id = state.seal(&store.keyring, bucket, key)?;
     // ListMultipartUploads can only list what is recorded; an upload it could never list
@@ -164,6 +166,12 @@ async fn create(
     Ok(upload_id)
 }
 
+/// The state of an upload id for `bucket`/`key`: `NoSuchUpload` if not ours, or older than
+/// `multipart.upload_ttl_secs` by this gateway's clock.
+fn live_upload(store: &Store, object: (&str, &str), upload_id: &str) -> ApiResult<UploadState> {
+    UploadState::open_live(&store.keyring, object, upload_id, store.upload_ttl, SystemTime::now())
+}
+
 /// The state and data key of an upload id for `bucket`/`key` (`NoSuchUpload` if not ours),
 /// opened with the SSE-C key the request carries: an upload started with SSE-C needs the same
 /// key on every part, as S3 requires, and one started without refuses a key.
@@ -173,7 +181,7 @@ pub(super) fn open_upload(
     upload_id: &str,
     sse_c: Option<&SseC>,
 ) -> ApiResult<(UploadState, DataKey)> {
-    let state = UploadState::open(&store.keyring, bucket, key, upload_id)?;
+    let state = live_upload(store, (bucket, key), upload_id)?;
     check_upload_key(&state, sse_c)?;
     let dek = upload_data_key(store, &state, (bucket, key), sse_c)?;
     Ok((state, dek))
@@ -228,7 +236,7 @@ async fn complete(
     sse_c: Option<&SseC>,
 ) -> ApiResult<StoredObject> {
     // S3 does not require the SSE-C key on Complete; when one is sent it must be the upload's.
-    let state = UploadState::open(&store.keyring, bucket, key, upload_id)?;
+    let state = live_upload(store, (bucket, key), upload_id)?;
     if let Some(sse_c) = sse_c {
         check_upload_key(&state, Some(sse_c))?;
     }

@@ -709,6 +709,61 @@ async fn abort_removes_the_upload_its_record_and_its_staged_parts() {
     assert!(twin.a().raw(BUCKET, "big").is_none());
 }
 
+/// The same upload re-sealed as if CreateMultipartUpload had run `age` ago (the id is sealed
+/// under the gateway's keyring, so only the gateway can date it; here the test plays it).
+fn aged_upload_id(twin: &Twin, key: &str, id: &str, age: Duration) -> String {
+    let mut state = super::upload_id::UploadState::open(&twin.config.keyring, BUCKET, key, id).expect("open");
+    let now = super::upload_id::unix_secs(SystemTime::now());
+    state.created_unix_secs = Some(now - age.as_secs());
+    state.seal(&twin.config.keyring, BUCKET, key).expect("seal")
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_upload_id_older_than_the_ttl_is_no_such_upload_for_every_call() {
+    let twin = Twin::with_bucket("all").await;
+    let ttl = twin.config.multipart.upload_ttl;
+    assert_eq!(ttl, Duration::from_secs(7 * 24 * 3600), "the default TTL is 7 days");
+    let (id, parts) = upload(&twin, "old", &[&plaintext(SEG, 61)]).await;
+    let within = aged_upload_id(&twin, "old", &id, ttl - Duration::from_secs(60));
+    assert_eq!(
+        twin.store
+            .list_parts((BUCKET, "old"), &within)
+            .await
+            .expect("within the TTL")
+            .len(),
+        1
+    );
+
+    let expired = aged_upload_id(&twin, "old", &id, ttl + Duration::from_secs(60));
+    let verdict = super::BodyVerdict::default();
+    let part = twin
+        .store
+        .upload_part(
+            (BUCKET, "old"),
+            &expired,
+            2,
+            3,
+            None,
+            crate::testing::body(b"abc"),
+            &verdict,
+        )
+        .await;
+    assert!(matches!(part, Err(ApiError::NoSuchUpload)), "UploadPart");
+    let listed = twin.store.list_parts((BUCKET, "old"), &expired).await;
+    assert!(matches!(listed, Err(ApiError::NoSuchUpload)), "ListParts");
+    let completed = twin
+        .store
+        .complete_upload((BUCKET, "old"), &expired, &parts, None)
+        .await;
+    assert!(
+        matches!(completed, Err(ApiError::NoSuchUpload)),
+        "CompleteMultipartUpload"
+    );
+    let aborted = twin.store.abort_upload((BUCKET, "old"), &expired).await;
+    assert!(matches!(aborted, Err(ApiError::NoSuchUpload)), "AbortMultipartUpload");
+    assert!(twin.a().raw(BUCKET, "old").is_none(), "nothing was completed");
+}
+
 #[tokio::test(start_paused = true)]
 async fn policy_one_completes_an_upload_b_missed_and_journals_it() {
     let twin = Twin::with_bucket("one").await;

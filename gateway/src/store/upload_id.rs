@@ -1,7 +1,10 @@
 //! Multipart upload ids: the gateway is stateless, so what it must remember between calls (both
 //! regions' upstream upload ids and the object header with the wrapped data key) travels inside
 //! the upload id, sealed under a key derived from the keyring so clients can neither read nor
-//! forge it. A foreign, altered or re-targeted (other bucket/key) id opens as `NoSuchUpload`.
+//! forge it. A foreign, altered or re-targeted (other bucket/key) id opens as `NoSuchUpload`, and
+//! so does one older than `multipart.upload_ttl_secs` (it carries its creation time).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aes_gcm::Aes256Gcm;
 use aes_gcm::aead::{AeadInOut, KeyInit, Nonce, Tag};
@@ -32,6 +35,15 @@ pub struct UploadState {
     /// The SSE-C key check value, when the upload was started with a customer key.
     #[serde(rename = "c", default, skip_serializing_if = "Option::is_none")]
     pub sse_c_check: Option<String>,
+    /// When CreateMultipartUpload sealed it, in seconds since the Unix epoch. `None` in ids
+    /// sealed before ids carried it: they cannot be dated and never expire here.
+    #[serde(rename = "t", default, skip_serializing_if = "Option::is_none")]
+    pub created_unix_secs: Option<u64>,
+}
+
+/// `time` in whole seconds since the Unix epoch (0 for a clock set before 1970).
+pub fn unix_secs(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 fn cipher(kek: &Kek) -> Aes256Gcm {
@@ -70,6 +82,29 @@ impl UploadState {
             .map_err(|_| ApiError::InvalidArgument("upload id sealing failed".into()))?;
         out.extend_from_slice(&tag);
         Ok(format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(out)))
+    }
+
+    /// Opens an upload id for `bucket`/`key` at `now`, as [`Self::open`] does, and refuses it
+    /// as `NoSuchUpload` once it is older than `ttl`, as S3 answers for an upload its
+    /// abort-incomplete rule has reaped.
+    pub fn open_live(
+        keyring: &Keyring,
+        (bucket, key): (&str, &str),
+        upload_id: &str,
+        ttl: Duration,
+        now: SystemTime,
+    ) -> Result<Self, ApiError> {
+        let state = Self::open(keyring, bucket, key, upload_id)?;
+        if state.expired(ttl, now) {
+            return Err(ApiError::NoSuchUpload);
+        }
+        Ok(state)
+    }
+
+    /// Whether the upload is older than `ttl` at `now`; an undated id never is.
+    pub fn expired(&self, ttl: Duration, now: SystemTime) -> bool {
+        self.created_unix_secs
+            .is_some_and(|created| unix_secs(now).saturating_sub(created) > ttl.as_secs())
     }
 
     /// Opens an upload id for `bucket`/`key`; anything not sealed by us for them is `NoSuchUpload`.
@@ -113,6 +148,7 @@ mod tests {
             header: "hdr".into(),
             stamp: "0000000000000001.0000000000000002".into(),
             sse_c_check: None,
+            created_unix_secs: Some(1_796_623_200),
         };
         let id = state.seal(&ring(), "bkt", "obj").expect("seal");
         assert!(
@@ -132,5 +168,31 @@ mod tests {
         assert!(UploadState::open(&ring(), "bkt", "obj", &forged).is_err(), "altered id");
         let other = Keyring::new("k1", vec![Kek::new("k1", [4u8; 32]).expect("id")]).expect("ring");
         assert!(UploadState::open(&other, "bkt", "obj", &id).is_err(), "other keyring");
+    }
+
+    #[test]
+    fn upload_ids_expire_after_their_ttl_and_undated_ones_never_do() {
+        let created = 1_796_623_200;
+        let at = |secs: u64| UNIX_EPOCH + Duration::from_secs(secs);
+        let ttl = Duration::from_secs(7 * 24 * 3600);
+        let mut state = UploadState {
+            upstream_ids: ["up-a".into(), "up-b".into()],
+            header: "hdr".into(),
+            stamp: "0000000000000001.0000000000000002".into(),
+            sse_c_check: None,
+            created_unix_secs: Some(created),
+        };
+        let id = state.seal(&ring(), "bkt", "obj").expect("seal");
+        let open = |now: u64| UploadState::open_live(&ring(), ("bkt", "obj"), &id, ttl, at(now));
+        assert_eq!(open(created).expect("fresh"), state);
+        assert!(open(created + ttl.as_secs()).is_ok(), "exactly the TTL old");
+        assert!(matches!(open(created + ttl.as_secs() + 1), Err(ApiError::NoSuchUpload)));
+        // A clock behind the creation time (another replica's) does not expire it.
+        assert!(open(created - 60).is_ok());
+
+        state.created_unix_secs = None;
+        let undated = state.seal(&ring(), "bkt", "obj").expect("seal");
+        let far = at(created + 100 * ttl.as_secs());
+        assert!(UploadState::open_live(&ring(), ("bkt", "obj"), &undated, ttl, far).is_ok());
     }
 }

@@ -388,8 +388,9 @@ async fn list_names(
 }
 
 /// Reads one record and checks that its upload still exists in a region holding the record.
-/// `None` for a record gone meanwhile, unreadable, or of an id that no longer opens, and for a
-/// finished upload (whose records are then removed).
+/// `None` for a record gone meanwhile, unreadable, or of an id that no longer opens or has
+/// expired (`multipart.upload_ttl_secs`), and for a finished upload (whose records are then
+/// removed).
 async fn check(store: &Store, query: &Query<'_>, name: &str, holders: [bool; 2]) -> ApiResult<Option<ListedUpload>> {
     let Some(record) = read_record(store, name, holders).await? else {
         return Ok(None);
@@ -398,6 +399,10 @@ async fn check(store: &Store, query: &Query<'_>, name: &str, holders: [bool; 2])
         tracing::warn!(record = name, "multipart upload record whose id does not open; skipped");
         return Ok(None);
     };
+    if state.expired(store.upload_ttl, std::time::SystemTime::now()) {
+        // Refused by every other call (NoSuchUpload), as S3 lists no upload it has reaped.
+        return Ok(None);
+    }
     let journal_bucket = store.regions.journal().bucket();
     let mut unknown = None;
     let mut exists = false;

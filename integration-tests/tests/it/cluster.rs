@@ -74,14 +74,20 @@ impl Cluster {
     /// Runs `integration-tests/py/<script>` with boto3 against the gateway, with `TV_BUCKET`
     /// set, and checks it reached its final "all checks passed" line.
     pub fn run_boto3_script(&self, script: &str, bucket: &str) {
+        self.run_boto3_script_with(script, bucket, &[]);
+    }
+
+    /// [`Self::run_boto3_script`] with more environment variables for the script.
+    pub fn run_boto3_script_with(&self, script: &str, bucket: &str, env: &[(&str, &str)]) {
         let path = integration_tests::workspace_root()
             .join("integration-tests/py")
             .join(script);
-        let out = integration_tests::Cli::python(Some(&self.target()))
-            .arg(&path)
-            .env("TV_BUCKET", bucket)
-            .run()
-            .expect_success();
+        let mut cli = integration_tests::Cli::python(Some(&self.target()));
+        cli = cli.arg(&path).env("TV_BUCKET", bucket);
+        for (name, value) in env {
+            cli = cli.env(*name, *value);
+        }
+        let out = cli.run().expect_success();
         assert!(
             out.stdout_str().contains("all checks passed"),
             "{script}:\n{}",
@@ -152,9 +158,12 @@ impl Cluster {
         }
     }
 
-    /// Runs `twinvault decrypt` with the gateway's config (the keyring) on stored bytes.
+    /// Runs `twinvault decrypt` with the gateway's config (the keyring) on stored bytes; the
+    /// `--out` file it creates is the owner's alone (mode 0600).
     pub fn decrypt_offline(&self, bucket: &str, key: &str, meta: &Path, stored: &Path) -> Vec<u8> {
         let out = self.path("decrypted.out");
+        // Created afresh each time, so its mode is the one `decrypt` creates it with.
+        let _ = std::fs::remove_file(&out);
         let status = std::process::Command::new(Gateway::binary())
             .args(["decrypt", "--config"])
             .arg(self.gw.config_path())
@@ -170,6 +179,14 @@ impl Cluster {
             status.status.success(),
             "decrypt failed: {}",
             String::from_utf8_lossy(&status.stderr)
+        );
+        let mode =
+            std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&out).expect("stat output").permissions());
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "decrypt --out created {} with mode {mode:o}",
+            out.display()
         );
         std::fs::read(&out).expect("read decrypted output")
     }

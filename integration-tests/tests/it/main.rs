@@ -27,6 +27,7 @@ mod rotate; // twinvault rotate: re-wrap under the new key in both regions, then
 mod s3_api; // boto3: every operation, conditions, metadata, ranges, presign, auth failures
 mod secrets; // no secret in logs (debug), /metrics, error bodies or check-config after using them all
 mod shutdown; // SIGTERM: in-flight upload finishes, readyz not-ready, new work refused, exit 0
+mod signing; // presigned URL lifetimes (X-Amz-Expires 1..=604800, expired, future-dated), SigV4 clock skew, SigV2 off by default and bounded when on
 mod sse_c; // SSE-C: right, missing and wrong keys, copies, aws-cli --sse-c, key never stored or logged
 mod tamper; // tampered upstream copies: failover to the good copy, or a loud failure; never wrong bytes
 mod tls; // https on the S3 listener with aws-cli and boto3; a renewed certificate is reloaded

@@ -10,7 +10,7 @@ use crate::cluster::Cluster;
 
 /// A fresh self-signed certificate for 127.0.0.1 into `cert`/`key` (written via a temp file and
 /// a rename, as a renewal tool does).
-fn self_signed(dir: &Path, cert: &Path, key: &Path) {
+pub(crate) fn self_signed(dir: &Path, cert: &Path, key: &Path) {
     let (tmp_cert, tmp_key) = (dir.join("new.crt"), dir.join("new.key"));
     let status = std::process::Command::new("openssl")
         .args([
