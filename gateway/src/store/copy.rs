@@ -41,6 +41,7 @@ impl Store {
                 "copying an object onto itself requires MetadataDirective REPLACE".into(),
             ));
         }
+        super::keys::check_writable_key(key)?;
         self.require_bucket(bucket).await?;
         let stored = self
             .regions

@@ -15,6 +15,7 @@ pub mod customer;
 mod delete;
 pub mod etag;
 mod heal;
+mod keys;
 mod list;
 mod multipart;
 pub mod object;

@@ -38,6 +38,7 @@ impl Store {
         attrs: ObjectAttributes,
         sse_c: Option<&SseC>,
     ) -> ApiResult<String> {
+        super::keys::check_writable_key(key)?;
         self.require_bucket(bucket).await?;
         create(self, (bucket, key), attrs, sse_c).await
     }

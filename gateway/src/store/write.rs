@@ -70,6 +70,7 @@ impl Store {
             return Err(ApiError::EntityTooLarge);
         }
         self.check_attributes(&new.attrs)?;
+        super::keys::check_writable_key(new.key)?;
         self.require_bucket(new.bucket).await?;
         let identity = ObjectIdentity {
             bucket: new.bucket,
