@@ -49,6 +49,26 @@ for name in [f"abc{suffix}", "a" * 55 + suffix, f"with.dots-and-1{suffix}"]:
     s3.create_bucket(Bucket=name)
     s3.delete_bucket(Bucket=name)
 
+# --- ListBuckets pages by max-buckets and continuation token, filtered by prefix ---
+family = [f"page{suffix}-{i}" for i in range(5)]
+for name in family:
+    s3.create_bucket(Bucket=name)
+seen, token = [], None
+while True:
+    kwargs = {"MaxBuckets": 2, "Prefix": f"page{suffix}-"}
+    if token:
+        kwargs["ContinuationToken"] = token
+    page = s3.list_buckets(**kwargs)
+    check(len(page["Buckets"]) <= 2 and page.get("Prefix") == f"page{suffix}-", f"ListBuckets page {page}")
+    seen += [b["Name"] for b in page["Buckets"]]
+    token = page.get("ContinuationToken")
+    if not token:
+        break
+check(seen == family, f"ListBuckets pages gave {seen}")
+expect_error("InvalidArgument", s3.list_buckets, ContinuationToken="not a token!")
+for name in family:
+    s3.delete_bucket(Bucket=name)
+
 # --- 304 carries the validators S3 sends ---
 put = s3.put_object(Bucket=bucket, Key="cond", Body=b"conditional")
 for fn in (s3.get_object, s3.head_object):

@@ -1,5 +1,7 @@
 //! Bucket operations at the front door.
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use s3s::S3Request;
 use s3s::dto::{
     Bucket, CreateBucketInput, CreateBucketOutput, DeleteBucketInput, DeleteBucketOutput, GetBucketLocationInput,
@@ -29,24 +31,63 @@ pub async fn head_bucket(gw: &Gateway, req: S3Request<HeadBucketInput>) -> ApiRe
     Ok(HeadBucketOutput::default())
 }
 
+/// S3's largest and default page of ListBuckets.
+const MAX_BUCKETS: i32 = 10_000;
+
 pub async fn list_buckets(gw: &Gateway, req: S3Request<ListBucketsInput>) -> ApiResult<ListBucketsOutput> {
-    let names = gw.store.list_buckets().await?;
+    let input = &req.input;
+    let max = match input.max_buckets {
+        None => MAX_BUCKETS,
+        Some(n) if (1..=MAX_BUCKETS).contains(&n) => n,
+        Some(n) => {
+            return Err(ApiError::InvalidArgument(format!(
+                "max-buckets must be 1 to {MAX_BUCKETS}, got {n}"
+            )));
+        }
+    };
+    let after = input.continuation_token.as_deref().map(page_start).transpose()?;
+    let prefix = input.prefix.as_deref().unwrap_or_default();
+    let mut names = gw.store.list_buckets().await?;
+    names.sort_by(|a, b| a.0.cmp(&b.0));
     let access_key = req.credentials.as_ref().map(|c| c.access_key.as_str());
-    let buckets = names
+    let mut page: Vec<Bucket> = names
         .into_iter()
+        .filter(|(name, _)| name.starts_with(prefix) && after.as_ref().is_none_or(|after| name > after))
         // Hides the journal bucket, and for restricted users every bucket they may not use.
         .filter(|(name, _)| gw.access.allows(access_key, name))
+        .take(max as usize + 1)
         .map(|(name, created)| Bucket {
             name: Some(name),
             creation_date: created.map(dto::timestamp),
             ..Default::default()
         })
         .collect();
+    let next = if page.len() > max as usize {
+        page.truncate(max as usize);
+        page.last().and_then(|b| b.name.as_deref()).map(page_token)
+    } else {
+        None
+    };
     Ok(ListBucketsOutput {
-        buckets: Some(buckets),
+        buckets: Some(page),
+        continuation_token: next,
         owner: Some(super::probes::owner()),
-        ..Default::default()
+        prefix: input.prefix.clone(),
     })
+}
+
+/// The continuation token after the bucket `last`: its name, so the next page starts after it.
+fn page_token(last: &str) -> String {
+    URL_SAFE_NO_PAD.encode(last)
+}
+
+/// The bucket name a continuation token resumes after.
+fn page_start(token: &str) -> ApiResult<String> {
+    URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or_else(|| ApiError::InvalidArgument("the continuation token is not valid".into()))
 }
 
 pub async fn get_bucket_location(
@@ -93,7 +134,16 @@ fn check_bucket_name(name: &str) -> ApiResult<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::check_bucket_name;
+    use super::{check_bucket_name, page_start, page_token};
+
+    #[test]
+    fn list_buckets_tokens_resume_after_their_bucket_and_refuse_garbage() {
+        assert_eq!(
+            page_start(&page_token("my-bucket.v2")).ok().as_deref(),
+            Some("my-bucket.v2")
+        );
+        assert!(page_start("not a token!").is_err());
+    }
 
     #[test]
     fn bucket_names_follow_s3_rules() {
