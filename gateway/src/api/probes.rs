@@ -4,9 +4,9 @@
 //! (or object) exists; what it does keep is stated truthfully (every object is encrypted).
 
 use s3s::dto::{
-    GetBucketAclOutput, GetBucketEncryptionOutput, GetBucketVersioningOutput, GetObjectAclOutput,
-    GetObjectTaggingOutput, Grant, Grantee, Owner, Permission, ServerSideEncryption, ServerSideEncryptionByDefault,
-    ServerSideEncryptionConfiguration, ServerSideEncryptionRule, Type,
+    GetBucketAclOutput, GetBucketEncryptionOutput, GetObjectAclOutput, GetObjectTaggingOutput, Grant, Grantee, Owner,
+    Permission, ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
+    ServerSideEncryptionRule, Type,
 };
 
 use super::Gateway;
@@ -33,11 +33,6 @@ fn owner_full_control() -> Vec<Grant> {
         }),
         permission: Some(Permission::from_static(Permission::FULL_CONTROL)),
     }]
-}
-
-pub async fn get_bucket_versioning(gw: &Gateway, bucket: &str) -> ApiResult<GetBucketVersioningOutput> {
-    gw.store.head_bucket(bucket).await?;
-    Ok(GetBucketVersioningOutput::default())
 }
 
 pub async fn get_bucket_acl(gw: &Gateway, bucket: &str) -> ApiResult<GetBucketAclOutput> {
@@ -83,8 +78,9 @@ pub async fn no_configuration<T>(gw: &Gateway, bucket: &str, code: &'static str)
     Err(ApiError::NoSuchConfiguration(code))
 }
 
-/// For a configuration whose absence S3 answers with an empty document (logging,
-/// notifications, accelerate): the default output once the bucket is known to exist.
+/// For a configuration whose absence S3 answers with an empty document (versioning never
+/// enabled, logging, notifications, accelerate): the default output once the bucket is known
+/// to exist.
 pub async fn empty_configuration<T: Default>(gw: &Gateway, bucket: &str) -> ApiResult<T> {
     gw.store.head_bucket(bucket).await?;
     Ok(T::default())

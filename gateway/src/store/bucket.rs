@@ -45,9 +45,11 @@ impl KnownBuckets {
 }
 
 impl Store {
-    /// NoSuchBucket unless `bucket` exists: checked before a write, so that a store that
-    /// creates buckets on PUT never creates one a client did not.
-    pub(super) async fn require_bucket(&self, bucket: &str) -> ApiResult<()> {
+    /// What every new object passes before anything is written: a key every store keeps as
+    /// given ([`super::keys`]), in a bucket that exists (NoSuchBucket otherwise, so that a
+    /// store that creates buckets on PUT never creates one a client did not).
+    pub(super) async fn check_new_object(&self, bucket: &str, key: &str) -> ApiResult<()> {
+        super::keys::check_writable_key(key)?;
         if self.known_buckets.fresh(bucket) {
             return Ok(());
         }

@@ -41,8 +41,7 @@ impl Store {
                 "copying an object onto itself requires MetadataDirective REPLACE".into(),
             ));
         }
-        super::keys::check_writable_key(key)?;
-        self.require_bucket(bucket).await?;
+        self.check_new_object(bucket, key).await?;
         let stored = self
             .regions
             .read(

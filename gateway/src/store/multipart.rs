@@ -38,8 +38,7 @@ impl Store {
         attrs: ObjectAttributes,
         sse_c: Option<&SseC>,
     ) -> ApiResult<String> {
-        super::keys::check_writable_key(key)?;
-        self.require_bucket(bucket).await?;
+        self.check_new_object(bucket, key).await?;
         create(self, (bucket, key), attrs, sse_c).await
     }
 

@@ -70,8 +70,7 @@ impl Store {
             return Err(ApiError::EntityTooLarge);
         }
         self.check_attributes(&new.attrs)?;
-        super::keys::check_writable_key(new.key)?;
-        self.require_bucket(new.bucket).await?;
+        self.check_new_object(new.bucket, new.key).await?;
         let identity = ObjectIdentity {
             bucket: new.bucket,
             key: new.key,
