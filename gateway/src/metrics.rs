@@ -37,6 +37,9 @@ pub struct Metrics {
     /// behind for them; `region="both"` when both were. Stays 0 unless both regions missed
     /// changes without a repair between.
     pub reads_lagging: IntCounterVec,
+    /// `twinvault_reads_both_behind_total{outcome}`: reads of something both regions are
+    /// behind on: a listing `merged` from both by the journal records, or `refused` (503).
+    pub reads_both_behind: IntCounterVec,
     /// `twinvault_conditional_writes_refused_total{region}`: conditional writes answered 503
     /// because `region`, which decides them, was unavailable or behind for the key.
     pub conditional_writes_refused: IntCounterVec,
@@ -134,6 +137,11 @@ impl Metrics {
                 "Reads answered while the serving region was behind for them",
                 &["region"],
             )?,
+            reads_both_behind: counter(
+                "reads_both_behind_total",
+                "Reads of something both regions are behind on: merged from both, or refused",
+                &["outcome"],
+            )?,
             conditional_writes_refused: counter(
                 "conditional_writes_refused_total",
                 "Conditional writes refused because the region deciding them was unavailable or behind",
@@ -226,6 +234,9 @@ impl Metrics {
             self.replication_writes.with_label_values(&[outcome]).inc_by(0);
         }
         self.reads_lagging.with_label_values(&["both"]).inc_by(0);
+        for outcome in ["merged", "refused"] {
+            self.reads_both_behind.with_label_values(&[outcome]).inc_by(0);
+        }
         for region in regions {
             self.journal_records.with_label_values(&[region]).inc_by(0);
             self.repair_bytes.with_label_values(&[region]).inc_by(0);

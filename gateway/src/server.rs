@@ -102,11 +102,7 @@ pub async fn bind_and_serve(
     let drain_timeout = config.server.drain_timeout;
     let repair_task = config.replication.repair_interval.map(|interval| {
         let keyring = Arc::new(config.keyring.clone());
-        let settle = crate::repair::Settle {
-            settle: config.replication.journal_settle,
-            // With careful replay on, every record waits until every replica has polled it.
-            known_after: (config.replication.lag_poll_interval * 2).min(config.replication.journal_settle),
-        };
+        let settle = config.replication.journal_settle;
         tokio::spawn(crate::repair::run_background(
             Arc::clone(&regions),
             keyring,

@@ -681,7 +681,7 @@ fn validate_replication(
             ms => Some(Duration::from_millis(ms)),
         },
         lag_poll_interval: Duration::from_millis(raw.lag_poll_interval_ms.unwrap_or(500).max(50)),
-        journal_settle: Duration::from_millis(raw.journal_settle_ms.unwrap_or(0)),
+        journal_settle: Duration::from_millis(raw.journal_settle_ms.unwrap_or(5000)),
         read_stall_timeout: Duration::from_millis(raw.read_stall_timeout_ms.unwrap_or(10_000).max(1)),
         breaker_failures: breaker_failures?,
         breaker_cooldown: Duration::from_millis(raw.breaker_cooldown_ms.unwrap_or(5_000)),

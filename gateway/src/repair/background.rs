@@ -30,17 +30,9 @@ struct Lease {
     expires_ms: u64,
 }
 
-/// How long the background repair lets records rest (see `Repairer::settling`).
-#[derive(Clone, Copy, Debug)]
-pub struct Settle {
-    /// `replication.journal_settle_ms`.
-    pub settle: Duration,
-    /// Two journal poll intervals: every replica knows a record this old.
-    pub known_after: Duration,
-}
-
 /// Runs until the task is dropped (the server aborts it on shutdown; every step is safe to cut).
-pub async fn run_background(regions: Arc<Regions>, keyring: Arc<Keyring>, interval: Duration, settle: Settle) {
+/// `settle` is `replication.journal_settle_ms` (see `Repairer::settling`).
+pub async fn run_background(regions: Arc<Regions>, keyring: Arc<Keyring>, interval: Duration, settle: Duration) {
     let me = format!("{:016x}", rand::random::<u64>());
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -54,7 +46,7 @@ pub async fn run_background(regions: Arc<Regions>, keyring: Arc<Keyring>, interv
 }
 
 /// Replays the journal if both regions answer and this replica gets the lease.
-async fn replay_round(regions: &Regions, keyring: &Keyring, me: &str, interval: Duration, settle: Settle) {
+async fn replay_round(regions: &Regions, keyring: &Keyring, me: &str, interval: Duration, settle: Duration) {
     // A region whose breaker is open gets a probe (one per cooldown; its success closes the
     // breaker); its records wait until it answers.
     let mut down = false;
@@ -73,7 +65,7 @@ async fn replay_round(regions: &Regions, keyring: &Keyring, me: &str, interval: 
     if !take_lease(regions, lease_region, me, interval * 3).await {
         return;
     }
-    let repairer = Repairer::new(regions, keyring, false).settling(settle.settle, settle.known_after);
+    let repairer = Repairer::new(regions, keyring, false).settling(settle);
     let result = repairer.replay_journal().await;
     let cleared = repairer
         .summary

@@ -8,18 +8,25 @@ use crate::store::object::{LAYOUT_PARTS, META_LAYOUT};
 use crate::upstream::{PutCondition, StoredObject, Upstream, UpstreamError, UpstreamErrorKind};
 
 /// Copies `bucket`/`key` (`source` is what `from` holds) into `to`, then checks that `to` now
-/// holds the same version.
+/// holds the same version. `replacing` is what `to` held when repair looked (its upstream
+/// ETag, or `None` for nothing): the copy is stored only if that is still so, so a client's
+/// write or delete that reached `to` meanwhile is never overwritten by the older copy (the
+/// store checks the condition as it stores; a multipart copy checks it just before completing).
 pub async fn copy_object(
     from: &Upstream,
     to: &Upstream,
-    bucket: &str,
-    key: &str,
+    (bucket, key): (&str, &str),
     source: &StoredObject,
+    replacing: Option<&str>,
 ) -> Result<(), UpstreamError> {
+    let condition = match replacing {
+        Some(etag) => PutCondition::IfMatch(etag),
+        None => PutCondition::IfAbsent,
+    };
     let multipart = source.metadata.get(META_LAYOUT).is_some_and(|v| v == LAYOUT_PARTS);
     let parts = source.etag.rsplit_once('-').and_then(|(_, n)| n.parse::<u32>().ok());
     match (multipart, parts) {
-        (true, Some(parts)) if parts > 0 => copy_parts(from, to, bucket, key, source, parts).await?,
+        (true, Some(parts)) if parts > 0 => copy_parts(from, to, (bucket, key), source, parts, replacing).await?,
         _ => {
             let got = from.get_object(bucket, key, None, Some(&source.etag)).await?;
             to.put_object(
@@ -27,10 +34,11 @@ pub async fn copy_object(
                 key,
                 got.object.stored_len,
                 &got.object.metadata,
-                PutCondition::Always,
+                condition,
                 relay(got.body),
             )
-            .await?;
+            .await
+            .map_err(|e| changed_meanwhile(to, bucket, key, e))?;
         }
     }
     let copied = to.head_object(bucket, key).await?;
@@ -48,14 +56,32 @@ pub async fn copy_object(
     Ok(())
 }
 
+/// A condition that failed means `to` changed since repair looked: not an error of the
+/// copy, a reason to look again (the journal record stays for the next round).
+fn changed_meanwhile(to: &Upstream, bucket: &str, key: &str, e: UpstreamError) -> UpstreamError {
+    if e.kind == UpstreamErrorKind::PreconditionFailed || e.kind.is_not_found() {
+        UpstreamError::new(
+            to.name(),
+            "Repair",
+            UpstreamErrorKind::Unavailable,
+            format!(
+                "{bucket}/{key} changed in region {} while being repaired; left for the next round",
+                to.name()
+            ),
+        )
+    } else {
+        e
+    }
+}
+
 /// Copies a multipart object as a multipart upload with the original's part boundaries.
 async fn copy_parts(
     from: &Upstream,
     to: &Upstream,
-    bucket: &str,
-    key: &str,
+    (bucket, key): (&str, &str),
     source: &StoredObject,
     parts: u32,
+    replacing: Option<&str>,
 ) -> Result<(), UpstreamError> {
     let boundaries = part_boundaries(from, bucket, key, source, parts).await?;
     let upload_id = to.create_multipart_upload(bucket, key, &source.metadata).await?;
@@ -69,6 +95,25 @@ async fn copy_parts(
                 .upload_part((bucket, key, &upload_id), number, end - start, relay(got.body))
                 .await?;
             completed.push((number, part.etag));
+        }
+        // Completing is not conditional everywhere: the target is checked just before.
+        let now = match to.head_object(bucket, key).await {
+            Ok(object) => Some(object.etag),
+            Err(e) if e.kind.is_not_found() => None,
+            Err(e) => return Err(e),
+        };
+        if now.as_deref() != replacing {
+            return Err(changed_meanwhile(
+                to,
+                bucket,
+                key,
+                UpstreamError::new(
+                    to.name(),
+                    "Repair",
+                    UpstreamErrorKind::PreconditionFailed,
+                    "target changed",
+                ),
+            ));
         }
         to.complete_multipart_upload(bucket, key, &upload_id, &completed).await
     }

@@ -16,7 +16,7 @@ mod verify;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-pub use background::{Settle, run_background};
+pub use background::run_background;
 
 use crate::keyring::Keyring;
 use crate::replication::Regions;
@@ -115,10 +115,9 @@ pub struct Repairer<'a> {
     regions: &'a Regions,
     keyring: &'a Keyring,
     dry_run: bool,
-    /// Records replayed are cleared only once settled (see [`Self::settling`]).
+    /// Records of requests a region may still apply are cleared only once settled (see
+    /// [`Self::settling`]).
     settle: Option<std::time::Duration>,
-    /// Records are replayed once this old (see [`Self::settling`]).
-    known_after: std::time::Duration,
     /// What this repairer did.
     pub summary: RepairSummary,
 }
@@ -132,48 +131,32 @@ impl<'a> Repairer<'a> {
             keyring,
             dry_run,
             settle: None,
-            known_after: std::time::Duration::ZERO,
             summary: RepairSummary::default(),
         }
     }
 
-    /// Every record is replayed once `known_after` old: by then every replica has polled it, so
-    /// none reads the region for its keys while repair copies (a copy can race a client write
-    /// and hold an older version for a moment, until `settle_after_copy` puts it right).
     /// Records of changes a region may still apply (sent, then given up on: the region was
-    /// restarting, paused or slow) are replayed once `settle` old, and cleared only once their
-    /// region has also answered that long without failing: the region may apply the write
-    /// late, over the repaired copy. Until a record is cleared, reads avoid the region for its
-    /// keys and every round checks them again. Other records are replayed and cleared at once.
-    pub fn settling(mut self, settle: std::time::Duration, known_after: std::time::Duration) -> Self {
+    /// restarting, paused or slow, so the request may land late, over the repaired copy) are
+    /// replayed at once like every other, but cleared only once `settle` old and once their
+    /// region has answered that long without failing. Until a record is cleared, reads avoid
+    /// the region for its keys and every round checks them again, so a late write is undone
+    /// before any read can see it.
+    pub fn settling(mut self, settle: std::time::Duration) -> Self {
         self.settle = Some(settle);
-        self.known_after = known_after;
         self
     }
 
-    /// Whether `pending` is old enough to replay (see [`Self::settling`]): records of
-    /// changes the region may still apply are replayed once `settle` old.
-    fn ripe(&self, pending: &PendingRecord) -> bool {
-        let Some(settle) = self.settle else {
+    /// Whether `pending`, once replayed, may be cleared (see [`Self::settling`]).
+    fn settled(&self, missed: &Upstream, pending: &PendingRecord) -> bool {
+        let Some(settle) = self.settle.filter(|_| pending.record.in_flight) else {
             return true;
         };
-        let age = if pending.record.in_flight {
-            settle
-        } else {
-            self.known_after
-        };
-        crate::stamp::unix_millis().saturating_sub(pending.record.version_stamp().millis()) >= age.as_millis() as u64
-    }
-
-    /// Whether records of changes `missed` missed may be cleared once replayed (see
-    /// [`Self::settling`]).
-    fn settled(&self, missed: &Upstream) -> bool {
-        self.settle.is_none_or(|settle| {
-            missed
+        let age = crate::stamp::unix_millis().saturating_sub(pending.record.version_stamp().millis());
+        age >= settle.as_millis() as u64
+            && missed
                 .health()
                 .last_unwell()
                 .is_none_or(|unwell| unwell.elapsed() >= settle)
-        })
     }
 
     async fn holding(&self, region: &Upstream, bucket: &str, key: &str) -> Result<Holding, UpstreamError> {
@@ -292,7 +275,9 @@ impl<'a> Repairer<'a> {
             if matches!(held[i], Holding::NoBucket) && !self.dry_run {
                 ensure_bucket(&regions[i], bucket).await?;
             }
-            self.copy(&regions[from], &regions[i], bucket, key, &winner).await?;
+            let replacing = v.as_ref().map(|v| v.object.etag.as_str());
+            self.copy(&regions[from], &regions[i], (bucket, key), &winner, replacing)
+                .await?;
             self.settle_after_copy(&regions[from], &regions[i], (bucket, key), winner.clone())
                 .await?;
         }
@@ -324,7 +309,8 @@ impl<'a> Repairer<'a> {
                         region = to.name(),
                         "source changed while repairing; copying again"
                     );
-                    self.copy(from, to, bucket, key, &now).await?;
+                    self.copy(from, to, (bucket, key), &now, Some(&copied.object.etag))
+                        .await?;
                     copied = now;
                 }
                 Holding::Absent | Holding::NoBucket => {
@@ -372,16 +358,18 @@ impl<'a> Repairer<'a> {
         Ok(())
     }
 
+    /// Copies `winner` from `from` into `to` if `to` still holds `replacing` (see
+    /// [`copy::copy_object`]).
     async fn copy(
         &self,
         from: &Upstream,
         to: &Upstream,
-        bucket: &str,
-        key: &str,
+        (bucket, key): (&str, &str),
         winner: &Held,
+        replacing: Option<&str>,
     ) -> Result<(), UpstreamError> {
         if !self.dry_run {
-            copy::copy_object(from, to, bucket, key, &winner.object).await?;
+            copy::copy_object(from, to, (bucket, key), &winner.object, replacing).await?;
             let m = self.regions.metrics();
             m.repair_objects.with_label_values(&[to.name(), "copied"]).inc();
             m.repair_bytes
@@ -429,10 +417,8 @@ impl<'a> Repairer<'a> {
                 .pending(&regions[holder], missed.name(), RECORDS_PER_ROUND)
                 .await
             {
-                Ok(mut records) => {
-                    let listed = records.len();
-                    records.retain(|p| self.ripe(p));
-                    more |= listed == RECORDS_PER_ROUND && records.len() == listed;
+                Ok(records) => {
+                    more |= records.len() == RECORDS_PER_ROUND;
                     records
                 }
                 Err(e) => {
@@ -491,8 +477,7 @@ impl<'a> Repairer<'a> {
             if self.dry_run {
                 continue;
             }
-            let settled = self.settled(missed);
-            done.retain(|pending| settled || !pending.record.in_flight);
+            done.retain(|pending| self.settled(missed, pending));
             let ids: Vec<String> = done.iter().map(|p| p.id.clone()).collect();
             match journal.clear_all(&regions[holder], &ids).await {
                 Ok(()) => {

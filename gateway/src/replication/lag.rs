@@ -32,9 +32,11 @@ pub enum ReadScope<'a> {
         /// Object key.
         key: &'a str,
     },
-    /// A listing or lookup of one bucket.
+    /// A listing of one bucket: its keys.
     Bucket(&'a str),
-    /// Something about every bucket (ListBuckets).
+    /// Whether one bucket exists (HeadBucket): only changes to the bucket itself count.
+    BucketExists(&'a str),
+    /// Which buckets exist (ListBuckets): only changes to buckets themselves count.
     Global,
 }
 
@@ -102,7 +104,8 @@ impl Pending {
                 self.whole_buckets.contains(bucket) || self.keys.contains(&(bucket.to_owned(), key.to_owned()))
             }
             ReadScope::Bucket(bucket) => self.buckets.contains_key(bucket),
-            ReadScope::Global => !self.records.is_empty(),
+            ReadScope::BucketExists(bucket) => self.whole_buckets.contains(bucket),
+            ReadScope::Global => !self.whole_buckets.is_empty(),
         }
     }
 }
@@ -242,6 +245,15 @@ impl Lag {
             .unwrap_or(true)
     }
 
+    /// Whether every pending record of region `index` listed so far has been read (none is
+    /// unknown, no overflow): only then can a read rely on which keys the records name.
+    pub fn knows_every_record(&self, index: usize) -> bool {
+        self.regions[index]
+            .lock()
+            .map(|pending| !pending.unknown)
+            .unwrap_or(false)
+    }
+
     /// The stamp of the newest change to `bucket`/`key` that region `index` missed, as far as
     /// this gateway knows; `None` if it knows of none, or if some record is unread (then what
     /// the region missed is unknown).
@@ -323,7 +335,11 @@ mod tests {
         );
         assert!(lag.is_behind_for(1, ReadScope::Bucket("photos")));
         assert!(!lag.is_behind_for(1, ReadScope::Bucket("logs")));
-        assert!(lag.is_behind_for(1, ReadScope::Global));
+        assert!(
+            !lag.is_behind_for(1, ReadScope::BucketExists("photos")),
+            "object changes do not make a bucket's existence uncertain"
+        );
+        assert!(!lag.is_behind_for(1, ReadScope::Global));
     }
 
     #[test]
@@ -413,6 +429,9 @@ mod tests {
         let lag = Lag::default();
         lag.mark(0, "missed/a/1", &record("logs", &[]));
         assert!(lag.is_behind_for(0, key("logs", "anything")));
+        assert!(lag.is_behind_for(0, ReadScope::BucketExists("logs")));
+        assert!(lag.is_behind_for(0, ReadScope::Global));
+        assert!(lag.knows_every_record(1));
         assert!(!lag.is_behind_for(0, key("photos", "x")));
         let polled = Polled {
             overflow: true,
@@ -423,5 +442,6 @@ mod tests {
             lag.is_behind_for(1, key("photos", "x")),
             "overflow: behind for everything"
         );
+        assert!(!lag.knows_every_record(1));
     }
 }

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 pub use fanout::{FanoutOutcome, FanoutPolicy, RegionBody, ReplicatedPut, fan_out, fan_out_put, relay, tee};
-pub use lag::{Lag, ReadScope};
+pub use lag::{Lag, Polled, ReadScope};
 pub use resume::{BodySource, resumable};
 
 use crate::config::{Config, ReadMode, ReplicationConfig, WritePolicy};
@@ -424,6 +424,11 @@ impl Regions {
     /// mode, falling over to the other region on errors, timeouts and "not found" (its copy
     /// may still be on its way). The losing attempt of a hedge or race is dropped, which
     /// cancels its request and releases its connection; its bytes never reach the client.
+    ///
+    /// Both regions behind (two outages without a repair between): a key is read from the
+    /// region that holds the newer of the changes the other missed, when the records say so;
+    /// a listing must be merged by the caller ([`Self::listing_views`]); anything else is
+    /// refused as unavailable: neither region is known to be current for it.
     pub async fn read<'a, T, F, Fut>(&'a self, scope: ReadScope<'_>, op: F) -> Result<T, UpstreamError>
     where
         F: Fn(&'a Upstream) -> Fut,
@@ -434,19 +439,67 @@ impl Regions {
             [true, false] => self.read_current(1, op).await,
             [false, true] => self.read_current(0, op).await,
             [false, false] => self.read_either(op).await,
-            [true, true] => {
-                // Both missed changes here (two outages without a repair between). For one key,
-                // the region that holds the newer of the changes the other missed is current
-                // enough: what it missed is older than what it has.
-                if let Some(current) = self.newer_holder(scope) {
-                    return self.read_current(current, op).await;
+            [true, true] => match (scope, self.newer_holder(scope)) {
+                (_, Some(current)) => self.read_current(current, op).await,
+                // Which buckets exist: only bucket changes count, and both regions missing one
+                // takes a double outage during a CreateBucket or DeleteBucket. Counted.
+                (ReadScope::BucketExists(_) | ReadScope::Global, None) => {
+                    let served = self.read_either(op).await;
+                    self.metrics.reads_lagging.with_label_values(&["both"]).inc();
+                    served
                 }
-                // Otherwise neither is known current: take the first answer, and count it.
-                let served = self.read_either(op).await;
-                self.metrics.reads_lagging.with_label_values(&["both"]).inc();
-                served
-            }
+                (ReadScope::Key { .. } | ReadScope::Bucket(_), None) => Err(self.refuse_both_behind()),
+            },
         }
+    }
+
+    /// The answer to a read neither region is known to be current for.
+    fn refuse_both_behind(&self) -> UpstreamError {
+        self.metrics.reads_both_behind.with_label_values(&["refused"]).inc();
+        UpstreamError::new(
+            self.upstreams[0].name(),
+            "Read",
+            UpstreamErrorKind::Unavailable,
+            format!(
+                "regions {} and {} are both behind for this read (repair has not caught up yet); retry later",
+                self.upstreams[0].name(),
+                self.upstreams[1].name()
+            ),
+        )
+    }
+
+    /// For a listing of `bucket` that both regions are behind on, when every pending record is
+    /// known: which region's entry to keep for a key (see [`View`]). `None` when the listing
+    /// can be answered by one region ([`Self::read`]) or cannot be answered safely at all.
+    pub fn listing_views<'s>(&'s self, bucket: &'s str) -> Option<impl Fn(&str) -> View + 's> {
+        let scope = ReadScope::Bucket(bucket);
+        let known = |i: usize| {
+            self.lag.knows_every_record(i)
+                && !self
+                    .lag
+                    .is_unknown(i, self.upstreams[i].health().last_unwell(), self.lag_settle)
+        };
+        let merge = self.is_behind_for(0, scope) && self.is_behind_for(1, scope) && known(0) && known(1);
+        merge.then_some(move |key: &str| {
+            let scope = ReadScope::Key { bucket, key };
+            match (self.lag.is_behind_for(0, scope), self.lag.is_behind_for(1, scope)) {
+                (false, false) => View::Either,
+                (true, false) => View::Only(1),
+                (false, true) => View::Only(0),
+                (true, true) => self.newer_holder(scope).map_or(View::Either, View::Only),
+            }
+        })
+    }
+
+    /// Runs a listing on both regions at once, for a merge: both must answer (a region that
+    /// is down leaves the other, which is behind, unable to answer alone).
+    pub async fn list_both<'a, T, F, Fut>(&'a self, op: F) -> Result<[T; 2], UpstreamError>
+    where
+        F: Fn(&'a Upstream) -> Fut,
+        Fut: Future<Output = Result<T, UpstreamError>>,
+    {
+        self.metrics.reads_both_behind.with_label_values(&["merged"]).inc();
+        both_ok(self.on_both(op).await)
     }
 
     /// For a key both regions are behind on, by known records only: the region that did not
@@ -590,6 +643,15 @@ impl Regions {
         let (a, b) = tokio::join!(op(&self.upstreams[0]), op(&self.upstreams[1]));
         [a, b]
     }
+}
+
+/// Which region's listing entry a merged listing keeps for a key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum View {
+    /// Neither region is behind for the key: they agree, or a change is on its way to both.
+    Either,
+    /// Only this region (index) is current for the key: its entry, or its lack of one.
+    Only(usize),
 }
 
 /// One replicated change, as the journal records it if a region misses it.

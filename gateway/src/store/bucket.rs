@@ -119,7 +119,7 @@ impl Store {
     /// Whether the bucket exists (NoSuchBucket if not), from the first region that answers.
     pub async fn head_bucket(&self, bucket: &str) -> ApiResult<()> {
         self.regions
-            .read(ReadScope::Bucket(bucket), |up| up.head_bucket(bucket))
+            .read(ReadScope::BucketExists(bucket), |up| up.head_bucket(bucket))
             .await
             .map_err(|e| match e.kind.is_not_found() {
                 // A HEAD's 404 has no body to name what is missing: here it is the bucket.

@@ -3,14 +3,14 @@
 
 use std::time::SystemTime;
 
-use super::Store;
 use super::etag::client_etag;
 use super::object::system_time;
+use super::{Store, list_merge};
 use crate::envelope::format::plaintext_len;
 use crate::error::ApiResult;
 use crate::replication::ReadScope;
 pub use crate::upstream::ListRequest;
-use crate::upstream::unquote;
+use crate::upstream::{ListPage, Upstream, unquote};
 
 /// One page of a listing, in client terms.
 #[derive(Debug, Default)]
@@ -57,45 +57,100 @@ pub struct ListedObject {
 }
 
 impl Store {
-    /// ListObjectsV2 from the first region that answers.
+    /// ListObjectsV2 from a region current for the bucket (merged from both when both are
+    /// behind on it: [`super::list_merge`]).
     pub async fn list_objects_v2(&self, bucket: &str, request: &ListRequest) -> ApiResult<Listing> {
-        let page = self
-            .regions
-            .read(ReadScope::Bucket(bucket), |up| up.list_objects_v2(bucket, request))
-            .await?;
+        let own_token = list_merge::upstream_request(request);
+        let upstream = own_token.as_ref().unwrap_or(request);
+        let (page, resume_after) = self.list_page(bucket, upstream, ListVersion::V2).await?;
+        // The gateway's own token, whichever region answered: the next page may come from the
+        // other region (hedged, failed over, or merged), and an upstream's token is its own.
+        let resume_after = resume_after.or_else(|| {
+            (page.is_truncated() == Some(true))
+                .then(|| list_merge::last_entry(&page))
+                .flatten()
+        });
+        let next_continuation_token = match resume_after {
+            Some(after) => Some(list_merge::token_after(&after)),
+            None => page.next_continuation_token().map(str::to_owned),
+        };
         Ok(Listing {
-            prefix: page.prefix().map(str::to_owned),
-            delimiter: page.delimiter().map(str::to_owned),
+            prefix: page.prefix().map(str::to_owned).or_else(|| request.prefix.clone()),
+            delimiter: page
+                .delimiter()
+                .map(str::to_owned)
+                .or_else(|| request.delimiter.clone()),
             max_keys: page.max_keys(),
             key_count: page.key_count(),
             is_truncated: page.is_truncated(),
-            continuation_token: page.continuation_token().map(str::to_owned),
-            next_continuation_token: page.next_continuation_token().map(str::to_owned),
-            start_after: page.start_after().map(str::to_owned),
+            // The client's own token and start-after, whatever the upstreams were asked.
+            continuation_token: request.continuation_token.clone(),
+            next_continuation_token,
+            start_after: request.start_after.clone(),
             objects: page.contents().iter().map(listed).collect(),
             common_prefixes: prefixes(page.common_prefixes()),
             ..Default::default()
         })
     }
 
-    /// ListObjects (v1) from the first region that answers.
+    /// ListObjects (v1) from a region current for the bucket (merged from both when both are
+    /// behind on it).
     pub async fn list_objects_v1(&self, bucket: &str, request: &ListRequest) -> ApiResult<Listing> {
-        let page = self
-            .regions
-            .read(ReadScope::Bucket(bucket), |up| up.list_objects_v1(bucket, request))
-            .await?;
+        let (page, resume_after) = self.list_page(bucket, request, ListVersion::V1).await?;
         Ok(Listing {
-            prefix: page.prefix().map(str::to_owned),
-            delimiter: page.delimiter().map(str::to_owned),
+            prefix: page.prefix().map(str::to_owned).or_else(|| request.prefix.clone()),
+            delimiter: page
+                .delimiter()
+                .map(str::to_owned)
+                .or_else(|| request.delimiter.clone()),
             max_keys: page.max_keys(),
             is_truncated: page.is_truncated(),
-            marker: page.marker().map(str::to_owned),
-            next_marker: page.next_marker().map(str::to_owned),
+            marker: request.marker.clone(),
+            next_marker: resume_after.or_else(|| page.next_marker().map(str::to_owned)),
             objects: page.contents().iter().map(listed).collect(),
             common_prefixes: prefixes(page.common_prefixes()),
             ..Default::default()
         })
     }
+
+    /// One page from the region current for `bucket`, or, when both regions are behind on
+    /// it, both regions' pages merged by the journal records (with the key the next page
+    /// starts after).
+    async fn list_page(
+        &self,
+        bucket: &str,
+        request: &ListRequest,
+        version: ListVersion,
+    ) -> ApiResult<(ListPage, Option<String>)> {
+        let list = |up| list_in(up, bucket, request, version);
+        let Some(views) = self.regions.listing_views(bucket) else {
+            let page = self.regions.read(ReadScope::Bucket(bucket), list).await?;
+            return Ok((page, None));
+        };
+        let pages = self.regions.list_both(list).await?;
+        let merged = list_merge::merge(pages, request.max_keys, views);
+        Ok((merged.page, merged.resume_after))
+    }
+}
+
+/// One listing request to one region.
+async fn list_in(
+    up: &Upstream,
+    bucket: &str,
+    request: &ListRequest,
+    version: ListVersion,
+) -> Result<ListPage, crate::upstream::UpstreamError> {
+    match version {
+        ListVersion::V1 => up.list_objects_v1(bucket, request).await,
+        ListVersion::V2 => up.list_objects_v2(bucket, request).await,
+    }
+}
+
+/// Which ListObjects.
+#[derive(Clone, Copy, Debug)]
+enum ListVersion {
+    V1,
+    V2,
 }
 
 /// One listed object: the plaintext size is pure arithmetic on the stored size.

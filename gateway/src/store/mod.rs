@@ -17,6 +17,7 @@ pub mod etag;
 mod heal;
 mod keys;
 mod list;
+mod list_merge;
 mod multipart;
 pub mod object;
 mod part_copy;

@@ -261,7 +261,7 @@ impl Store {
     /// that still exist upstream.
     pub async fn list_uploads(&self, input: &UploadsQuery<'_>) -> ApiResult<UploadsPage> {
         self.regions
-            .read(ReadScope::Bucket(input.bucket), |up| up.head_bucket(input.bucket))
+            .read(ReadScope::BucketExists(input.bucket), |up| up.head_bucket(input.bucket))
             .await?;
         let query = Query::new(self, input)?;
         let page = collect(self, &query).await?;
