@@ -143,10 +143,10 @@ pub struct RawReplication {
     /// How often every gateway lists the journals to learn which region is behind, in ms
     /// (default: 500; at least 50).
     pub lag_poll_interval_ms: Option<u64>,
-    /// A journal record of a request the region may still apply late (sent, then given up
-    /// on) is cleared by the background repair only once it is this old and the region has
-    /// answered this long without a failure, in ms; until then reads avoid the region for its
-    /// keys and repair undoes a late write (default: 5000; 0 = clear once replayed).
+    /// The background repair clears a replayed journal record only once its region has
+    /// answered this long without a failure (and a record of a request the region may still
+    /// apply late only once it is this old), in ms; until then reads avoid the region for its
+    /// keys and each round repairs again (default: 5000; 0 = clear once replayed).
     pub journal_settle_ms: Option<u64>,
     /// A GET body that sends nothing for this long continues from the other region, in ms (default: 10000).
     pub read_stall_timeout_ms: Option<u64>,

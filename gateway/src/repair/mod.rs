@@ -135,12 +135,13 @@ impl<'a> Repairer<'a> {
         }
     }
 
-    /// Records of changes a region may still apply (sent, then given up on: the region was
-    /// restarting, paused or slow, so the request may land late, over the repaired copy) are
-    /// replayed at once like every other, but cleared only once `settle` old and once their
-    /// region has answered that long without failing. Until a record is cleared, reads avoid
-    /// the region for its keys and every round checks them again, so a late write is undone
-    /// before any read can see it.
+    /// Every record is replayed at once, but cleared only once its region has answered
+    /// `settle` long without failing: a region that is coming back (restarting, or its
+    /// network flapping) may answer from a state it has not finished loading, and repair must
+    /// look again once it answers steadily. Records of changes the region may still apply
+    /// (sent, then given up on: the request may land late, over the repaired copy) must also
+    /// be `settle` old. Until a record is cleared, reads avoid the region for its keys and
+    /// every round reconciles them again, so a late write is undone before any read sees it.
     pub fn settling(mut self, settle: std::time::Duration) -> Self {
         self.settle = Some(settle);
         self
@@ -148,11 +149,11 @@ impl<'a> Repairer<'a> {
 
     /// Whether `pending`, once replayed, may be cleared (see [`Self::settling`]).
     fn settled(&self, missed: &Upstream, pending: &PendingRecord) -> bool {
-        let Some(settle) = self.settle.filter(|_| pending.record.in_flight) else {
+        let Some(settle) = self.settle else {
             return true;
         };
         let age = crate::stamp::unix_millis().saturating_sub(pending.record.version_stamp().millis());
-        age >= settle.as_millis() as u64
+        (!pending.record.in_flight || age >= settle.as_millis() as u64)
             && missed
                 .health()
                 .last_unwell()
