@@ -61,14 +61,16 @@ pub fn build_s3_service(
     Ok(builder.build())
 }
 
-/// Polls the journals every `interval`, for as long as the gateway serves: how replicas that
-/// did not journal a miss themselves learn that a region is behind.
-async fn poll_lag(regions: Arc<Regions>, interval: Duration) {
+/// Polls the journal of the changes region `missed` missed every `interval`, for as long as
+/// the gateway serves: how replicas that did not journal a miss themselves learn that a region
+/// is behind. One loop per region, so a region whose journal does not answer (it is the
+/// other region that is down) never delays what is learnt of the other.
+async fn poll_lag(regions: Arc<Regions>, missed: usize, interval: Duration) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        regions.poll_lag().await;
+        regions.poll_lag_of(missed).await;
     }
 }
 
@@ -118,14 +120,22 @@ pub async fn bind_and_serve(
     if tokio::time::timeout(first_poll, regions.poll_lag()).await.is_err() {
         tracing::warn!("first journal poll did not finish in time; regions not listed count as behind");
     }
-    let lag_task = tokio::spawn(poll_lag(Arc::clone(&regions), config.replication.lag_poll_interval));
+    let lag_tasks = [0, 1].map(|missed| {
+        tokio::spawn(poll_lag(
+            Arc::clone(&regions),
+            missed,
+            config.replication.lag_poll_interval,
+        ))
+    });
     let cx = ConnectionContext::new(config, service, Arc::clone(&metrics));
     let max_connections = config.server.max_connections;
     let serving = async move {
         let admin_task = tokio::spawn(serve_admin(admin_listener, admin, admin_shutdown));
         serve_s3(s3_listener, tls, cx, max_connections, shutdown, drain_timeout).await;
         admin_task.abort();
-        lag_task.abort();
+        for task in lag_tasks {
+            task.abort();
+        }
         // Every repair step is safe to cut: an unfinished record stays in the journal.
         if let Some(task) = repair_task {
             task.abort();

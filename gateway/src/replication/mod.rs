@@ -114,43 +114,47 @@ impl Regions {
     }
 
     /// Reads the journals once: for each region, the names of the records of changes it
-    /// missed (kept in the other region), and each record not read before. A journal that
-    /// cannot be listed leaves what is known as it is (a region is never taken for current
-    /// on a failure to look).
+    /// missed (kept in the other region), and each record not read before. Both journals at
+    /// once: a region that does not answer delays only what is learnt from its own journal.
     pub async fn poll_lag(&self) {
-        for missed in 0..2 {
-            let holder = &self.upstreams[1 - missed];
-            let missed_name = self.upstreams[missed].name();
-            let started = self.lag.generation();
-            let started_at = tokio::time::Instant::now();
-            let (names, overflow) = match self
-                .journal
-                .pending_names(holder, missed_name, lag::MAX_TRACKED_RECORDS)
-                .await
-            {
-                Ok(listed) => listed,
-                Err(e) => {
-                    tracing::debug!(region = missed_name, error = %e, "journal not listed; lag unchanged");
-                    continue;
-                }
-            };
-            let mut unread = self.lag.unread(missed, &names);
-            unread.truncate(LAG_READS_PER_POLL);
-            let read = match self.journal.read_records(holder, unread).await {
-                Ok(records) => records.into_iter().map(|p| (p.id, p.record)).collect(),
-                Err(e) => {
-                    tracing::debug!(region = missed_name, error = %e, "journal records not read; they count as unknown");
-                    Default::default()
-                }
-            };
-            let polled = lag::Polled { names, overflow, read };
-            self.lag.apply_poll(missed, started, polled);
-            self.lag.polled(missed, started_at);
-            self.metrics
-                .lag_known_records
-                .with_label_values(&[missed_name])
-                .set(i64::try_from(self.lag.pending_records(missed)).unwrap_or(i64::MAX));
-        }
+        tokio::join!(self.poll_lag_of(0), self.poll_lag_of(1));
+    }
+
+    /// Reads the journal of the changes region `missed` missed, in the other region. A journal
+    /// that cannot be listed leaves what is known as it is (a region is never taken for current
+    /// on a failure to look).
+    pub async fn poll_lag_of(&self, missed: usize) {
+        let holder = &self.upstreams[1 - missed];
+        let missed_name = self.upstreams[missed].name();
+        let started = self.lag.generation();
+        let started_at = tokio::time::Instant::now();
+        let (names, overflow) = match self
+            .journal
+            .pending_names(holder, missed_name, lag::MAX_TRACKED_RECORDS)
+            .await
+        {
+            Ok(listed) => listed,
+            Err(e) => {
+                tracing::debug!(region = missed_name, error = %e, "journal not listed; lag unchanged");
+                return;
+            }
+        };
+        let mut unread = self.lag.unread(missed, &names);
+        unread.truncate(LAG_READS_PER_POLL);
+        let read = match self.journal.read_records(holder, unread).await {
+            Ok(records) => records.into_iter().map(|p| (p.id, p.record)).collect(),
+            Err(e) => {
+                tracing::debug!(region = missed_name, error = %e, "journal records not read; they count as unknown");
+                Default::default()
+            }
+        };
+        let polled = lag::Polled { names, overflow, read };
+        self.lag.apply_poll(missed, started, polled);
+        self.lag.polled(missed, started_at);
+        self.metrics
+            .lag_known_records
+            .with_label_values(&[missed_name])
+            .set(i64::try_from(self.lag.pending_records(missed)).unwrap_or(i64::MAX));
     }
 
     fn served(&self, region: &Upstream, outcome: &str) {
