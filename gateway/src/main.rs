@@ -7,7 +7,7 @@ use anyhow::Context;
 use base64::Engine;
 use clap::Parser;
 use twinvault::cli::{Cli, Command};
-use twinvault::config::{Config, LogFormat};
+use twinvault::config::{Config, KeyringConfig, LogFormat};
 use twinvault::envelope::ObjectIdentity;
 
 fn main() -> ExitCode {
@@ -94,9 +94,21 @@ fn run(command: Command) -> anyhow::Result<()> {
                 bucket: &bucket,
                 key: &key,
             };
-            twinvault::decrypt::decrypt(&config.keyring, identity, &metadata, stored_len, reader, writer)?;
+            let keyring = match &config.keyring {
+                KeyringConfig::File(ring) => ring.clone(),
+                KeyringConfig::Kmip(_) => runtime()?.block_on(keyring_for(&config))?,
+            };
+            twinvault::decrypt::decrypt(&keyring, identity, &metadata, stored_len, reader, writer)?;
             Ok(())
         }
+    }
+}
+
+/// The keys of `config` for a command that runs once: the file's, or fetched from the key manager.
+async fn keyring_for(config: &Config) -> anyhow::Result<twinvault::keyring::Keyring> {
+    match &config.keyring {
+        KeyringConfig::File(ring) => Ok(ring.clone()),
+        KeyringConfig::Kmip(kmip) => Ok(twinvault::kmip::KeyManager::fetch_once(kmip).await?),
     }
 }
 
@@ -138,7 +150,8 @@ impl Progress {
 
 async fn repair(config: Config, bucket: Option<String>, dry_run: bool) -> anyhow::Result<()> {
     let regions = regions_for(&config)?;
-    let repairer = twinvault::repair::Repairer::new(&regions, &config.keyring, dry_run);
+    let keyring = keyring_for(&config).await?;
+    let repairer = twinvault::repair::Repairer::new(&regions, &keyring, dry_run);
     let progress = Progress::new();
     let journal = repairer.replay_journal().await;
     if let Err(e) = &journal {
@@ -163,7 +176,8 @@ async fn repair(config: Config, bucket: Option<String>, dry_run: bool) -> anyhow
 
 async fn rotate(config: Config, bucket: Option<String>, dry_run: bool) -> anyhow::Result<()> {
     let regions = regions_for(&config)?;
-    let rotator = twinvault::rotate::Rotator::new(&regions, &config.keyring, dry_run);
+    let keyring = keyring_for(&config).await?;
+    let rotator = twinvault::rotate::Rotator::new(&regions, &keyring, dry_run);
     let progress = Progress::new();
     let result = rotator
         .run(bucket.as_deref(), &|summary| progress.show(&summary.line()))
@@ -172,7 +186,7 @@ async fn rotate(config: Config, bucket: Option<String>, dry_run: bool) -> anyhow
     println!(
         "rotate {} to key {}: {} seconds {seconds:.2}",
         if dry_run { "dry run" } else { "done" },
-        config.keyring.current().id(),
+        keyring.current().id(),
         rotator.summary.line(),
     );
     result.context("listing")?;

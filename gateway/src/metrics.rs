@@ -73,6 +73,18 @@ pub struct Metrics {
     /// `twinvault_limit_rejections_total{limit}`: requests and connections the S3 listener's
     /// limits refused or cut off; `limit` is a [`crate::limits::Limit`].
     pub limit_rejections: IntCounterVec,
+    /// `twinvault_key_manager_request_duration_seconds{operation}`: KMIP calls (locate, get,
+    /// create, activate), successful or not.
+    pub key_manager_duration: HistogramVec,
+    /// `twinvault_key_manager_errors_total{operation,kind}`: failed KMIP calls; `kind` is a
+    /// [`crate::kmip::ErrorKind`] label (connect, tls, timeout, protocol, not_found, denied, refused).
+    pub key_manager_errors: IntCounterVec,
+    /// `twinvault_key_manager_up`: 1 while the last fetch of the keys from the key manager
+    /// succeeded, 0 after a failed one (1 with the file keyring: no key manager to lose).
+    pub key_manager_up: IntGauge,
+    /// `twinvault_keyring_valid_seconds`: how long the keys in memory stay usable without another
+    /// successful fetch (set on every scrape; 0: expired, reads and writes answer 503).
+    pub keyring_valid_seconds: prometheus::Gauge,
 }
 
 impl Metrics {
@@ -126,7 +138,26 @@ impl Metrics {
             &["missed_region"],
         )?;
         registry.register(Box::new(lag_known_records.clone()))?;
+        let key_manager_up = IntGauge::new(
+            "key_manager_up",
+            "1 while the last fetch of the keys from the key manager succeeded",
+        )?;
+        registry.register(Box::new(key_manager_up.clone()))?;
+        key_manager_up.set(1);
+        let keyring_valid_seconds = prometheus::Gauge::new(
+            "keyring_valid_seconds",
+            "Seconds the keys in memory stay usable without another fetch from the key manager",
+        )?;
+        registry.register(Box::new(keyring_valid_seconds.clone()))?;
         Ok(Self {
+            key_manager_duration: histogram("key_manager_request_duration_seconds", "KMIP call time", &["operation"])?,
+            key_manager_errors: counter(
+                "key_manager_errors_total",
+                "Failed KMIP calls by operation and kind",
+                &["operation", "kind"],
+            )?,
+            key_manager_up,
+            keyring_valid_seconds,
             reads_rerouted: counter(
                 "reads_rerouted_total",
                 "Reads not sent to a region because it is behind for them",
@@ -263,6 +294,13 @@ impl Metrics {
         }
         for op in ["seal", "open"] {
             self.envelope_objects.with_label_values(&[op]).inc_by(0);
+        }
+        // The key-manager panels' series exist (at zero) with any keyring.
+        for op in ["locate", "get"] {
+            self.key_manager_duration.with_label_values(&[op]);
+        }
+        for kind in ["connect", "tls", "timeout"] {
+            self.key_manager_errors.with_label_values(&["connect", kind]).inc_by(0);
         }
     }
 }

@@ -18,7 +18,9 @@ use tokio::sync::{Notify, Semaphore, watch};
 use crate::admin::{AdminState, serve_admin};
 use crate::api::Gateway;
 use crate::auth::UserAuth;
-use crate::config::{Config, ServerConfig};
+use crate::config::{Config, KeyringConfig, ServerConfig};
+use crate::keyring::LiveKeyring;
+use crate::kmip::KeyManager;
 use crate::metrics::Metrics;
 use crate::replication::Regions;
 use crate::vhost::DomainHost;
@@ -37,6 +39,9 @@ pub enum ServerError {
     /// The TLS certificate or key did not load.
     #[error(transparent)]
     Tls(crate::tls::TlsError),
+    /// The keys could not be fetched from the key manager.
+    #[error("cannot start without the keys")]
+    KeyManager(#[from] crate::kmip::KmipError),
     /// Metric registration failed (a duplicate name: a programming error).
     #[error("metrics: {0}")]
     Metrics(String),
@@ -45,10 +50,11 @@ pub enum ServerError {
 /// The S3 service for `config`: SigV4 auth for every configured user, optional virtual hosts.
 pub fn build_s3_service(
     config: &Config,
+    keyring: LiveKeyring,
     regions: Arc<Regions>,
     metrics: Arc<Metrics>,
 ) -> Result<S3Service, ServerError> {
-    let gateway = Gateway::new(config, regions, metrics);
+    let gateway = Gateway::new(config, keyring, regions, metrics);
     let mut builder = S3ServiceBuilder::new(gateway);
     builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(
         crate::preflight::s3s_config(),
@@ -84,7 +90,8 @@ pub async fn bind_and_serve(
     let names: Vec<&str> = config.regions.iter().map(|r| r.name.as_str()).collect();
     metrics.prime(&names);
     let regions = Arc::new(Regions::from_config(config, Arc::clone(&metrics)));
-    let service = build_s3_service(config, Arc::clone(&regions), Arc::clone(&metrics))?;
+    let (keyring, key_manager) = open_keyring(config, &metrics).await?;
+    let service = build_s3_service(config, keyring.clone(), Arc::clone(&regions), Arc::clone(&metrics))?;
     let tls = match (&config.server.tls_cert_file, &config.server.tls_key_file) {
         (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key).map_err(ServerError::Tls)?),
         _ => None,
@@ -99,11 +106,13 @@ pub async fn bind_and_serve(
         addr: config.server.admin_listen,
         source,
     })?;
-    let admin = AdminState::new(Arc::clone(&regions), metrics.registry().clone());
+    let admin = AdminState::new(Arc::clone(&regions), Arc::clone(&metrics))
+        .with_keyring(keyring.clone(), key_manager.as_ref().map(|k| k.endpoint().to_owned()));
+    let refresh_task = key_manager.map(|km| tokio::spawn(km.refresh_loop(keyring.clone())));
     let admin_shutdown = shutdown.clone();
     let drain_timeout = config.server.drain_timeout;
     let repair_task = config.replication.repair_interval.map(|interval| {
-        let keyring = Arc::new(config.keyring.clone());
+        let keyring = keyring.clone();
         let settle = config.replication.journal_settle;
         tokio::spawn(crate::repair::run_background(
             Arc::clone(&regions),
@@ -136,12 +145,33 @@ pub async fn bind_and_serve(
         for task in lag_tasks {
             task.abort();
         }
+        if let Some(task) = refresh_task {
+            task.abort();
+        }
         // Every repair step is safe to cut: an unfinished record stays in the journal.
         if let Some(task) = repair_task {
             task.abort();
         }
     };
     Ok((s3_addr, admin_addr, serving))
+}
+
+/// The keyring to serve with: the file's keys, or the key manager's, fetched now (the gateway
+/// does not start without them) and then refreshed by the returned manager's loop.
+async fn open_keyring(
+    config: &Config,
+    metrics: &Arc<Metrics>,
+) -> Result<(LiveKeyring, Option<Arc<KeyManager>>), ServerError> {
+    match &config.keyring {
+        KeyringConfig::File(ring) => Ok((LiveKeyring::fixed(ring.clone()), None)),
+        KeyringConfig::Kmip(kmip) => {
+            let (live, manager) = KeyManager::new(kmip, Some(Arc::clone(metrics)))?
+                .start()
+                .await
+                .inspect_err(|_| metrics.key_manager_up.set(0))?;
+            Ok((live, Some(manager)))
+        }
+    }
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {

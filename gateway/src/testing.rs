@@ -13,6 +13,7 @@ use futures::{Stream, StreamExt};
 use crate::config::Config;
 use crate::envelope::{EnvelopeError, ObjectAttributes};
 use crate::error::{ApiError, ApiResult};
+use crate::keyring::{Keyring, LiveKeyring};
 use crate::metrics::Metrics;
 use crate::repair::Repairer;
 use crate::replication::Regions;
@@ -62,6 +63,11 @@ pub(crate) fn config_with(write_policy: &str, read_mode: &str, replication: &str
     Config::from_figment(Figment::from(Toml::string(&toml))).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// The file keyring every test configuration has.
+pub(crate) fn keyring(config: &Config) -> &Keyring {
+    config.keyring.file().expect("test configurations use the file keyring")
+}
+
 /// Regions "a" and "b" of `config` over `backends`: several over the same two backends are
 /// gateway replicas.
 pub(crate) fn regions_over(config: &Config, backends: &[Arc<MemoryBackend>; 2], metrics: Arc<Metrics>) -> Regions {
@@ -102,7 +108,12 @@ impl Twin {
         let metrics = Arc::new(Metrics::new().unwrap_or_else(|e| panic!("{e}")));
         let backends = [Arc::new(MemoryBackend::new()), Arc::new(MemoryBackend::new())];
         let regions = Arc::new(regions_over(&config, &backends, Arc::clone(&metrics)));
-        let store = Store::new(&config, Arc::clone(&regions), metrics);
+        let store = Store::new(
+            &config,
+            LiveKeyring::fixed(keyring(&config).clone()),
+            Arc::clone(&regions),
+            metrics,
+        );
         Self {
             config,
             regions,
@@ -210,7 +221,7 @@ impl Twin {
 
     /// A repairer over both regions (not dry).
     pub fn repairer(&self) -> Repairer<'_> {
-        Repairer::new(&self.regions, &self.config.keyring, false)
+        Repairer::new(&self.regions, keyring(&self.config), false)
     }
 }
 

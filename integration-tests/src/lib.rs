@@ -21,6 +21,7 @@
 //! - [`command`]: running a CLI with a timeout and reporting its full output
 //! - [`clients`]: aws-cli, rclone, s3cmd, s5cmd and python/boto3 with isolated config
 //! - [`fixtures`]: random payloads, unique bucket names, digests
+//! - [`kmip`]: a real KMIP key manager (PyKMIP's `pykmip-server`) with a test CA of its own
 //! - [`http`]: a minimal plain-HTTP GET (admin endpoints, a local Prometheus)
 //! - [`eventually`]: polling for state that settles asynchronously
 //! - [`bench`]: what the benchmark binaries (tvbench, peerbench, repairbench) share
@@ -35,6 +36,7 @@ pub mod fixtures;
 pub mod gateway;
 pub mod gateway_config;
 pub mod http;
+pub mod kmip;
 pub mod ports;
 pub mod process;
 pub mod proxy;
@@ -50,6 +52,7 @@ pub use eventually::eventually;
 pub use fixtures::{md5_hex, random_bytes, random_token, unique_bucket};
 pub use gateway::Gateway;
 pub use gateway_config::GatewayConfig;
+pub use kmip::KmipServer;
 pub use proxy::{DelayProxy, Fault, FaultProxy};
 pub use sdk::sdk_client;
 pub use seaweed::SeaweedRegion;

@@ -26,6 +26,7 @@ use tracing::Instrument;
 
 use crate::config::Config;
 use crate::error::ApiResult;
+use crate::keyring::LiveKeyring;
 use crate::metrics::{Metrics, status_class};
 use crate::replication::Regions;
 use crate::store::Store;
@@ -42,9 +43,9 @@ pub struct Gateway {
 
 impl Gateway {
     /// A gateway over `regions` for `config`.
-    pub fn new(config: &Config, regions: Arc<Regions>, metrics: Arc<Metrics>) -> Self {
+    pub fn new(config: &Config, keyring: LiveKeyring, regions: Arc<Regions>, metrics: Arc<Metrics>) -> Self {
         Self {
-            store: Store::new(config, regions, Arc::clone(&metrics)),
+            store: Store::new(config, keyring, regions, Arc::clone(&metrics)),
             metrics,
             region_name: config.server.region.clone(),
             access: crate::auth::AccessPolicy::new(config),

@@ -1,5 +1,6 @@
 //! Configuration: figment layering, then validation into the typed [`Config`] the program uses.
 
+mod kmip;
 mod raw;
 mod secret;
 #[cfg(test)]
@@ -18,6 +19,7 @@ use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use serde::Serialize;
 
+pub use kmip::KmipConfig;
 pub use raw::RawConfig;
 pub use secret::{REDACTED, Secret};
 
@@ -252,15 +254,42 @@ pub struct Config {
     pub server: ServerConfig,
     /// Client identities.
     pub users: Vec<UserConfig>,
-    /// Key-encryption keys.
-    #[serde(serialize_with = "keyring_summary")]
-    pub keyring: Keyring,
+    /// Key-encryption keys: in the file, or where to fetch them.
+    pub keyring: KeyringConfig,
     /// Policies.
     pub replication: ReplicationConfig,
     /// The two regions, ordered by name.
     pub regions: [RegionConfig; 2],
     /// Multipart uploads.
     pub multipart: MultipartConfig,
+}
+
+/// `[keyring]`, validated: the keys themselves, or the key manager that holds them.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "provider", rename_all = "lowercase")]
+pub enum KeyringConfig {
+    /// `[[keyring.keys]]`.
+    File(#[serde(serialize_with = "keyring_summary")] Keyring),
+    /// `[keyring.kmip]`.
+    Kmip(KmipConfig),
+}
+
+impl KeyringConfig {
+    /// The file keyring, if that is the provider.
+    pub fn file(&self) -> Option<&Keyring> {
+        match self {
+            Self::File(ring) => Some(ring),
+            Self::Kmip(_) => None,
+        }
+    }
+
+    /// The id (with KMIP: the name) of the key for new writes.
+    pub fn current_id(&self) -> &str {
+        match self {
+            Self::File(ring) => ring.current().id(),
+            Self::Kmip(kmip) => &kmip.current,
+        }
+    }
 }
 
 /// `[multipart]`, validated.
@@ -509,7 +538,30 @@ pub fn decode_key(name: &str, text: &str) -> Result<[u8; 32], String> {
         .map_err(|_| format!("{name}: must be 32 bytes after base64 decoding, got {}", bytes.len()))
 }
 
-fn validate_keyring(raw: raw::RawKeyring, problems: &mut Vec<String>) -> Option<Keyring> {
+fn validate_keyring(raw: raw::RawKeyring, problems: &mut Vec<String>) -> Option<KeyringConfig> {
+    match raw.provider.as_deref().unwrap_or("file") {
+        "file" => {
+            if raw.kmip.is_some() {
+                problems.push("keyring.kmip: only used with provider = \"kmip\"".to_owned());
+            }
+            validate_file_keyring(raw, problems).map(KeyringConfig::File)
+        }
+        "kmip" => {
+            if !raw.keys.is_empty() {
+                problems.push(
+                    "keyring.keys: not used with provider = \"kmip\" (name older keys in keyring.kmip.keys)".to_owned(),
+                );
+            }
+            kmip::validate(raw.kmip, raw.current, problems).map(KeyringConfig::Kmip)
+        }
+        other => {
+            problems.push(format!("keyring.provider: {other:?} is not \"file\" or \"kmip\""));
+            None
+        }
+    }
+}
+
+fn validate_file_keyring(raw: raw::RawKeyring, problems: &mut Vec<String>) -> Option<Keyring> {
     if raw.keys.is_empty() {
         problems.push("keyring.keys: at least one [[keyring.keys]] entry is required".to_owned());
     }

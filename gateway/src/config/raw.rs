@@ -101,11 +101,41 @@ pub struct RawUser {
 #[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawKeyring {
-    /// Id of the key that wraps new data keys.
+    /// Where the keys are: "file" (`[[keyring.keys]]`, default) or "kmip" (`[keyring.kmip]`).
+    pub provider: Option<String>,
+    /// Id of the key that wraps new data keys (with "kmip": its KMIP Name).
     pub current: Option<String>,
-    /// All keys; old ones stay to read old objects.
+    /// All keys; old ones stay to read old objects (provider "file").
     #[serde(default)]
     pub keys: Vec<RawKey>,
+    /// The key manager (provider "kmip").
+    pub kmip: Option<RawKmip>,
+}
+
+/// `[keyring.kmip]`.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKmip {
+    /// `host:port` of the KMIP server.
+    pub endpoint: Option<String>,
+    /// Name in its certificate (default: the endpoint's host).
+    pub server_name: Option<String>,
+    /// PEM CA bundle that signs the server's certificate.
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate.
+    pub client_cert_file: Option<PathBuf>,
+    /// PEM private key of the client certificate.
+    pub client_key_file: Option<PathBuf>,
+    /// KMIP Names of older keys that still unwrap (`current` is always fetched).
+    pub keys: Option<Vec<String>>,
+    /// Create `current` (AES-256) when no key has that name (default: false).
+    pub create_missing: Option<bool>,
+    /// Fetched keys stay usable this long without a successful fetch (default: 300).
+    pub cache_ttl_secs: Option<u64>,
+    /// Fetch the keys again this often (default: 30).
+    pub refresh_interval_secs: Option<u64>,
+    /// Each connect, handshake and call, in milliseconds (default: 5000).
+    pub timeout_ms: Option<u64>,
 }
 
 /// One `[[keyring.keys]]` entry.

@@ -336,3 +336,83 @@ fn security_settings_default_to_strict_and_can_be_set() {
         Ok(())
     });
 }
+
+const KMIP: &str = r#"
+[[users]]
+access_key_id = "AK1"
+secret_access_key = "user-secret-1"
+[keyring]
+provider = "kmip"
+current = "kek-2"
+[keyring.kmip]
+endpoint = "kmip.example.com:5696"
+ca_file = "ca.pem"
+client_cert_file = "client.pem"
+client_key_file = "client.key"
+keys = ["kek-1", "kek-2"]
+[regions.a]
+endpoint = "http://127.0.0.1:1"
+access_key_id = "A"
+secret_access_key = "region-secret-a"
+[regions.b]
+endpoint = "http://127.0.0.1:2"
+access_key_id = "B"
+secret_access_key = "region-secret-b"
+"#;
+
+#[test]
+fn a_kmip_keyring_names_its_keys_and_has_defaults() {
+    Jail::expect_with(|jail| {
+        jail.create_file("twinvault.toml", KMIP)?;
+        for file in ["ca.pem", "client.pem", "client.key"] {
+            jail.create_file(file, "pem")?;
+        }
+        let config = load(jail).expect("valid");
+        let KeyringConfig::Kmip(kmip) = &config.keyring else {
+            panic!("not kmip: {:?}", config.keyring);
+        };
+        assert_eq!(config.keyring.current_id(), "kek-2");
+        assert_eq!(kmip.keys, ["kek-2", "kek-1"], "current first, no duplicates");
+        assert_eq!(kmip.server_name, "kmip.example.com");
+        assert_eq!(kmip.cache_ttl, Duration::from_secs(300));
+        assert_eq!(kmip.refresh_interval, Duration::from_secs(30));
+        assert!(!kmip.create_missing);
+        let shown = config.to_redacted_toml();
+        assert!(
+            shown.contains("provider = \"kmip\"") && shown.contains("cache_ttl_secs = 300"),
+            "{shown}"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn a_kmip_keyring_reports_every_problem() {
+    Jail::expect_with(|jail| {
+        let bad = KMIP
+            .replace("endpoint = \"kmip.example.com:5696\"", "endpoint = \"no-port\"")
+            .replace(
+                "keys = [\"kek-1\", \"kek-2\"]",
+                "keys = [\"kek-1\"]\ncache_ttl_secs = 10\nrefresh_interval_secs = 10",
+            )
+            + "[[keyring.keys]]\nid = \"k1\"\nkey = \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"\n";
+        jail.create_file("twinvault.toml", &bad)?;
+        let problems = load(jail).expect_err("invalid").0.join("\n");
+        for needle in [
+            "keyring.keys: not used with provider = \"kmip\"",
+            "keyring.kmip.ca_file: ca.pem is not a readable file",
+            "keyring.kmip.client_key_file: client.key is not a readable file",
+            "keyring.kmip.cache_ttl_secs: 10 must be longer than refresh_interval_secs (10)",
+            "keyring.kmip.endpoint: \"no-port\" is not host:port",
+        ] {
+            assert!(problems.contains(needle), "missing {needle:?} in:\n{problems}");
+        }
+        jail.create_file(
+            "twinvault.toml",
+            &KMIP.replace("provider = \"kmip\"", "provider = \"vault\""),
+        )?;
+        let problems = load(jail).expect_err("invalid").0.join("\n");
+        assert!(problems.contains("keyring.provider: \"vault\" is not"), "{problems}");
+        Ok(())
+    });
+}

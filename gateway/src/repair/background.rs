@@ -15,7 +15,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::Repairer;
-use crate::keyring::Keyring;
+use crate::keyring::{Keyring, LiveKeyring};
 use crate::replication::Regions;
 use crate::reserved::layout::{LEASE_REPLAY, missed_prefix};
 use crate::stamp::VersionStamp;
@@ -32,13 +32,17 @@ struct Lease {
 
 /// Runs until the task is dropped (the server aborts it on shutdown; every step is safe to cut).
 /// `settle` is `replication.journal_settle_ms` (see `Repairer::settling`).
-pub async fn run_background(regions: Arc<Regions>, keyring: Arc<Keyring>, interval: Duration, settle: Duration) {
+pub async fn run_background(regions: Arc<Regions>, keyring: LiveKeyring, interval: Duration, settle: Duration) {
     let me = format!("{:016x}", rand::random::<u64>());
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        replay_round(&regions, &keyring, &me, interval, settle).await;
+        // Keys from a key manager that expired: nothing can be verified until it answers again.
+        match keyring.get() {
+            Ok(ring) => replay_round(&regions, &ring, &me, interval, settle).await,
+            Err(e) => tracing::warn!(error = %e, "repair loop waits for the key manager"),
+        }
         // Also while a region is down or another replica holds the lease: that is when the
         // backlog grows.
         measure_backlog(&regions).await;

@@ -327,7 +327,7 @@ async fn a_dry_run_changes_nothing_and_keeps_the_journal() {
     twin.b().set_down(true);
     twin.put("cat.jpg", &plaintext(100, 95)).await.expect("put");
     twin.b().set_down(false);
-    let repairer = crate::repair::Repairer::new(&twin.regions, &twin.config.keyring, true);
+    let repairer = crate::repair::Repairer::new(&twin.regions, crate::testing::keyring(&twin.config), true);
     repairer.replay_journal().await.expect("dry replay");
     assert_eq!(count(&repairer.summary.copied), 1, "counted");
     assert!(twin.b().raw(BUCKET, "cat.jpg").is_none(), "not copied");

@@ -63,7 +63,7 @@ impl Store {
         };
         let to = ObjectIdentity { bucket, key };
         let new_header = header.rewrap(
-            &self.keyring,
+            &*self.keyring()?,
             from,
             to,
             copy.source_sse_c.map(|s| &s.key),

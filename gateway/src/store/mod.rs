@@ -48,7 +48,7 @@ pub use write::{BodyVerdict, NewObject, WriteCondition};
 
 use crate::config::Config;
 use crate::error::{ApiError, ApiResult};
-use crate::keyring::Keyring;
+use crate::keyring::{Keyring, LiveKeyring};
 use crate::metrics::Metrics;
 use crate::replication::Regions;
 use crate::upstream::{StoredObject, UploadedPart};
@@ -57,7 +57,7 @@ use crate::upstream::{StoredObject, UploadedPart};
 #[derive(Clone, Debug)]
 pub struct Store {
     regions: Arc<Regions>,
-    keyring: Arc<Keyring>,
+    keyring: LiveKeyring,
     metrics: Arc<Metrics>,
     max_metadata_bytes: usize,
     known_buckets: Arc<bucket::KnownBuckets>,
@@ -66,16 +66,21 @@ pub struct Store {
 }
 
 impl Store {
-    /// The object layer over `regions` for `config`.
-    pub fn new(config: &Config, regions: Arc<Regions>, metrics: Arc<Metrics>) -> Self {
+    /// The object layer over `regions` for `config`, wrapping with `keyring`.
+    pub fn new(config: &Config, keyring: LiveKeyring, regions: Arc<Regions>, metrics: Arc<Metrics>) -> Self {
         Self {
             regions,
             metrics,
-            keyring: Arc::new(config.keyring.clone()),
+            keyring,
             max_metadata_bytes: config.server.max_metadata_bytes,
             known_buckets: Arc::default(),
             upload_ttl: config.multipart.upload_ttl,
         }
+    }
+
+    /// The keyring now; 503 once keys fetched from a key manager have expired.
+    fn keyring(&self) -> ApiResult<Arc<Keyring>> {
+        Ok(self.keyring.get()?)
     }
 
     /// The name of the reserved bucket (no client may use it).
@@ -89,7 +94,7 @@ impl Store {
         self.metrics.envelope_objects.with_label_values(&["open"]).inc();
         customer::check_key(stored, sse_c)?;
         let customer_key = sse_c.map(|s| &s.key);
-        ObjectView::open(&self.keyring, bucket, key, stored, customer_key).inspect_err(|e| {
+        ObjectView::open(&*self.keyring()?, bucket, key, stored, customer_key).inspect_err(|e| {
             if let ApiError::Envelope(e) = e
                 && e.is_integrity_failure()
             {

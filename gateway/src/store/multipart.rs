@@ -119,7 +119,7 @@ async fn create(
 ) -> ApiResult<String> {
     store.check_attributes(&attrs)?;
     let identity = ObjectIdentity { bucket, key };
-    let (header, dek) = ObjectHeader::create(&store.keyring, identity, sse_c.map(|s| &s.key))?;
+    let (header, dek) = ObjectHeader::create(&*store.keyring()?, identity, sse_c.map(|s| &s.key))?;
     store.metrics.envelope_objects.with_label_values(&["seal"]).inc();
     let header_value = header.to_metadata_value();
     let mut metadata = HashMap::new();
@@ -156,7 +156,7 @@ async fn create(
         sse_c_check: sse_c.map(SseC::check_value),
         created_unix_secs: Some(super::upload_id::unix_secs(SystemTime::now())),
     };
-    let upload_id = state.seal(&store.keyring, bucket, key)?;
+    let upload_id = state.seal(&*store.keyring()?, bucket, key)?;
     // ListMultipartUploads can only list what is recorded; an upload it could never list
     // would be a leak, so no record means no upload.
     if let Err(e) = uploads::remember(store, bucket, key, &state, &upload_id).await {
@@ -169,7 +169,13 @@ async fn create(
 /// The state of an upload id for `bucket`/`key`: `NoSuchUpload` if not ours, or older than
 /// `multipart.upload_ttl_secs` by this gateway's clock.
 fn live_upload(store: &Store, object: (&str, &str), upload_id: &str) -> ApiResult<UploadState> {
-    UploadState::open_live(&store.keyring, object, upload_id, store.upload_ttl, SystemTime::now())
+    UploadState::open_live(
+        &*store.keyring()?,
+        object,
+        upload_id,
+        store.upload_ttl,
+        SystemTime::now(),
+    )
 }
 
 /// The state and data key of an upload id for `bucket`/`key` (`NoSuchUpload` if not ours),
@@ -207,7 +213,11 @@ fn upload_data_key(
     sse_c: Option<&SseC>,
 ) -> ApiResult<DataKey> {
     let header = ObjectHeader::from_metadata_value(&state.header)?;
-    Ok(header.unwrap(&store.keyring, ObjectIdentity { bucket, key }, sse_c.map(|s| &s.key))?)
+    Ok(header.unwrap(
+        &*store.keyring()?,
+        ObjectIdentity { bucket, key },
+        sse_c.map(|s| &s.key),
+    )?)
 }
 
 /// Checks a request's SSE-C key against the one the upload was started with, before the

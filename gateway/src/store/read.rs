@@ -146,7 +146,7 @@ async fn get_object(store: &Store, read: &ReadRequest<'_>) -> ApiResult<ObjectRe
     let body = healing(
         plain,
         Heal {
-            keyring: Arc::clone(&store.keyring),
+            keyring: store.keyring()?,
             regions: Arc::clone(&store.regions),
             metrics: Arc::clone(&store.metrics),
             bucket: read.bucket.to_owned(),

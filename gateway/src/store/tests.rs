@@ -712,10 +712,13 @@ async fn abort_removes_the_upload_its_record_and_its_staged_parts() {
 /// The same upload re-sealed as if CreateMultipartUpload had run `age` ago (the id is sealed
 /// under the gateway's keyring, so only the gateway can date it; here the test plays it).
 fn aged_upload_id(twin: &Twin, key: &str, id: &str, age: Duration) -> String {
-    let mut state = super::upload_id::UploadState::open(&twin.config.keyring, BUCKET, key, id).expect("open");
+    let mut state =
+        super::upload_id::UploadState::open(crate::testing::keyring(&twin.config), BUCKET, key, id).expect("open");
     let now = super::upload_id::unix_secs(SystemTime::now());
     state.created_unix_secs = Some(now - age.as_secs());
-    state.seal(&twin.config.keyring, BUCKET, key).expect("seal")
+    state
+        .seal(crate::testing::keyring(&twin.config), BUCKET, key)
+        .expect("seal")
 }
 
 #[tokio::test(start_paused = true)]

@@ -199,7 +199,7 @@ impl<'a> Query<'a> {
             return Ok(None); // S3 ignores upload-id-marker without key-marker
         };
         if let Some(id) = input.upload_id_marker.filter(|m| !m.is_empty()) {
-            let state = UploadState::open(&store.keyring, bucket, marker, id)
+            let state = UploadState::open(&*store.keyring()?, bucket, marker, id)
                 .map_err(|_| ApiError::InvalidArgument("upload-id-marker is not an upload of key-marker".into()))?;
             return Ok(Some(record_name(bucket, marker, &state.stamp)));
         }
@@ -395,7 +395,7 @@ async fn check(store: &Store, query: &Query<'_>, name: &str, holders: [bool; 2])
     let Some(record) = read_record(store, name, holders).await? else {
         return Ok(None);
     };
-    let Ok(state) = UploadState::open(&store.keyring, query.bucket, &record.key, &record.id) else {
+    let Ok(state) = UploadState::open(&*store.keyring()?, query.bucket, &record.key, &record.id) else {
         tracing::warn!(record = name, "multipart upload record whose id does not open; skipped");
         return Ok(None);
     };

@@ -75,7 +75,7 @@ impl Store {
             bucket: new.bucket,
             key: new.key,
         };
-        let (header, dek) = ObjectHeader::create(&self.keyring, identity, new.sse_c.map(|s| &s.key))?;
+        let (header, dek) = ObjectHeader::create(&*self.keyring()?, identity, new.sse_c.map(|s| &s.key))?;
         self.metrics.envelope_objects.with_label_values(&["seal"]).inc();
         let stamp = self.regions.stamp();
         let mut metadata = HashMap::new();

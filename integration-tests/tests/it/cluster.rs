@@ -161,12 +161,17 @@ impl Cluster {
     /// Runs `twinvault decrypt` with the gateway's config (the keyring) on stored bytes; the
     /// `--out` file it creates is the owner's alone (mode 0600).
     pub fn decrypt_offline(&self, bucket: &str, key: &str, meta: &Path, stored: &Path) -> Vec<u8> {
+        self.decrypt_offline_with(&self.gw.config_path(), bucket, key, meta, stored)
+    }
+
+    /// [`Self::decrypt_offline`] with the configuration at `config` (another keyring).
+    pub fn decrypt_offline_with(&self, config: &Path, bucket: &str, key: &str, meta: &Path, stored: &Path) -> Vec<u8> {
         let out = self.path("decrypted.out");
         // Created afresh each time, so its mode is the one `decrypt` creates it with.
         let _ = std::fs::remove_file(&out);
         let status = std::process::Command::new(Gateway::binary())
             .args(["decrypt", "--config"])
-            .arg(self.gw.config_path())
+            .arg(config)
             .args(["--bucket", bucket, "--key", key, "--metadata"])
             .arg(meta)
             .arg("--in")

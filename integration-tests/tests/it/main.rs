@@ -11,6 +11,7 @@ mod faults; // region b behind a fault proxy (5xx, drops, cuts, silence) under p
 mod format_vectors; // docs/FORMAT.md's vectors, opened by an independent Python decryptor
 mod harness_smoke; // the harness itself: two regions, every client, restart, missing buckets
 mod hedge; // hedged reads: a slow region loses to the fast one; a missing copy fails over
+mod kmip; // keys in a real KMIP key manager (pykmip-server): refused starts, round trips, decrypt offline, rotation, outage, no key bytes anywhere
 mod lagging_region; // policy one, a region back but behind: reads never return what it missed, via either gateway
 mod large_objects; // 8 concurrent 1 GiB PUTs and GETs, generated on the fly; gateway peak RSS < 256 MiB
 mod limits; // slowloris heads and bodies cut off while others are served; 431, 503 SlowDown, max_connections

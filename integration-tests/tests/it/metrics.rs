@@ -11,7 +11,7 @@ use integration_tests::{assert_eventually, aws, boto3, unique_bucket, workspace_
 use crate::cluster::Cluster;
 
 /// The value of the first sample whose line starts with `series` (name plus labels).
-fn sample(text: &str, series: &str) -> Option<f64> {
+pub(crate) fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .find(|l| l.starts_with(series))
         .and_then(|l| l.rsplit(' ').next())
