@@ -132,6 +132,13 @@ pub enum ApiError {
         "Requests specifying Server Side Encryption with Customer provided keys must be made over a secure connection."
     )]
     SseCRequiresTls,
+    /// A request path whose percent-encoding is broken or does not decode to UTF-8: no key
+    /// can be read from it.
+    #[error("Couldn't parse the specified URI.")]
+    InvalidUri,
+    /// Object tags beyond S3's limits (count, lengths, duplicates, the `aws:` prefix).
+    #[error("{0}")]
+    InvalidTag(String),
     /// A presigned URL's query parameters break S3's rules (`X-Amz-Expires` outside 1..=604800).
     #[error("{0}")]
     AuthorizationQueryParameters(&'static str),
@@ -214,6 +221,8 @@ impl ApiError {
             Self::RequestTimeTooSkewed => C::RequestTimeTooSkewed,
             Self::SignatureDoesNotMatch => C::SignatureDoesNotMatch,
             Self::SseCRequiresTls => C::InvalidRequest,
+            Self::InvalidUri => C::InvalidURI,
+            Self::InvalidTag(_) => C::InvalidTag,
             Self::SlowDown => C::SlowDown,
             Self::KeysExpired(_) => C::ServiceUnavailable,
             Self::RequestTimeout => C::RequestTimeout,

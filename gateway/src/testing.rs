@@ -177,6 +177,7 @@ impl Twin {
             attrs,
             sse_c: None,
             condition,
+            checksum: None,
         };
         let verdict = BodyVerdict::default();
         self.store.put_object(new, body(plain), &verdict).await
@@ -297,4 +298,16 @@ pub(crate) fn failure<T>(result: ApiResult<T>) -> ApiError {
         Ok(_) => panic!("expected a failure, got a success"),
         Err(e) => e,
     }
+}
+
+/// A CompleteMultipartUpload part list of (number, client ETag) pairs, without checksums.
+pub fn requested(parts: &[(i32, String)]) -> Vec<crate::store::RequestedPart> {
+    parts
+        .iter()
+        .map(|(number, etag)| crate::store::RequestedPart {
+            number: *number,
+            etag: etag.clone(),
+            checksum: None,
+        })
+        .collect()
 }

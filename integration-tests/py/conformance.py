@@ -99,14 +99,14 @@ s3.put_object(Bucket=bucket, Key="chunked-only", Body=b"zz", ContentEncoding="aw
 check("ContentEncoding" not in s3.head_object(Bucket=bucket, Key="chunked-only"), "aws-chunked stored alone")
 
 # --- what the gateway does not implement is refused, never stored silently without it ---
-for extra in [{"Tagging": "team=blue"}, {"ACL": "public-read"}, {"ServerSideEncryption": "aws:kms"},
+for extra in [{"ACL": "public-read"}, {"ServerSideEncryption": "aws:kms"},
               {"ObjectLockMode": "GOVERNANCE", "ObjectLockRetainUntilDate": "2030-01-01T00:00:00Z"},
               {"ObjectLockLegalHoldStatus": "ON"}, {"GrantRead": 'id="someone"'}]:
     expect_error("NotImplemented", s3.put_object, Bucket=bucket, Key="refused", Body=b"x", **extra)
     expect_error("404", s3.head_object, Bucket=bucket, Key="refused")
-expect_error("NotImplemented", s3.create_multipart_upload, Bucket=bucket, Key="refused", Tagging="a=b")
+expect_error("NotImplemented", s3.create_multipart_upload, Bucket=bucket, Key="refused", ACL="public-read")
 expect_error("NotImplemented", s3.copy_object, Bucket=bucket, Key="refused",
-             CopySource={"Bucket": bucket, "Key": "source"}, TaggingDirective="REPLACE", Tagging="a=b")
+             CopySource={"Bucket": bucket, "Key": "source"}, ACL="public-read")
 for acl in ("private", "bucket-owner-full-control"):
     s3.put_object(Bucket=bucket, Key=f"acl-{acl}", Body=b"x", ACL=acl)
 s3.put_object(Bucket=bucket, Key="sse-s3", Body=b"x", ServerSideEncryption="AES256")

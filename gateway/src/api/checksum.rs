@@ -15,6 +15,7 @@ use s3s::checksum::ChecksumHasher;
 use s3s::dto::{Checksum, ChecksumAlgorithm};
 
 use crate::error::ApiError;
+use crate::store::{ChecksumSlot, ClientChecksum};
 
 type StdError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -25,6 +26,9 @@ pub struct ClientChecksums {
     hasher: ChecksumHasher,
     md5: Option<Md5>,
     trailers: Option<TrailingHeaders>,
+    /// The one checksum kept with the object: the request's declared algorithm, and where its
+    /// verified value lands once the body has gone by.
+    kept: Option<ClientChecksum>,
 }
 
 const TRAILER_NAMES: [&str; 5] = [
@@ -79,13 +83,21 @@ impl ClientChecksums {
             hasher.crc64nvme = Some(Default::default());
         }
         let md5 = content_md5.as_ref().map(|_| Md5::new());
+        let kept = kept_checksum(&expected, &hasher, algorithm);
         Ok(Self {
             content_md5,
             expected,
             hasher,
             md5,
             trailers,
+            kept,
         })
+    }
+
+    /// The checksum to keep with the object (S3 keeps one per object): its algorithm, its value
+    /// when the request's headers carry it, and the slot its verified value lands in.
+    pub fn kept(&self) -> Option<ClientChecksum> {
+        self.kept.clone()
     }
 
     fn update(&mut self, data: &[u8]) {
@@ -123,6 +135,16 @@ impl ClientChecksums {
             }
         }
         let got = self.hasher.finalize();
+        if let Some(kept) = &self.kept {
+            let computed = ALGORITHMS
+                .iter()
+                .zip(checksum_slots(&got))
+                .find(|(name, _)| **name == kept.algorithm)
+                .and_then(|(_, value)| value.clone());
+            if let Ok(mut slot) = kept.verified.lock() {
+                *slot = computed;
+            }
+        }
         let pairs = [
             ("x-amz-checksum-crc32", &expected.checksum_crc32, &got.checksum_crc32),
             ("x-amz-checksum-crc32c", &expected.checksum_crc32c, &got.checksum_crc32c),
@@ -143,6 +165,43 @@ impl ClientChecksums {
         }
         Ok(())
     }
+}
+
+/// S3's algorithm names, in the order of [`TRAILER_NAMES`].
+const ALGORITHMS: [&str; 5] = ["CRC32", "CRC32C", "SHA1", "SHA256", "CRC64NVME"];
+
+/// The values of `checksum`, in the order of [`ALGORITHMS`].
+fn checksum_slots(checksum: &Checksum) -> [&Option<String>; 5] {
+    [
+        &checksum.checksum_crc32,
+        &checksum.checksum_crc32c,
+        &checksum.checksum_sha1,
+        &checksum.checksum_sha256,
+        &checksum.checksum_crc64nvme,
+    ]
+}
+
+/// Which checksum S3 would keep: the declared algorithm (`x-amz-sdk-checksum-algorithm`), else
+/// the one whose header or trailer the request carries (computed here either way).
+fn kept_checksum(
+    expected: &Checksum,
+    hasher: &ChecksumHasher,
+    algorithm: Option<&ChecksumAlgorithm>,
+) -> Option<ClientChecksum> {
+    let computed = [
+        hasher.crc32.is_some(),
+        hasher.crc32c.is_some(),
+        hasher.sha1.is_some(),
+        hasher.sha256.is_some(),
+        hasher.crc64nvme.is_some(),
+    ];
+    let declared = algorithm.and_then(|a| ALGORITHMS.iter().position(|n| n.eq_ignore_ascii_case(a.as_str())));
+    let index = declared.or_else(|| computed.iter().position(|c| *c))?;
+    Some(ClientChecksum {
+        algorithm: ALGORITHMS[index],
+        value: checksum_slots(expected)[index].clone(),
+        verified: ChecksumSlot::default(),
+    })
 }
 
 /// Where a checksum failure is left for the handler: the stream itself can only carry an

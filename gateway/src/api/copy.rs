@@ -8,7 +8,22 @@ use super::dto;
 use super::put::{attributes, refuse_unimplemented};
 use super::sse_c::{copy_source_sse_c, echo, request_sse_c};
 use crate::error::{ApiError, ApiResult};
-use crate::store::CopyRequest;
+use crate::store::{CopyRequest, parse_tagging_header};
+
+/// The copy's tags: the source's (`x-amz-tagging-directive: COPY`, the default, returns
+/// `None`) or `x-amz-tagging`'s (`REPLACE`; none if it is absent).
+fn copied_tags(input: &CopyObjectInput) -> ApiResult<Option<Vec<(String, String)>>> {
+    let replace = input
+        .tagging_directive
+        .as_ref()
+        .is_some_and(|d| d.as_str().eq_ignore_ascii_case("REPLACE"));
+    if !replace {
+        return Ok(None);
+    }
+    Ok(Some(parse_tagging_header(
+        input.tagging.as_deref().unwrap_or_default(),
+    )?))
+}
 
 pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> ApiResult<CopyObjectOutput> {
     let input = &req.input;
@@ -42,6 +57,7 @@ pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> ApiRe
             input.copy_source_if_unmodified_since.as_ref(),
         ),
         replace: replace.then(|| attributes!(input)),
+        tags: copied_tags(input)?,
     };
     let result = gw.store.copy_object(copy).await?;
     let (sse_customer_algorithm, sse_customer_key_md5) = echo(target_sse_c.as_ref());

@@ -2,7 +2,7 @@
 
 use std::time::SystemTime;
 
-use s3s::dto::{ETag, ETagCondition, Range, Timestamp, TimestampFormat};
+use s3s::dto::{Checksum, ChecksumMode, ChecksumType, ETag, ETagCondition, Range, Timestamp, TimestampFormat};
 
 use crate::store::{ByteRange, Conditions, EtagCondition, ObjectView, client_etag};
 
@@ -31,6 +31,69 @@ pub fn http_date(ts: &Timestamp) -> Option<String> {
     let mut out = Vec::new();
     ts.format(TimestampFormat::HttpDate, &mut out).ok()?;
     String::from_utf8(out).ok()
+}
+
+/// Whether a request asks for checksums (`x-amz-checksum-mode: ENABLED`).
+pub fn checksum_enabled(mode: Option<&ChecksumMode>) -> bool {
+    mode.is_some_and(|m| m.as_str().eq_ignore_ascii_case(ChecksumMode::ENABLED))
+}
+
+/// A kept checksum in s3s's shape: the value under its algorithm, and its type.
+pub fn checksum_of(kept: &crate::envelope::ObjectChecksum) -> Checksum {
+    let mut out = Checksum {
+        checksum_type: (!kept.kind.is_empty()).then(|| ChecksumType::from(kept.kind.clone())),
+        ..Default::default()
+    };
+    let value = Some(kept.value.clone());
+    match kept.algorithm.as_str() {
+        "CRC32" => out.checksum_crc32 = value,
+        "CRC32C" => out.checksum_crc32c = value,
+        "CRC64NVME" => out.checksum_crc64nvme = value,
+        "SHA1" => out.checksum_sha1 = value,
+        "SHA256" => out.checksum_sha256 = value,
+        _ => out.checksum_type = None, // written by a later gateway: nothing this one can name
+    }
+    out
+}
+
+/// Sets the five checksum fields of an s3s output (the same names in every output that has
+/// them) from a [`Checksum`].
+macro_rules! set_checksum {
+    ($out:expr, $checksum:expr) => {{
+        let checksum: s3s::dto::Checksum = $checksum;
+        $out.checksum_crc32 = checksum.checksum_crc32;
+        $out.checksum_crc32c = checksum.checksum_crc32c;
+        $out.checksum_crc64nvme = checksum.checksum_crc64nvme;
+        $out.checksum_sha1 = checksum.checksum_sha1;
+        $out.checksum_sha256 = checksum.checksum_sha256;
+    }};
+}
+pub(super) use set_checksum;
+
+/// The first checksum an s3s input carries (the same five field names everywhere), with
+/// S3's name of its algorithm.
+macro_rules! given_checksum {
+    ($input:expr) => {
+        [
+            ("CRC32", &$input.checksum_crc32),
+            ("CRC32C", &$input.checksum_crc32c),
+            ("CRC64NVME", &$input.checksum_crc64nvme),
+            ("SHA1", &$input.checksum_sha1),
+            ("SHA256", &$input.checksum_sha256),
+        ]
+        .into_iter()
+        .find_map(|(name, value)| value.clone().map(|v| (name, v)))
+    };
+}
+pub(super) use given_checksum;
+
+/// A value of one algorithm as a [`Checksum`] (for [`set_checksum!`]).
+pub fn checksum_value(algorithm: &str, value: String) -> Checksum {
+    checksum_of(&crate::envelope::ObjectChecksum {
+        algorithm: algorithm.to_owned(),
+        value,
+        ..Default::default()
+    })
 }
 
 /// The object's sealed `Expires`, as s3s wants it.

@@ -20,6 +20,7 @@ fn state() -> UploadState {
         stamp: "0000000000000001.0000000000000002".into(),
         sse_c_check: None,
         created_unix_secs: None,
+        checksum: None,
     }
 }
 

@@ -5,8 +5,9 @@ use bytes::Bytes;
 use futures::Stream;
 use s3s::S3Request;
 use s3s::dto::{
-    GetObjectAttributesInput, GetObjectAttributesOutput, GetObjectAttributesParts, GetObjectInput, GetObjectOutput,
-    HeadObjectInput, HeadObjectOutput, ObjectAttributes, StorageClass, StreamingBlob,
+    Checksum, ChecksumMode, GetObjectAttributesInput, GetObjectAttributesOutput, GetObjectAttributesParts,
+    GetObjectInput, GetObjectOutput, HeadObjectInput, HeadObjectOutput, ObjectAttributes, ObjectPart, StorageClass,
+    StreamingBlob,
 };
 
 use super::Gateway;
@@ -15,7 +16,7 @@ use super::sse_c::{echo, request_sse_c};
 use crate::envelope::EnvelopeError;
 use crate::envelope::format::SEGMENT_PLAINTEXT_LEN;
 use crate::error::ApiResult;
-use crate::store::{Conditions, ReadRequest};
+use crate::store::{Conditions, ObjectView, ReadRequest};
 
 /// The [`ReadRequest`] of a GetObject or HeadObject input (same field names in both).
 macro_rules! read_request {
@@ -43,7 +44,10 @@ pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> ApiResu
     let (view, content_length) = (&object.view, object.content_length);
     let attrs = &view.attrs;
     let (sse_customer_algorithm, sse_customer_key_md5) = echo(read.sse_c.as_ref());
-    Ok(GetObjectOutput {
+    let whole = object.content_range.is_none();
+    let checksum = answered_checksum(gw, &read, view, input.checksum_mode.as_ref(), whole).await;
+    let mut out = GetObjectOutput {
+        checksum_type: checksum.checksum_type.clone(),
         content_length: Some(content_length as i64),
         content_range: object.content_range.map(dto::content_range),
         parts_count: object.parts_count,
@@ -81,7 +85,9 @@ pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> ApiResu
             StreamingBlob::wrap(sync_wrapper::SyncStream::new(object.body))
         }),
         ..Default::default()
-    })
+    };
+    dto::set_checksum!(out, checksum);
+    Ok(out)
 }
 
 pub async fn head_object(gw: &Gateway, req: S3Request<HeadObjectInput>) -> ApiResult<HeadObjectOutput> {
@@ -91,7 +97,10 @@ pub async fn head_object(gw: &Gateway, req: S3Request<HeadObjectInput>) -> ApiRe
     let view = &head.view;
     let attrs = &view.attrs;
     let (sse_customer_algorithm, sse_customer_key_md5) = echo(read.sse_c.as_ref());
-    Ok(HeadObjectOutput {
+    let whole = head.content_range.is_none();
+    let checksum = answered_checksum(gw, &read, view, input.checksum_mode.as_ref(), whole).await;
+    let mut out = HeadObjectOutput {
+        checksum_type: checksum.checksum_type.clone(),
         content_length: Some(head.content_length as i64),
         content_range: head.content_range.map(dto::content_range),
         parts_count: head.parts_count,
@@ -108,12 +117,15 @@ pub async fn head_object(gw: &Gateway, req: S3Request<HeadObjectInput>) -> ApiRe
         sse_customer_algorithm,
         sse_customer_key_md5,
         ..Default::default()
-    })
+    };
+    dto::set_checksum!(out, checksum);
+    Ok(out)
 }
 
-/// GetObjectAttributes: what a HEAD knows, as S3 lists it. Client checksums are verified on
-/// upload but not kept, so `Checksum` is never answered; `ObjectParts` gives the part count of
-/// a multipart object (S3 lists the parts themselves only for objects uploaded with checksums).
+/// GetObjectAttributes: what a HEAD knows, as S3 lists it. `Checksum` is the object's kept
+/// checksum; `ObjectParts` gives the part count of a multipart object, and its parts (size and
+/// checksum, paged by `MaxParts` / `PartNumberMarker`) when it was uploaded with a checksum
+/// algorithm, as S3 lists them only then.
 pub async fn get_object_attributes(
     gw: &Gateway,
     req: S3Request<GetObjectAttributesInput>,
@@ -127,6 +139,7 @@ pub async fn get_object_attributes(
             .flat_map(|line| line.as_str().split(','))
             .any(|a| a.trim().eq_ignore_ascii_case(name))
     };
+    let want_parts = wanted(ObjectAttributes::OBJECT_PARTS);
     let read = ReadRequest {
         bucket: &input.bucket,
         key: &input.key,
@@ -134,22 +147,93 @@ pub async fn get_object_attributes(
         sse_c: request_sse_c!(input)?,
         range: None,
         // A part HEAD answers the object's part count (none for a single PUT).
-        part_number: wanted(ObjectAttributes::OBJECT_PARTS).then_some(1),
+        part_number: want_parts.then_some(1),
     };
     let head = gw.store.head_object(&read).await?;
     let view = &head.view;
+    let kept = if wanted(ObjectAttributes::CHECKSUM) || want_parts {
+        gw.store.object_checksum(read.bucket, read.key, view).await
+    } else {
+        None
+    };
+    let object_parts = match head.parts_count {
+        Some(count) if want_parts => Some(object_parts(input, count, kept.as_ref())),
+        _ => None,
+    };
     Ok(GetObjectAttributesOutput {
         e_tag: wanted(ObjectAttributes::ETAG).then(|| dto::etag(&view.etag)),
         last_modified: view.last_modified.map(dto::timestamp),
         object_size: wanted(ObjectAttributes::OBJECT_SIZE).then_some(view.plaintext_len as i64),
         storage_class: wanted(ObjectAttributes::STORAGE_CLASS)
             .then(|| StorageClass::from_static(StorageClass::STANDARD)),
-        object_parts: head.parts_count.map(|count| GetObjectAttributesParts {
-            total_parts_count: Some(count),
-            ..Default::default()
-        }),
+        checksum: kept
+            .as_ref()
+            .filter(|_| wanted(ObjectAttributes::CHECKSUM))
+            .map(dto::checksum_of),
+        object_parts,
         ..Default::default()
     })
+}
+
+/// GetObjectAttributes' `ObjectParts`: the part count, and one page of the parts the object's
+/// checksum record lists (the client's parts: sizes and checksums).
+fn object_parts(
+    input: &GetObjectAttributesInput,
+    count: i32,
+    kept: Option<&crate::envelope::ObjectChecksum>,
+) -> GetObjectAttributesParts {
+    let mut out = GetObjectAttributesParts {
+        total_parts_count: Some(count),
+        ..Default::default()
+    };
+    let Some(kept) = kept.filter(|k| !k.parts.is_empty()) else {
+        return out;
+    };
+    let marker = input.part_number_marker.unwrap_or(0).max(0);
+    let max = input.max_parts.unwrap_or(1000).clamp(1, 1000);
+    let first = usize::try_from(marker).unwrap_or(0);
+    let page: Vec<ObjectPart> = kept
+        .parts
+        .iter()
+        .enumerate()
+        .skip(first)
+        .take(usize::try_from(max).unwrap_or(1000))
+        .map(|(i, (size, value))| {
+            let mut part = ObjectPart {
+                part_number: i32::try_from(i + 1).ok(),
+                size: i64::try_from(*size).ok(),
+                ..Default::default()
+            };
+            dto::set_checksum!(part, dto::checksum_value(&kept.algorithm, value.clone()));
+            part
+        })
+        .collect();
+    let truncated = first + page.len() < kept.parts.len();
+    out.total_parts_count = i32::try_from(kept.parts.len()).ok();
+    out.part_number_marker = Some(marker);
+    out.next_part_number_marker = page.last().and_then(|p| p.part_number);
+    out.max_parts = Some(max);
+    out.is_truncated = Some(truncated);
+    out.parts = Some(page);
+    out
+}
+
+/// The checksum GetObject and HeadObject answer: the object's kept one, only with
+/// `x-amz-checksum-mode: ENABLED` and for the whole object (`whole`: no range, no part), as S3.
+async fn answered_checksum(
+    gw: &Gateway,
+    read: &ReadRequest<'_>,
+    view: &ObjectView,
+    mode: Option<&ChecksumMode>,
+    whole: bool,
+) -> Checksum {
+    if !whole || !dto::checksum_enabled(mode) {
+        return Checksum::default();
+    }
+    match gw.store.object_checksum(read.bucket, read.key, view).await {
+        Some(kept) => dto::checksum_of(&kept),
+        None => Checksum::default(),
+    }
 }
 
 /// Segments opened ahead of the client: enough to keep both cores busy, few enough to bound memory.

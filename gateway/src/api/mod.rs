@@ -16,6 +16,7 @@ mod part_copy;
 mod probes;
 mod put;
 mod sse_c;
+mod tagging;
 mod uploads;
 
 use std::sync::Arc;
@@ -307,9 +308,25 @@ impl S3 for Gateway {
         &self,
         req: S3Request<GetObjectTaggingInput>,
     ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
-        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-        let work = probes::get_object_tagging(self, &bucket, &key);
-        self.observe("GetObjectTagging", request_facts(&req), work).await
+        let facts = request_facts(&req);
+        self.observe("GetObjectTagging", facts, tagging::get(self, req)).await
+    }
+
+    async fn put_object_tagging(
+        &self,
+        req: S3Request<PutObjectTaggingInput>,
+    ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
+        let facts = request_facts(&req);
+        self.observe("PutObjectTagging", facts, tagging::put(self, req)).await
+    }
+
+    async fn delete_object_tagging(
+        &self,
+        req: S3Request<DeleteObjectTaggingInput>,
+    ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
+        let facts = request_facts(&req);
+        self.observe("DeleteObjectTagging", facts, tagging::delete(self, req))
+            .await
     }
 
     async fn get_bucket_logging(

@@ -4,9 +4,9 @@
 //! (or object) exists; what it does keep is stated truthfully (every object is encrypted).
 
 use s3s::dto::{
-    GetBucketAclOutput, GetBucketEncryptionOutput, GetObjectAclOutput, GetObjectTaggingOutput, Grant, Grantee, Owner,
-    Permission, ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
-    ServerSideEncryptionRule, Type,
+    GetBucketAclOutput, GetBucketEncryptionOutput, GetObjectAclOutput, Grant, Grantee, Owner, Permission,
+    ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
+    Type,
 };
 
 use super::Gateway;
@@ -64,11 +64,6 @@ pub async fn get_bucket_encryption(gw: &Gateway, bucket: &str) -> ApiResult<GetB
     Ok(GetBucketEncryptionOutput {
         server_side_encryption_configuration: Some(ServerSideEncryptionConfiguration { rules: vec![rule] }),
     })
-}
-
-pub async fn get_object_tagging(gw: &Gateway, bucket: &str, key: &str) -> ApiResult<GetObjectTaggingOutput> {
-    gw.store.object_exists(bucket, key).await?;
-    Ok(GetObjectTaggingOutput::default())
 }
 
 /// For a configuration twinvault never holds: S3's "there is none" error (`code`, 404) once

@@ -10,7 +10,7 @@ use super::checksum::{CheckedBody, ClientChecksums};
 use super::dto;
 use super::sse_c::{echo, request_sse_c};
 use crate::error::{ApiError, ApiResult};
-use crate::store::{BodyVerdict, NewObject, WriteCondition};
+use crate::store::{BodyVerdict, NewObject, WriteCondition, parse_tagging_header};
 
 pub async fn put_object(gw: &Gateway, mut req: S3Request<PutObjectInput>) -> ApiResult<PutObjectOutput> {
     let input = &mut req.input;
@@ -35,8 +35,11 @@ pub async fn put_object(gw: &Gateway, mut req: S3Request<PutObjectInput>) -> Api
         }
     };
     let plain_len = body_length(input.content_length, &req.headers)?;
-    let attrs = attributes!(input);
+    let mut attrs = attributes!(input);
+    attrs.tags = parse_tagging_header(input.tagging.as_deref().unwrap_or_default())?;
     let checks = client_checksums!(input, req)?;
+    let checksum = checks.kept();
+    let kept_checksum = checksum.clone();
     let (body, verdict) = checked_body(input.body.take(), checks);
     let new = NewObject {
         bucket: &input.bucket,
@@ -45,15 +48,25 @@ pub async fn put_object(gw: &Gateway, mut req: S3Request<PutObjectInput>) -> Api
         attrs,
         sse_c: sse_c.as_ref(),
         condition,
+        checksum,
     };
     let stored = gw.store.put_object(new, body, &verdict).await?;
     let (sse_customer_algorithm, sse_customer_key_md5) = echo(sse_c.as_ref());
-    Ok(PutObjectOutput {
+    let mut out = PutObjectOutput {
         e_tag: Some(dto::upstream_etag(&stored.etag)),
         sse_customer_algorithm,
         sse_customer_key_md5,
         ..Default::default()
-    })
+    };
+    // S3 echoes the checksum it kept, verified.
+    if let Some(kept) = kept_checksum
+        && let Some(value) = kept.value_now()
+    {
+        let answered = dto::checksum_of(&kept.full_object(value));
+        out.checksum_type.clone_from(&answered.checksum_type);
+        dto::set_checksum!(out, answered);
+    }
+    Ok(out)
 }
 
 /// The plaintext length of a PutObject or UploadPart body: `Content-Length`, or for
@@ -101,7 +114,9 @@ pub(super) use client_checksums;
 macro_rules! refuse_unimplemented {
     ($input:expr) => {
         $crate::api::put::check_implemented($crate::api::put::Unimplemented {
-            tagging: $input.tagging.is_some(),
+            // Tags are sealed under the data key; an SSE-C object's opens only with the
+            // customer key, which tagging requests do not carry.
+            tagging: $input.tagging.is_some() && $input.sse_customer_key.is_some(),
             acl: $input.acl.as_ref().map(|acl| acl.as_str()),
             grants: $input.grant_full_control.is_some()
                 || $input.grant_read.is_some()
@@ -131,7 +146,7 @@ pub(super) struct Unimplemented<'a> {
 
 pub(super) fn check_implemented(asked: Unimplemented<'_>) -> ApiResult<()> {
     let refused = if asked.tagging {
-        "object tagging"
+        "tags on SSE-C objects"
     } else if asked
         .acl
         .is_some_and(|acl| acl != "private" && acl != "bucket-owner-full-control")
@@ -163,6 +178,7 @@ macro_rules! attributes {
             content_language: $input.content_language.clone(),
             expires: $input.expires.as_ref().and_then($crate::api::dto::http_date),
             user_metadata: $crate::api::put::user_metadata($input.metadata.as_ref()),
+            ..Default::default()
         }
     };
 }

@@ -37,6 +37,38 @@ pub struct ObjectAttributes {
     /// `x-amz-meta-*` pairs, names lower-cased without the prefix.
     #[serde(rename = "m", default, skip_serializing_if = "BTreeMap::is_empty")]
     pub user_metadata: BTreeMap<String, String>,
+    /// The client's checksum of the whole object, as S3 answers it with
+    /// `x-amz-checksum-mode: ENABLED` (a checksum of known plaintext would confirm a guess).
+    #[serde(rename = "ck", default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<ObjectChecksum>,
+    /// Object tags (`x-amz-tagging`, PutObjectTagging), in the client's order: tag names and
+    /// values say as much as metadata.
+    #[serde(rename = "tg", default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<(String, String)>,
+}
+
+/// A checksum of the object's plaintext as S3 names it. Plain strings, not enums, so that an
+/// algorithm a later gateway adds never makes this one fail to open an object's attributes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectChecksum {
+    /// S3's algorithm name: `CRC32`, `CRC32C`, `CRC64NVME`, `SHA1` or `SHA256`.
+    #[serde(rename = "a")]
+    pub algorithm: String,
+    /// `FULL_OBJECT` or `COMPOSITE` (a checksum of the parts' checksums, multipart only).
+    #[serde(rename = "t")]
+    pub kind: String,
+    /// The value as S3 answers it (base64; a composite one ends in `-N`). Empty for a
+    /// multipart upload's attributes, where only the algorithm and type are known at creation.
+    #[serde(rename = "v", default, skip_serializing_if = "String::is_empty")]
+    pub value: String,
+    /// A multipart object's parts as the client uploaded them: plaintext size and checksum,
+    /// for GetObjectAttributes' `ObjectParts`.
+    #[serde(rename = "p", default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<(u64, String)>,
+    /// Where a multipart object's value is kept: the version stamp of its upload, which names
+    /// its record in the reserved bucket. Copies keep it (same bytes, same data key).
+    #[serde(rename = "r", default, skip_serializing_if = "String::is_empty")]
+    pub record: String,
 }
 
 fn attrs_cipher(dek: &DataKey) -> GcmKey {

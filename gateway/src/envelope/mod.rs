@@ -26,7 +26,7 @@ mod tests;
 #[cfg(test)]
 mod vectors;
 
-pub use attrs::ObjectAttributes;
+pub use attrs::{ObjectAttributes, ObjectChecksum};
 pub use header::{CustomerKey, DataKey, ObjectHeader, ObjectIdentity};
 pub use open::{OpenStream, Opener, SegmentOpener, StreamLayout};
 pub use parts::PartsOpener;

@@ -295,6 +295,44 @@ fn attributes_round_trip_and_detect_tampering() {
     assert!(ObjectAttributes::open(&dek, &tampered).is_err());
 }
 
+#[test]
+fn attributes_written_before_and_after_checksums_and_tags_read_both_ways() {
+    // Written before `ck` and `tg` existed: no checksum, no tags.
+    let old: ObjectAttributes = serde_json::from_str(r#"{"ct":"text/plain","m":{"a":"1"}}"#).expect("old json");
+    assert_eq!((old.checksum, old.tags.len()), (None, 0));
+    let new = ObjectAttributes {
+        checksum: Some(crate::envelope::ObjectChecksum {
+            algorithm: "CRC32".into(),
+            kind: "FULL_OBJECT".into(),
+            value: "VpnA+A==".into(),
+            ..Default::default()
+        }),
+        tags: vec![("project".into(), "blue".into())],
+        ..Default::default()
+    };
+    let json = serde_json::to_string(&new).expect("json");
+    assert_eq!(
+        json,
+        r#"{"ck":{"a":"CRC32","t":"FULL_OBJECT","v":"VpnA+A=="},"tg":[["project","blue"]]}"#
+    );
+    // A reader from before them sees the fields it knows (serde ignores the others, FORMAT.md §10).
+    #[derive(serde::Deserialize)]
+    struct BeforeChecksums {
+        #[serde(rename = "ct")]
+        _content_type: Option<String>,
+    }
+    assert!(serde_json::from_str::<BeforeChecksums>(&json).is_ok());
+    // An algorithm a later gateway adds still opens.
+    let later: ObjectAttributes =
+        serde_json::from_str(r#"{"ck":{"a":"XXH3","t":"FULL_OBJECT","v":"AA=="},"zz":1}"#).expect("later json");
+    assert_eq!(later.checksum.map(|c| c.algorithm), Some("XXH3".to_owned()));
+    let dek = DataKey::generate();
+    assert_eq!(
+        ObjectAttributes::open(&dek, &new.seal(&dek).expect("seal")).expect("open"),
+        new
+    );
+}
+
 proptest! {
     #[test]
     fn stored_length_round_trips(plain in 0u64..(1 << 40)) {

@@ -60,6 +60,9 @@ impl Preflight {
         if is_browser_form_upload(head) {
             return Err(ApiError::NotImplemented("POST Object (browser-based uploads)"));
         }
+        if !decodes_to_utf8(head.uri.path()) {
+            return Err(ApiError::InvalidUri);
+        }
         let query = Query::of(&head.uri);
         if let Some(signing) = SigV2::of(head, &query) {
             let Some(verifier) = &self.sigv2 else {
@@ -107,6 +110,29 @@ fn check_presigned_v4_expires(query: &Query<'_>) -> Result<(), ApiError> {
             "X-Amz-Expires should be a number",
         )),
     }
+}
+
+/// Whether a request path's percent-encoding is whole (`%` and two hex digits) and decodes to
+/// UTF-8. s3s answers such a path `InvalidURI` without S3's message, and lets a stray `%`
+/// through as part of the key.
+fn decodes_to_utf8(path: &str) -> bool {
+    let bytes = path.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+            match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                Some(byte) => decoded.push(byte),
+                None => return false,
+            }
+            i += 3;
+        } else {
+            decoded.push(bytes[i]);
+            i += 1;
+        }
+    }
+    std::str::from_utf8(&decoded).is_ok()
 }
 
 /// A browser-based upload (POST Object, an HTML form). The gateway does not implement it, and

@@ -71,6 +71,28 @@ fn requests_that_are_not_presigned_pass_to_s3s() {
 }
 
 #[test]
+fn a_path_that_does_not_decode_to_utf8_is_an_invalid_uri() {
+    let preflight = Preflight::default();
+    for (path, refused) in [
+        ("/b/k%20with%20spaces", false),
+        ("/b/%E6%97%A5%E6%9C%AC", false),
+        ("/b/%25", false),
+        ("/b/%FF", true),
+        ("/b/%C3", true),
+        ("/b/%zz", true),
+        ("/b/k%", true),
+        ("/b/k%2", true),
+    ] {
+        let expected = refused.then_some(S3ErrorCode::InvalidURI);
+        assert_eq!(
+            code_of(preflight.check(&head(path, &[]), false, now())),
+            expected,
+            "{path}"
+        );
+    }
+}
+
+#[test]
 fn s3s_is_given_the_fifteen_minute_skew() {
     assert_eq!(s3s_config().presigned_url_max_skew_time_secs, 900);
 }

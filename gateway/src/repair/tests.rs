@@ -82,7 +82,7 @@ async fn replay_copies_a_multipart_object_with_its_part_layout() {
                 &id,
                 number,
                 part.len() as u64,
-                None,
+                (None, None),
                 crate::testing::body(part),
                 &verdict,
             )
@@ -91,7 +91,7 @@ async fn replay_copies_a_multipart_object_with_its_part_layout() {
         parts.push((number, crate::store::client_etag(&stored.etag)));
     }
     twin.store
-        .complete_upload((BUCKET, "big"), &id, &parts, None)
+        .complete_upload((BUCKET, "big"), &id, &crate::testing::requested(&parts), None, None)
         .await
         .expect("complete");
     twin.b().set_down(false);

@@ -11,6 +11,10 @@ pub const UPLOADS: &str = "uploads/";
 pub const STAGING: &str = "staging/";
 /// Prefix of conditional writes' bodies staged in the region that does not decide them.
 pub const STAGING_PUTS: &str = "staging/put/";
+/// Prefix of the records naming uploaded parts' checksums.
+pub const CHECKSUM_PARTS: &str = "checksum-parts/";
+/// Prefix of completed multipart objects' checksum records.
+pub const CHECKSUMS: &str = "checksums/";
 /// The journal-replay lease.
 pub const LEASE_REPLAY: &str = "lease/replay";
 
@@ -73,6 +77,24 @@ pub fn staging_put(stamp: &str) -> String {
     format!("{STAGING_PUTS}{stamp}")
 }
 
+/// `checksum-parts/<stamp>/`: the part checksum records of the upload with version stamp
+/// `stamp` (unique per upload, and the completed object's).
+pub fn checksum_parts_prefix(stamp: &str) -> String {
+    format!("{CHECKSUM_PARTS}{stamp}/")
+}
+
+/// `checksum-parts/<stamp>/<part>/<upstream ETag>/<sealed>`: one upload of one part and its
+/// sealed checksum, in the name, so that one listing gives every part's checksum.
+pub fn checksum_part(stamp: &str, part: i32, upstream_etag: &str, sealed: &str) -> String {
+    format!("{}{part:05}/{upstream_etag}/{sealed}", checksum_parts_prefix(stamp))
+}
+
+/// `checksums/<stamp>`: the checksums of the multipart object with version stamp `stamp`
+/// (kept by copies of it in the other region, and by key rotations).
+pub fn checksum_record(stamp: &str) -> String {
+    format!("{CHECKSUMS}{stamp}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,6 +132,8 @@ mod tests {
         // Records written by earlier gateways must still be found: these names are a format.
         assert_eq!(missed_record("b", "0001.0002"), "missed/b/0001.0002");
         assert_eq!(upload_record("bkt", "k", "s"), "uploads/bkt/6b/s");
+        assert_eq!(checksum_part("s", 7, "e", "x"), "checksum-parts/s/00007/e/x");
+        assert_eq!(checksum_record("s"), "checksums/s");
         assert_eq!(
             staging_part("h", 7),
             format!("staging/{}/00007", &hex::encode(Sha256::digest(b"h"))[..32])

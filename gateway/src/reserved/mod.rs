@@ -9,6 +9,8 @@
 //! | `missed/<region>/<stamp>` | replication (write commit, damaged reads) | a change `<region>` missed, or a copy found damaged |
 //! | `uploads/<bucket>/<hex key>/<stamp>` | store::uploads | one in-progress multipart upload, for ListMultipartUploads |
 //! | `staging/<upload tag>/<part>` | store::realign | a part that may be re-sealed at completion |
+//! | `checksum-parts/<stamp>/<part>/<upstream ETag>/<sealed checksum>` | store::checksum_records | an empty record whose name carries one uploaded part's checksum, sealed |
+//! | `checksums/<stamp>` | store::checksum_records | a completed multipart object's checksum and its parts' checksums, sealed |
 //! | `lease/replay` | repair::background | which gateway replica replays the journal now |
 
 mod journal;

@@ -29,6 +29,8 @@ pub struct CopyRequest<'a> {
     pub conditions: Conditions,
     /// New attributes (`MetadataDirective: REPLACE`), else the source's are kept.
     pub replace: Option<ObjectAttributes>,
+    /// New tags (`x-amz-tagging-directive: REPLACE`), else the source's are kept.
+    pub tags: Option<Vec<(String, String)>>,
 }
 
 impl Store {
@@ -69,12 +71,15 @@ impl Store {
             copy.source_sse_c.map(|s| &s.key),
             copy.target_sse_c.map(|s| &s.key),
         )?;
-        let attrs_value = match &copy.replace {
-            Some(attrs) => {
-                self.check_attributes(attrs)?;
-                attrs.seal(&source.dek)?
-            }
-            None => stored.metadata.get(META_ATTRS).cloned().unwrap_or_default(),
+        let attrs_value = if copy.replace.is_none() && copy.tags.is_none() {
+            stored.metadata.get(META_ATTRS).cloned().unwrap_or_default()
+        } else {
+            let mut attrs = copy.replace.clone().unwrap_or_else(|| source.attrs.clone());
+            self.check_attributes(&attrs)?;
+            // The bytes are the source's, so is their checksum.
+            attrs.checksum.clone_from(&source.attrs.checksum);
+            attrs.tags = copy.tags.clone().unwrap_or_else(|| source.attrs.tags.clone());
+            attrs.seal(&source.dek)?
         };
         let mut metadata = HashMap::new();
         metadata.insert(META_HEADER.to_owned(), new_header.to_metadata_value());

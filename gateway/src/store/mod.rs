@@ -10,6 +10,8 @@
 //! [`crate::reserved`] owns the reserved bucket's layout.
 
 mod bucket;
+pub mod checksum;
+mod checksum_records;
 mod copy;
 pub mod customer;
 mod delete;
@@ -24,6 +26,7 @@ mod part_copy;
 mod parts;
 mod read;
 mod realign;
+mod tagging;
 #[cfg(test)]
 mod tests;
 pub mod upload_id;
@@ -34,15 +37,18 @@ use std::sync::Arc;
 
 /// Percent-encoding of keys in listings (`encoding-type=url`) and copy sources.
 pub use crate::upstream::url_encode;
+pub use checksum::{ChecksumSlot, ClientChecksum};
 pub use copy::CopyRequest;
 pub use customer::SseC;
 pub use delete::DeleteFailures;
 pub use etag::{Conditions, EtagCondition, client_etag};
 pub use list::{ListRequest, ListedObject, Listing};
+pub use multipart::{PartsListing, RequestedPart};
 pub use object::{ObjectView, PlainStream};
 pub use part_copy::{PartCopyRequest, parse_copy_range};
 pub use parts::check_part_number;
 pub use read::{ByteRange, ObjectHead, ObjectRead, ReadRequest};
+pub use tagging::parse_tagging_header;
 pub use uploads::{ListedUpload, UploadsPage, UploadsQuery};
 pub use write::{BodyVerdict, NewObject, WriteCondition};
 

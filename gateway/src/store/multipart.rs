@@ -14,6 +14,8 @@ use bytes::Bytes;
 use futures::Stream;
 
 use super::Store;
+use super::checksum::{Algorithm, ClientChecksum};
+use super::checksum_records::{PartChecksums, completed_checksum};
 use super::customer::{META_SSE_C, SseC};
 use super::object::{LAYOUT_PARTS, META_ATTRS, META_HEADER, META_LAYOUT};
 use super::parts::{
@@ -24,7 +26,7 @@ use super::upload_id::UploadState;
 use super::uploads;
 use super::write::{BodyVerdict, body_results, commit_put, seal_body};
 use crate::envelope::format::plaintext_len;
-use crate::envelope::{DataKey, ObjectAttributes, ObjectHeader, ObjectIdentity};
+use crate::envelope::{DataKey, ObjectAttributes, ObjectChecksum, ObjectHeader, ObjectIdentity};
 use crate::error::{ApiError, ApiResult};
 use crate::replication::{ReadScope, both_ok};
 use crate::stamp::META_STAMP;
@@ -32,18 +34,26 @@ use crate::upstream::{StoredObject, UploadedPart, UpstreamError};
 
 impl Store {
     /// Starts an upload in both regions; returns the client's (sealed) upload id.
+    /// `attrs.checksum`, when set, names the upload's checksum algorithm and type (no value).
     pub async fn create_upload(
         &self,
         (bucket, key): (&str, &str),
         attrs: ObjectAttributes,
         sse_c: Option<&SseC>,
     ) -> ApiResult<String> {
+        if let Some(checksum) = &attrs.checksum {
+            let algorithm = Algorithm::parse(&checksum.algorithm).ok_or_else(|| {
+                ApiError::InvalidRequest(format!("unknown checksum algorithm {:?}", checksum.algorithm))
+            })?;
+            algorithm.check_type(&checksum.kind)?;
+        }
         self.check_new_object(bucket, key).await?;
         create(self, (bucket, key), attrs, sse_c).await
     }
 
     /// Seals `body` (the plaintext, exactly `plain_len` bytes) as part `part` of the upload
-    /// and writes it to both regions' upstream uploads.
+    /// and writes it to both regions' upstream uploads. An upload created with a checksum
+    /// algorithm needs the part's checksum in it, and keeps it.
     #[allow(clippy::too_many_arguments)]
     pub async fn upload_part<S, E>(
         &self,
@@ -51,7 +61,7 @@ impl Store {
         upload_id: &str,
         part: i32,
         plain_len: u64,
-        sse_c: Option<&SseC>,
+        (sse_c, checksum): (Option<&SseC>, Option<&ClientChecksum>),
         body: S,
         verdict: &BodyVerdict,
     ) -> ApiResult<StoredObject>
@@ -64,9 +74,17 @@ impl Store {
         if plain_len > MAX_PART_SIZE {
             return Err(ApiError::EntityTooLarge);
         }
+        let kept = part_checksum_to_keep(&state, checksum)?;
         let sealed = seal_body(body, &dek, part as u32, plain_len);
         let outcome = store_part(self, &state, (bucket, key), part, plain_len, sealed).await;
         let stored = settle_part(self, body_results(verdict, outcome)?)?;
+        if let Some(kept) = kept
+            && let Some(value) = kept.value_now()
+        {
+            let record = kept.full_object(value);
+            self.remember_part_checksum(&state, &dek, (part, &stored.etag), record)
+                .await?;
+        }
         self.metrics
             .s3_payload_bytes
             .with_label_values(&["UploadPart", "in"])
@@ -74,16 +92,18 @@ impl Store {
         Ok(stored)
     }
 
-    /// Completes the upload with the client's parts (number, ETag), re-sealing parts that are
-    /// not whole segments; returns the stored object.
+    /// Completes the upload with the client's parts, re-sealing parts that are not whole
+    /// segments; returns the stored object and, for an upload created with a checksum
+    /// algorithm, its checksum. `whole` is the client's checksum of the object, if it sent one.
     pub async fn complete_upload(
         &self,
         (bucket, key): (&str, &str),
         upload_id: &str,
-        requested: &[(i32, String)],
+        requested: &[RequestedPart],
+        whole: Option<&ObjectChecksum>,
         sse_c: Option<&SseC>,
-    ) -> ApiResult<StoredObject> {
-        complete(self, (bucket, key), upload_id, requested, sse_c).await
+    ) -> ApiResult<(StoredObject, Option<ObjectChecksum>)> {
+        complete(self, (bucket, key), upload_id, (requested, whole), sse_c).await
     }
 
     /// Aborts the upload in both regions.
@@ -99,22 +119,83 @@ impl Store {
     }
 
     /// Every part uploaded so far (of a part uploaded twice, the newest), in number order,
-    /// from the first region in read order that holds the upload.
-    pub async fn list_parts(&self, (bucket, key): (&str, &str), upload_id: &str) -> ApiResult<Vec<UploadedPart>> {
+    /// from the first region in read order that holds the upload; for an upload created with
+    /// a checksum algorithm, that algorithm and type and the parts' checksums too.
+    pub async fn list_parts(
+        &self,
+        (bucket, key): (&str, &str),
+        upload_id: &str,
+        sse_c: Option<&SseC>,
+    ) -> ApiResult<PartsListing> {
         let state = live_upload(self, (bucket, key), upload_id)?;
         let [mut first, second] = self.regions.read_order();
         if state.upstream_ids[self.regions.index_of(first)].is_empty() {
             first = second;
         }
         let i = self.regions.index_of(first);
-        Ok(first.list_parts(bucket, key, &state.upstream_ids[i]).await?)
+        let listed = first.list_parts(bucket, key, &state.upstream_ids[i]).await?;
+        let mut checksums = PartChecksums::new();
+        // An SSE-C upload's checksums open only with its key; S3 asks none on ListParts.
+        if state.checksum.is_some() && (state.sse_c_check.is_none() || sse_c.is_some()) {
+            let dek = upload_data_key(self, &state, (bucket, key), sse_c)?;
+            checksums = self.part_checksums(first, &state, &dek).await?;
+        }
+        let parts = listed
+            .into_iter()
+            .map(|part| {
+                let checksum = checksums.remove(&(part.number, part.etag.clone()));
+                (part, checksum)
+            })
+            .collect();
+        Ok(PartsListing {
+            parts,
+            checksum: state.checksum,
+        })
+    }
+}
+
+/// ListParts' answer from the object layer.
+#[derive(Debug)]
+pub struct PartsListing {
+    /// The parts, each with its kept checksum.
+    pub parts: Vec<(UploadedPart, Option<String>)>,
+    /// The upload's checksum algorithm and type (no value), if it was created with one.
+    pub checksum: Option<ObjectChecksum>,
+}
+
+/// One entry of CompleteMultipartUpload's part list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestedPart {
+    /// Part number.
+    pub number: i32,
+    /// Client ETag (no quotes).
+    pub etag: String,
+    /// The part's checksum as the client gives it, in the upload's algorithm.
+    pub checksum: Option<String>,
+}
+
+/// The part checksum an upload keeps: in the upload's algorithm, which the part must carry.
+fn part_checksum_to_keep<'c>(
+    state: &UploadState,
+    checksum: Option<&'c ClientChecksum>,
+) -> ApiResult<Option<&'c ClientChecksum>> {
+    let Some(upload) = &state.checksum else {
+        return Ok(None);
+    };
+    match checksum {
+        Some(sent) if sent.algorithm == upload.algorithm => Ok(Some(sent)),
+        sent => Err(ApiError::InvalidRequest(format!(
+            "Checksum Type mismatch occurred, expected checksum Type: {}, actual checksum Type: {}",
+            upload.algorithm.to_ascii_lowercase(),
+            sent.map_or_else(|| "null".to_owned(), |s| s.algorithm.to_ascii_lowercase())
+        ))),
     }
 }
 
 async fn create(
     store: &Store,
     (bucket, key): (&str, &str),
-    attrs: ObjectAttributes,
+    mut attrs: ObjectAttributes,
     sse_c: Option<&SseC>,
 ) -> ApiResult<String> {
     store.check_attributes(&attrs)?;
@@ -127,10 +208,13 @@ async fn create(
         metadata.insert(META_SSE_C.to_owned(), sse_c.check_value());
     }
     metadata.insert(META_HEADER.to_owned(), header_value.clone());
-    metadata.insert(META_ATTRS.to_owned(), attrs.seal(&dek)?);
     metadata.insert(META_LAYOUT.to_owned(), LAYOUT_PARTS.to_owned());
     let stamp = store.regions.stamp();
     metadata.insert(META_STAMP.to_owned(), stamp.to_string());
+    if let Some(checksum) = &mut attrs.checksum {
+        checksum.record = stamp.to_string();
+    }
+    metadata.insert(META_ATTRS.to_owned(), attrs.seal(&dek)?);
     let results = store
         .regions
         .on_both(|up| up.create_multipart_upload(bucket, key, &metadata))
@@ -155,6 +239,7 @@ async fn create(
         stamp: stamp.to_string(),
         sse_c_check: sse_c.map(SseC::check_value),
         created_unix_secs: Some(super::upload_id::unix_secs(SystemTime::now())),
+        checksum: attrs.checksum.clone(),
     };
     let upload_id = state.seal(&*store.keyring()?, bucket, key)?;
     // ListMultipartUploads can only list what is recorded; an upload it could never list
@@ -194,12 +279,12 @@ pub(super) fn open_upload(
 }
 
 /// `requested` (in part order) with only the last entry of each part number.
-fn last_of_each_part(requested: &[(i32, String)]) -> Vec<(i32, String)> {
-    let mut out: Vec<(i32, String)> = Vec::with_capacity(requested.len());
-    for (number, etag) in requested {
+fn last_of_each_part(requested: &[RequestedPart]) -> Vec<RequestedPart> {
+    let mut out: Vec<RequestedPart> = Vec::with_capacity(requested.len());
+    for part in requested {
         match out.last_mut() {
-            Some(last) if last.0 == *number => last.1.clone_from(etag),
-            _ => out.push((*number, etag.clone())),
+            Some(last) if last.number == part.number => last.clone_from(part),
+            _ => out.push(part.clone()),
         }
     }
     out
@@ -242,9 +327,9 @@ async fn complete(
     store: &Store,
     (bucket, key): (&str, &str),
     upload_id: &str,
-    requested: &[(i32, String)],
+    (requested, whole): (&[RequestedPart], Option<&ObjectChecksum>),
     sse_c: Option<&SseC>,
-) -> ApiResult<StoredObject> {
+) -> ApiResult<(StoredObject, Option<ObjectChecksum>)> {
     // S3 does not require the SSE-C key on Complete; when one is sent it must be the upload's.
     let state = live_upload(store, (bucket, key), upload_id)?;
     if let Some(sse_c) = sse_c {
@@ -255,12 +340,16 @@ async fn complete(
             "CompleteMultipartUpload needs at least one part".into(),
         ));
     }
-    if requested.windows(2).any(|w| w[0].0 > w[1].0) {
+    if requested.windows(2).any(|w| w[0].number > w[1].number) {
         return Err(ApiError::InvalidPartOrder);
     }
     // A part listed more than once (sent again while its first upload still ran): S3 takes
     // the last entry, the client's newest upload of it.
-    let requested = &last_of_each_part(requested);
+    let with_checksums = last_of_each_part(requested);
+    let requested: &[(i32, String)] = &with_checksums
+        .iter()
+        .map(|p| (p.number, p.etag.clone()))
+        .collect::<Vec<_>>();
     let listings = store
         .regions
         .on_both(|up| {
@@ -297,7 +386,7 @@ async fn complete(
             // A Complete retried after it succeeded (the client lost the answer): S3 answers
             // it again with the object's ETag, so a client's retry never fails a stored upload.
             if let Some(stored) = completed_earlier(store, &state, (bucket, key)).await? {
-                return Ok(stored);
+                return Ok((stored, None));
             }
             return Err(both_ok([Err::<(), _>(a), Err(b)])
                 .err()
@@ -308,6 +397,15 @@ async fn complete(
             return Err(ApiError::Internal("listing results"));
         }
     };
+    let checksum = upload_checksum(
+        store,
+        &state,
+        (bucket, key),
+        sse_c,
+        (&with_checksums, whole),
+        &upstream_parts,
+    )
+    .await?;
     let upstream_parts = realign_if_needed(store, &state, (bucket, key), sse_c, upstream_parts).await?;
     let results = store
         .regions
@@ -332,7 +430,73 @@ async fn complete(
     let stored = commit_put(store, results, bucket, key, stamp).await?;
     uploads::forget(store, bucket, key, &state).await;
     realign::discard_staged(store, &state);
-    Ok(stored)
+    Ok((stored, checksum))
+}
+
+/// The completed object's checksum, for an upload created with a checksum algorithm: the
+/// parts' kept checksums checked against the ones the client lists (`InvalidPart` if one
+/// differs, as S3) and combined as the upload's type says, checked against the client's
+/// whole-object checksum (`BadDigest`), and recorded before the upload completes. An upload
+/// with a part that has no kept checksum (copied with UploadPartCopy) completes without one.
+async fn upload_checksum(
+    store: &Store,
+    state: &UploadState,
+    target: (&str, &str),
+    sse_c: Option<&SseC>,
+    (requested, whole): (&[RequestedPart], Option<&ObjectChecksum>),
+    matched: &[Option<Vec<MatchedPart>>; 2],
+) -> ApiResult<Option<ObjectChecksum>> {
+    let Some(upload) = &state.checksum else {
+        return Ok(None);
+    };
+    let Some((holder, parts)) = matched.iter().enumerate().find_map(|(i, m)| m.as_ref().map(|m| (i, m))) else {
+        return Ok(None);
+    };
+    if state.sse_c_check.is_some() && sse_c.is_none() {
+        return Ok(None); // its checksums open only with the customer key
+    }
+    let dek = upload_data_key(store, state, target, sse_c)?;
+    let mut kept = store.part_checksums(&store.regions.all()[holder], state, &dek).await?;
+    let mut values = Vec::with_capacity(parts.len());
+    for (part, asked) in parts.iter().zip(requested) {
+        let Some(value) = kept.remove(&(part.number, part.etag.clone())) else {
+            tracing::debug!(
+                part = part.number,
+                "a part without a kept checksum; the object gets none"
+            );
+            return Ok(None);
+        };
+        if asked.checksum.as_ref().is_some_and(|given| *given != value) {
+            return Err(ApiError::InvalidPart(format!(
+                "part {}: the {} checksum given does not match the uploaded part's",
+                part.number, upload.algorithm
+            )));
+        }
+        values.push((plaintext_len(part.stored_len).unwrap_or(0), value));
+    }
+    let checksum = completed_checksum(upload, values)?;
+    if let Some(whole) = whole {
+        if !whole.algorithm.eq_ignore_ascii_case(&upload.algorithm) {
+            return Err(ApiError::InvalidRequest(format!(
+                "the upload was created with the {} checksum algorithm, not {}",
+                upload.algorithm, whole.algorithm
+            )));
+        }
+        if !whole.kind.is_empty() && whole.kind != upload.kind {
+            return Err(ApiError::InvalidRequest(format!(
+                "the upload was created with checksum type {}, not {}",
+                upload.kind, whole.kind
+            )));
+        }
+        let bare = checksum.value.split('-').next().unwrap_or_default();
+        if !whole.value.is_empty() && whole.value != checksum.value && whole.value != bare {
+            return Err(ApiError::BadDigest {
+                algorithm: "the object checksum combined from its parts",
+            });
+        }
+    }
+    store.remember_object_checksum(state, &dek, checksum.clone()).await?;
+    Ok(Some(checksum))
 }
 
 /// The object this upload became, if it was completed already and not replaced since: the

@@ -468,7 +468,7 @@ async fn upload_part(twin: &Twin, key: &str, id: &str, number: i32, part: &[u8])
             id,
             number,
             part.len() as u64,
-            None,
+            (None, None),
             crate::testing::body(part),
             &verdict,
         )
@@ -490,11 +490,15 @@ async fn aligned_parts_complete_as_they_are_and_read_back() {
     let p3 = plaintext(1000, 22);
     let (id, parts) = upload(&twin, "big", &[&p1, &p2, &p3]).await;
     assert!(!reserved_empty(&twin, "uploads/"), "an upload record while in progress");
-    let listed = twin.store.list_parts((BUCKET, "big"), &id).await.expect("list parts");
-    assert_eq!(listed.len(), 3);
+    let listed = twin
+        .store
+        .list_parts((BUCKET, "big"), &id, None)
+        .await
+        .expect("list parts");
+    assert_eq!(listed.parts.len(), 3);
 
     twin.store
-        .complete_upload((BUCKET, "big"), &id, &parts, None)
+        .complete_upload((BUCKET, "big"), &id, &crate::testing::requested(&parts), None, None)
         .await
         .expect("complete");
     let whole: Vec<u8> = [p1.as_slice(), &p2, &p3].concat();
@@ -551,7 +555,7 @@ async fn unaligned_parts_are_resealed_at_completion_and_read_back_byte_exact() {
     );
 
     twin.store
-        .complete_upload((BUCKET, "big"), &id, &parts, None)
+        .complete_upload((BUCKET, "big"), &id, &crate::testing::requested(&parts), None, None)
         .await
         .expect("complete");
     let whole: Vec<u8> = [p1.as_slice(), &p2, &p3].concat();
@@ -616,12 +620,16 @@ async fn a_reuploaded_part_is_taken_by_the_etag_the_client_sends() {
     assert_ne!(stale, fresh, "every upload of a part is sealed afresh");
 
     // The upstream keeps the newest upload only: the old ETag names nothing now.
-    let e = failure(twin.store.complete_upload((BUCKET, "big"), &id, &parts, None).await);
+    let e = failure(
+        twin.store
+            .complete_upload((BUCKET, "big"), &id, &crate::testing::requested(&parts), None, None)
+            .await,
+    );
     assert!(matches!(e, ApiError::InvalidPart(_)), "{e:?}");
 
     parts[0].1 = fresh;
     twin.store
-        .complete_upload((BUCKET, "big"), &id, &parts, None)
+        .complete_upload((BUCKET, "big"), &id, &crate::testing::requested(&parts), None, None)
         .await
         .expect("complete");
     let got = twin.get("big").await.expect("get");
@@ -637,10 +645,18 @@ async fn a_part_list_with_a_gap_or_out_of_order_is_refused() {
     let part = plaintext(5 * MIB, 50);
     let (id, parts) = upload(&twin, "big", &[&part, &part, &part]).await;
     let gap = vec![parts[0].clone(), parts[2].clone()];
-    let e = failure(twin.store.complete_upload((BUCKET, "big"), &id, &gap, None).await);
+    let e = failure(
+        twin.store
+            .complete_upload((BUCKET, "big"), &id, &crate::testing::requested(&gap), None, None)
+            .await,
+    );
     assert!(matches!(e, ApiError::InvalidPart(_)), "{e:?}");
     let swapped = vec![parts[1].clone(), parts[0].clone()];
-    let e = failure(twin.store.complete_upload((BUCKET, "big"), &id, &swapped, None).await);
+    let e = failure(
+        twin.store
+            .complete_upload((BUCKET, "big"), &id, &crate::testing::requested(&swapped), None, None)
+            .await,
+    );
     assert!(matches!(e, ApiError::InvalidPartOrder), "{e:?}");
     let small = plaintext(100, 51);
     let id2 = twin
@@ -652,14 +668,20 @@ async fn a_part_list_with_a_gap_or_out_of_order_is_refused() {
     let e2 = upload_part(&twin, "small", &id2, 2, &small).await;
     let e = failure(
         twin.store
-            .complete_upload((BUCKET, "small"), &id2, &[(1, e1), (2, e2)], None)
+            .complete_upload(
+                (BUCKET, "small"),
+                &id2,
+                &crate::testing::requested(&[(1, e1), (2, e2)]),
+                None,
+                None,
+            )
             .await,
     );
     assert!(matches!(e, ApiError::EntityTooSmall(1)), "{e:?}");
     assert!(twin.a().raw(BUCKET, "big").is_none() && twin.a().raw(BUCKET, "small").is_none());
     // Nothing was consumed: the right list still completes.
     twin.store
-        .complete_upload((BUCKET, "big"), &id, &parts, None)
+        .complete_upload((BUCKET, "big"), &id, &crate::testing::requested(&parts), None, None)
         .await
         .expect("complete");
 }
@@ -679,7 +701,13 @@ async fn a_part_sent_again_completes_with_the_last_entry_listed_for_it() {
     let e_first = upload_part(&twin, "resent", &id, 1, &first).await;
     let e_newest = upload_part(&twin, "resent", &id, 1, &newest).await;
     twin.store
-        .complete_upload((BUCKET, "resent"), &id, &[(1, e_first), (1, e_newest)], None)
+        .complete_upload(
+            (BUCKET, "resent"),
+            &id,
+            &crate::testing::requested(&[(1, e_first), (1, e_newest)]),
+            None,
+            None,
+        )
         .await
         .expect("complete with part 1 listed twice");
     assert!(twin.get("resent").await.expect("get") == newest);
@@ -702,7 +730,7 @@ async fn abort_removes_the_upload_its_record_and_its_staged_parts() {
     );
     assert!(
         twin.store
-            .complete_upload((BUCKET, "big"), &id, &parts, None)
+            .complete_upload((BUCKET, "big"), &id, &crate::testing::requested(&parts), None, None)
             .await
             .is_err()
     );
@@ -730,9 +758,10 @@ async fn an_upload_id_older_than_the_ttl_is_no_such_upload_for_every_call() {
     let within = aged_upload_id(&twin, "old", &id, ttl - Duration::from_secs(60));
     assert_eq!(
         twin.store
-            .list_parts((BUCKET, "old"), &within)
+            .list_parts((BUCKET, "old"), &within, None)
             .await
             .expect("within the TTL")
+            .parts
             .len(),
         1
     );
@@ -746,17 +775,23 @@ async fn an_upload_id_older_than_the_ttl_is_no_such_upload_for_every_call() {
             &expired,
             2,
             3,
-            None,
+            (None, None),
             crate::testing::body(b"abc"),
             &verdict,
         )
         .await;
     assert!(matches!(part, Err(ApiError::NoSuchUpload)), "UploadPart");
-    let listed = twin.store.list_parts((BUCKET, "old"), &expired).await;
+    let listed = twin.store.list_parts((BUCKET, "old"), &expired, None).await;
     assert!(matches!(listed, Err(ApiError::NoSuchUpload)), "ListParts");
     let completed = twin
         .store
-        .complete_upload((BUCKET, "old"), &expired, &parts, None)
+        .complete_upload(
+            (BUCKET, "old"),
+            &expired,
+            &crate::testing::requested(&parts),
+            None,
+            None,
+        )
         .await;
     assert!(
         matches!(completed, Err(ApiError::NoSuchUpload)),
@@ -776,7 +811,7 @@ async fn policy_one_completes_an_upload_b_missed_and_journals_it() {
     let (id, parts) = upload(&twin, "big", &[&p1, &p2]).await;
     twin.b().set_down(false);
     twin.store
-        .complete_upload((BUCKET, "big"), &id, &parts, None)
+        .complete_upload((BUCKET, "big"), &id, &crate::testing::requested(&parts), None, None)
         .await
         .expect("complete in a");
     assert!(twin.b().raw(BUCKET, "big").is_none());

@@ -39,6 +39,10 @@ pub struct UploadState {
     /// sealed before ids carried it: they cannot be dated and never expire here.
     #[serde(rename = "t", default, skip_serializing_if = "Option::is_none")]
     pub created_unix_secs: Option<u64>,
+    /// The checksum algorithm and type of CreateMultipartUpload (no value), when it named one:
+    /// every part's checksum is then kept, and the object's computed at completion.
+    #[serde(rename = "k", default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<crate::envelope::ObjectChecksum>,
 }
 
 /// `time` in whole seconds since the Unix epoch (0 for a clock set before 1970).
@@ -149,6 +153,11 @@ mod tests {
             stamp: "0000000000000001.0000000000000002".into(),
             sse_c_check: None,
             created_unix_secs: Some(1_796_623_200),
+            checksum: Some(crate::envelope::ObjectChecksum {
+                algorithm: "CRC32".into(),
+                kind: "COMPOSITE".into(),
+                ..Default::default()
+            }),
         };
         let id = state.seal(&ring(), "bkt", "obj").expect("seal");
         assert!(
@@ -181,6 +190,7 @@ mod tests {
             stamp: "0000000000000001.0000000000000002".into(),
             sse_c_check: None,
             created_unix_secs: Some(created),
+            checksum: None,
         };
         let id = state.seal(&ring(), "bkt", "obj").expect("seal");
         let open = |now: u64| UploadState::open_live(&ring(), ("bkt", "obj"), &id, ttl, at(now));

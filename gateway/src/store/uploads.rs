@@ -62,12 +62,24 @@ pub(super) async fn remember(
     };
     let body = Bytes::from(serde_json::to_vec(&record).map_err(|_| ApiError::Internal("upload record encoding"))?);
     let name = record_name(bucket, key, &state.stamp);
+    put_where_uploaded(store, state, &name, body, "multipart upload record").await
+}
+
+/// Stores a small record of an upload in the reserved bucket of each region that holds the
+/// upload. Fails only if no region took it; one that failed is logged (`what` names it).
+pub(super) async fn put_where_uploaded(
+    store: &Store,
+    state: &UploadState,
+    name: &str,
+    body: Bytes,
+    what: &str,
+) -> ApiResult<()> {
     let journal = store.regions.journal();
     let results = store
         .regions
         .on_both(|up| {
             let created = !state.upstream_ids[store.regions.index_of(up)].is_empty();
-            let (name, body) = (name.as_str(), body.clone());
+            let body = body.clone();
             async move {
                 if !created {
                     return Ok(false);
@@ -82,7 +94,7 @@ pub(super) async fn remember(
         match result {
             Ok(put) => stored |= put,
             Err(e) => {
-                tracing::warn!(error = %e, "multipart upload record not written in one region");
+                tracing::warn!(error = %e, record = what, "record not written in one region");
                 failure = Some(e);
             }
         }

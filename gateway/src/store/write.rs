@@ -8,6 +8,7 @@ use bytes::Bytes;
 use futures::Stream;
 
 use super::Store;
+use super::checksum::ClientChecksum;
 use super::customer::{META_SSE_C, SseC};
 use super::etag::client_etag;
 use super::object::{META_ATTRS, META_HEADER};
@@ -43,6 +44,8 @@ pub struct NewObject<'a> {
     pub sse_c: Option<&'a SseC>,
     /// The client's precondition on what the key holds now.
     pub condition: WriteCondition,
+    /// The client's checksum of the body, kept with the object.
+    pub checksum: Option<ClientChecksum>,
 }
 
 /// A conditional write's precondition (PutObject's `If-None-Match: *` and `If-Match`).
@@ -71,6 +74,19 @@ impl Store {
         }
         self.check_attributes(&new.attrs)?;
         self.check_new_object(new.bucket, new.key).await?;
+        let mut attrs = new.attrs;
+        // Known with the request (a header): sealed with the attributes as they go upstream.
+        // Otherwise (a trailer) it is known only once the body has gone upstream too.
+        let late_checksum = match &new.checksum {
+            Some(checksum) => match &checksum.value {
+                Some(value) => {
+                    attrs.checksum = Some(checksum.full_object(value.clone()));
+                    None
+                }
+                None => Some(checksum),
+            },
+            None => None,
+        };
         let identity = ObjectIdentity {
             bucket: new.bucket,
             key: new.key,
@@ -83,7 +99,7 @@ impl Store {
             metadata.insert(META_SSE_C.to_owned(), sse_c.check_value());
         }
         metadata.insert(META_HEADER.to_owned(), header.to_metadata_value());
-        metadata.insert(META_ATTRS.to_owned(), new.attrs.seal(&dek)?);
+        metadata.insert(META_ATTRS.to_owned(), attrs.seal(&dek)?);
         metadata.insert(META_STAMP.to_owned(), stamp.to_string());
 
         let sealed = seal_body(body, &dek, 0, new.plain_len);
@@ -103,6 +119,12 @@ impl Store {
             self.put_conditional(&put, &new.condition, sealed, verdict, stamp)
                 .await?
         };
+        if let Some(value) = late_checksum.and_then(ClientChecksum::value_now) {
+            attrs.checksum = late_checksum.map(|c| c.full_object(value));
+            metadata.insert(META_ATTRS.to_owned(), attrs.seal(&dek)?);
+            self.rewrite_metadata(new.bucket, new.key, &metadata, &stored.etag)
+                .await;
+        }
         self.metrics
             .s3_payload_bytes
             .with_label_values(&["PutObject", "in"])
@@ -208,6 +230,29 @@ impl Store {
             [moved, Ok(stored)]
         };
         commit_put(self, results, bucket, key, stamp).await
+    }
+
+    /// Replaces the metadata of the object just written (a trailer checksum, known only after
+    /// the body went upstream behind the metadata): a server-side copy onto itself in each
+    /// region, only while the key still holds that write (`if_match`, its upstream ETag). Best
+    /// effort: a region where it fails keeps the object without the checksum, which S3
+    /// clients take as "no checksum to validate".
+    pub(super) async fn rewrite_metadata(
+        &self,
+        bucket: &str,
+        key: &str,
+        metadata: &HashMap<String, String>,
+        if_match: &str,
+    ) {
+        let results = self
+            .regions
+            .on_both(|up| up.copy_object((bucket, key), (bucket, key), metadata, if_match))
+            .await;
+        for (region, result) in self.regions.all().iter().zip(results) {
+            if let Err(e) = result {
+                tracing::warn!(region = region.name(), error = %e, "checksum not added to an object's attributes");
+            }
+        }
     }
 
     /// Checks the client's metadata against the metadata size limit.
