@@ -70,6 +70,8 @@ pub struct Metrics {
     /// `twinvault_limit_rejections_total{limit}`: requests and connections the S3 listener's
     /// limits refused or cut off; `limit` is a [`crate::limits::Limit`].
     pub limit_rejections: IntCounterVec,
+    /// Audit log lines by outcome: written, dropped (the queue was full), failed (the write failed).
+    pub audit_lines: IntCounterVec,
 }
 
 impl Metrics {
@@ -203,6 +205,11 @@ impl Metrics {
                 "Repairs that failed and stay pending",
                 &["region"],
             )?,
+            audit_lines: counter(
+                "audit_lines_total",
+                "Audit log lines by outcome (written; dropped: the writer's queue was full; failed: the write failed)",
+                &["outcome"],
+            )?,
             limit_rejections: counter(
                 "limit_rejections_total",
                 "Requests and connections refused or cut off by the S3 listener's limits",
@@ -226,6 +233,9 @@ impl Metrics {
             self.replication_writes.with_label_values(&[outcome]).inc_by(0);
         }
         self.reads_lagging.with_label_values(&["both"]).inc_by(0);
+        for outcome in ["written", "dropped", "failed"] {
+            self.audit_lines.with_label_values(&[outcome]).inc_by(0);
+        }
         for region in regions {
             self.journal_records.with_label_values(&[region]).inc_by(0);
             self.repair_bytes.with_label_values(&[region]).inc_by(0);

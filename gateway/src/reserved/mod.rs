@@ -10,6 +10,7 @@
 //! | `uploads/<bucket>/<hex key>/<stamp>` | store::uploads | one in-progress multipart upload, for ListMultipartUploads |
 //! | `staging/<upload tag>/<part>` | store::realign | a part that may be re-sealed at completion |
 //! | `lease/replay` | repair::background | which gateway replica replays the journal now |
+//! | `owners/<bucket>/<stamp>/<hex access key id>` | ownership (CreateBucket, `twinvault assign-owner`) | who owns a bucket (empty body) |
 
 mod journal;
 pub mod layout;
