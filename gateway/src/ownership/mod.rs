@@ -55,7 +55,7 @@ impl Owners {
         if let Some(owner) = self.cached(bucket) {
             return Ok(owner);
         }
-        let records = self.records(&layout::owners_prefix(bucket)).await?;
+        let records = self.records(&layout::owners_prefix(bucket), false).await?;
         let owner = match newest(records).remove(bucket) {
             Some(record) => BucketOwner::Owner(record.owner),
             None if self.exists(bucket).await? => BucketOwner::Unowned,
@@ -81,7 +81,8 @@ impl Owners {
 
     /// Every recorded owner (bucket → access key id), for ListBuckets.
     pub async fn all(&self) -> Result<HashMap<String, String>, UpstreamError> {
-        let records = self.records(layout::OWNERS).await?;
+        // Both regions (within the grace): one region's records may lack another bucket's.
+        let records = self.records(layout::OWNERS, true).await?;
         Ok(newest(records).into_iter().map(|(b, r)| (b, r.owner)).collect())
     }
 
@@ -138,7 +139,7 @@ impl Owners {
             ));
         }
         let prefix = layout::owners_prefix(bucket);
-        let before = self.records(&prefix).await?;
+        let before = self.records(&prefix, true).await?;
         let previous = newest(before.clone()).remove(bucket).map(|r| r.owner);
         let name = layout::owner_record(bucket, &self.regions.stamp().to_string(), owner);
         let journal = self.regions.journal();
@@ -166,11 +167,11 @@ impl Owners {
         Ok(previous)
     }
 
-    /// Both regions' records under `prefix`. The first region to answer with a record is
-    /// enough; an answer without one waits up to [`SECOND_REGION_GRACE`] for the other region,
-    /// which may hold a record the first lost (a region that cannot be listed by then is
-    /// skipped, with a warning, while the other answered).
-    async fn records(&self, prefix: &str) -> Result<Vec<OwnerRecord>, UpstreamError> {
+    /// Both regions' records under `prefix`. Unless `both`, the first region to answer with a
+    /// record is enough; otherwise the other region's answer is awaited up to
+    /// [`SECOND_REGION_GRACE`], as it may hold a record the first lost (a region that cannot
+    /// be listed by then is skipped, with a warning, while the other answered).
+    async fn records(&self, prefix: &str, both: bool) -> Result<Vec<OwnerRecord>, UpstreamError> {
         let journal = self.regions.journal();
         let [a, b] = self.regions.all();
         let (first, other) = match futures::future::select(
@@ -186,7 +187,7 @@ impl Owners {
         match first {
             Ok(names) => {
                 records.extend(names.iter().filter_map(|n| layout::parse_owner_record(n)));
-                if !records.is_empty() {
+                if !both && !records.is_empty() {
                     return Ok(records);
                 }
             }
