@@ -53,6 +53,19 @@ pub enum Command {
     /// Re-wrap every object's data key under the keyring's current key, in both regions
     /// (metadata only, no data rewritten); resumable. Afterwards old keys can be removed.
     Rotate(BucketPass),
+    /// Make a user the owner of an existing bucket (one created before ownership was
+    /// recorded, or to hand a bucket over): recorded in both regions.
+    AssignOwner {
+        /// Configuration file (the user must be one of its [[users]]).
+        #[arg(long, env = "TWINVAULT_CONFIG", default_value = "twinvault.toml")]
+        config: PathBuf,
+        /// Client bucket name.
+        #[arg(long)]
+        bucket: String,
+        /// Access key id of the new owner.
+        #[arg(long)]
+        user: String,
+    },
     /// Decrypt one stored object offline, with the keyring alone.
     Decrypt {
         /// Configuration file holding the keyring.

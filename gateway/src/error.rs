@@ -103,6 +103,11 @@ pub enum ApiError {
     /// An SSE-C key that is not the one the object was written with.
     #[error("the SSE-C key given does not match the key the object was stored with")]
     WrongCustomerKey,
+    /// CreateBucket on a name another user's bucket has.
+    #[error(
+        "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again."
+    )]
+    BucketAlreadyExists,
     /// A bucket twinvault keeps for itself (the repair journal), named as a copy source.
     #[error("the bucket name {0:?} is reserved by twinvault")]
     ReservedBucket(String),
@@ -199,6 +204,7 @@ impl ApiError {
             Self::NoSuchKey => C::NoSuchKey,
             Self::NoSuchBucket => C::NoSuchBucket,
             Self::BucketNotEmpty => C::BucketNotEmpty,
+            Self::BucketAlreadyExists => C::BucketAlreadyExists,
             Self::InvalidBucketName(_) => C::InvalidBucketName,
             Self::InvalidPartNumber(_) => C::from_bytes(b"InvalidPartNumber").unwrap_or(C::InvalidArgument),
             Self::NoSuchConfiguration(code) => C::from_bytes(code.as_bytes()).unwrap_or(C::NoSuchKey),

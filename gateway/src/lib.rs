@@ -21,7 +21,7 @@
 //! - [`server`]: the S3 and admin listeners, graceful drain. [`admin`]: `/metrics`, `/livez`,
 //!   `/readyz`. [`limits`]: the S3 listener's per-request limits (concurrency, idle bodies).
 //!   [`tls`]: the S3 listener's TLS, reloaded on renewal. [`auth`]: SigV4 secrets and bucket
-//!   access. [`vhost`]: virtual-host-style addressing. [`preflight`]: what is checked on a
+//!   access. [`ownership`]: who owns each bucket (records in the reserved buckets). [`vhost`]: virtual-host-style addressing. [`preflight`]: what is checked on a
 //!   request's head before s3s (presigned URL lifetimes).
 //! - [`telemetry`]: logs, spans and request ids. [`metrics`]: every Prometheus metric.
 //! - [`api`]: the S3 front door (s3s types in, one [`store`] call, s3s types out). [`error`]: the
@@ -43,6 +43,7 @@
 //! dependency rule").
 pub mod admin;
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;
@@ -53,6 +54,7 @@ pub mod keyring;
 pub mod kmip;
 pub mod limits;
 pub mod metrics;
+pub mod ownership;
 pub mod preflight;
 pub mod quickstart;
 pub mod repair;

@@ -65,6 +65,13 @@ fn run(command: Command) -> anyhow::Result<()> {
             let config = Config::load(&pass.config)?;
             runtime()?.block_on(rotate(config, pass.bucket, pass.dry_run))
         }
+        Command::AssignOwner { config, bucket, user } => {
+            let config = Config::load(&config)?;
+            if !config.users.iter().any(|u| u.access_key_id == user) {
+                anyhow::bail!("{user:?} is not the access_key_id of any [[users]] entry");
+            }
+            runtime()?.block_on(assign_owner(config, bucket, user))
+        }
         Command::Decrypt {
             config,
             bucket,
@@ -148,8 +155,21 @@ impl Progress {
     }
 }
 
+async fn assign_owner(config: Config, bucket: String, user: String) -> anyhow::Result<()> {
+    let owners = twinvault::ownership::Owners::new(std::sync::Arc::new(regions_for(&config)?));
+    let previous = owners
+        .assign(&bucket, &user)
+        .await
+        .with_context(|| format!("assign an owner to bucket {bucket:?}"))?;
+    println!(
+        "bucket {bucket}: owner {user} (was {})",
+        previous.as_deref().unwrap_or("not recorded")
+    );
+    Ok(())
+}
+
 async fn repair(config: Config, bucket: Option<String>, dry_run: bool) -> anyhow::Result<()> {
-    let regions = regions_for(&config)?;
+    let regions = std::sync::Arc::new(regions_for(&config)?);
     let keyring = keyring_for(&config).await?;
     let repairer = twinvault::repair::Repairer::new(&regions, &keyring, dry_run);
     let progress = Progress::new();
@@ -160,13 +180,23 @@ async fn repair(config: Config, bucket: Option<String>, dry_run: bool) -> anyhow
     let pass = repairer
         .full_pass(bucket.as_deref(), &|summary| progress.show(&summary.line()))
         .await;
+    let owners = twinvault::ownership::Owners::new(std::sync::Arc::clone(&regions))
+        .sync(dry_run)
+        .await;
     let seconds = progress.finish();
     println!(
         "repair {}: {} seconds {seconds:.2}",
         if dry_run { "dry run" } else { "done" },
         repairer.summary.line()
     );
+    if let Ok(summary) = &owners {
+        println!(
+            "bucket owners: {} records copied, {} stale records removed",
+            summary.copied, summary.removed
+        );
+    }
     pass.context("full pass")?;
+    owners.context("bucket owner records")?;
     journal.context("journal replay")?;
     if repairer.summary.has_failures() {
         anyhow::bail!("some objects could not be repaired; run again once both regions answer");

@@ -85,6 +85,8 @@ pub struct Metrics {
     /// `twinvault_keyring_valid_seconds`: how long the keys in memory stay usable without another
     /// successful fetch (set on every scrape; 0: expired, reads and writes answer 503).
     pub keyring_valid_seconds: prometheus::Gauge,
+    /// Audit log lines by outcome: written, dropped (the queue was full), failed (the write failed).
+    pub audit_lines: IntCounterVec,
 }
 
 impl Metrics {
@@ -242,6 +244,11 @@ impl Metrics {
                 "Repairs that failed and stay pending",
                 &["region"],
             )?,
+            audit_lines: counter(
+                "audit_lines_total",
+                "Audit log lines by outcome (written; dropped: the writer's queue was full; failed: the write failed)",
+                &["outcome"],
+            )?,
             limit_rejections: counter(
                 "limit_rejections_total",
                 "Requests and connections refused or cut off by the S3 listener's limits",
@@ -267,6 +274,9 @@ impl Metrics {
         self.reads_lagging.with_label_values(&["both"]).inc_by(0);
         for outcome in ["merged", "refused"] {
             self.reads_both_behind.with_label_values(&[outcome]).inc_by(0);
+        }
+        for outcome in ["written", "dropped", "failed"] {
+            self.audit_lines.with_label_values(&[outcome]).inc_by(0);
         }
         for region in regions {
             self.journal_records.with_label_values(&[region]).inc_by(0);

@@ -9,6 +9,7 @@ use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use s3s::service::{S3Service, S3ServiceBuilder};
 
+use crate::audit::{AuditLog, AuditRecord};
 use crate::auth::AccessPolicy;
 use crate::limits::{self, HeldBody, Limit, RequestLimits};
 use crate::preflight::Preflight;
@@ -42,6 +43,9 @@ pub enum ServerError {
     /// The keys could not be fetched from the key manager.
     #[error("cannot start without the keys")]
     KeyManager(#[from] crate::kmip::KmipError),
+    /// The audit log file could not be opened.
+    #[error(transparent)]
+    Audit(crate::audit::AuditError),
     /// Metric registration failed (a duplicate name: a programming error).
     #[error("metrics: {0}")]
     Metrics(String),
@@ -54,13 +58,15 @@ pub fn build_s3_service(
     regions: Arc<Regions>,
     metrics: Arc<Metrics>,
 ) -> Result<S3Service, ServerError> {
-    let gateway = Gateway::new(config, keyring, regions, metrics);
+    let owners = Arc::new(crate::ownership::Owners::new(Arc::clone(&regions)));
+    let access = AccessPolicy::new(config, owners);
+    let gateway = Gateway::new(config, keyring, regions, metrics, access.clone());
     let mut builder = S3ServiceBuilder::new(gateway);
     builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(
         crate::preflight::s3s_config(),
     ))));
     builder.set_auth(UserAuth::new(&config.users));
-    builder.set_access(AccessPolicy::new(config));
+    builder.set_access(access);
     if let Some(domain) = &config.server.domain {
         builder.set_host(DomainHost::new(domain));
     }
@@ -114,11 +120,13 @@ pub async fn bind_and_serve(
     let repair_task = config.replication.repair_interval.map(|interval| {
         let keyring = keyring.clone();
         let settle = config.replication.journal_settle;
+        let uploads = crate::store::Store::new(config, keyring.clone(), Arc::clone(&regions), Arc::clone(&metrics));
         tokio::spawn(crate::repair::run_background(
             Arc::clone(&regions),
             keyring,
             interval,
             settle,
+            uploads,
         ))
     });
     // A replica that starts while a region is behind must know it before its first read: one
@@ -136,11 +144,15 @@ pub async fn bind_and_serve(
             config.replication.lag_poll_interval,
         ))
     });
-    let cx = ConnectionContext::new(config, service, Arc::clone(&metrics));
+    let (audit, audit_writer) =
+        AuditLog::start(&config.audit, metrics.audit_lines.clone()).map_err(ServerError::Audit)?;
+    let cx = ConnectionContext::new(config, service, Arc::clone(&metrics), audit);
     let max_connections = config.server.max_connections;
     let serving = async move {
         let admin_task = tokio::spawn(serve_admin(admin_listener, admin, admin_shutdown));
         serve_s3(s3_listener, tls, cx, max_connections, shutdown, drain_timeout).await;
+        // Every connection is closed: the queued audit lines are the last ones.
+        audit_writer.finish().await;
         admin_task.abort();
         for task in lag_tasks {
             task.abort();
@@ -194,6 +206,7 @@ struct FrontDoor {
     secure: bool,
     /// Told of every request of one connection: the first ends its head deadline.
     requests_seen: Arc<Notify>,
+    audit: AuditLog,
 }
 
 type FrontResponse = http::Response<HeldBody>;
@@ -207,31 +220,40 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for FrontDoor
         // Stores a permit when nobody waits: the connection task finds it whenever it looks.
         self.requests_seen.notify_one();
         let id = crate::telemetry::RequestId::random();
+        let audit = self.audit.begin(req.headers(), &id);
         let Some(slot) = self.limits.try_admit() else {
             tracing::debug!(
                 request_id = id.as_str(),
                 "max_concurrent_requests reached, answering SlowDown"
             );
-            return Box::pin(std::future::ready(Ok(with_request_id(
-                limits::slow_down(id.as_str()),
-                &id,
-            ))));
+            return answered(limits::slow_down(id.as_str()), &id, audit);
         };
         if let Some(refused) = self.limits.refuse_large_head(&req, id.as_str()) {
-            return Box::pin(std::future::ready(Ok(with_request_id(refused, &id))));
+            return answered(refused, &id, audit);
         }
         let (mut parts, body) = req.into_parts();
         if let Err(refused) = self.preflight.check(&parts, self.secure, std::time::SystemTime::now()) {
             tracing::debug!(request_id = id.as_str(), error = %refused, "refused before s3s");
-            let response = limits::error_response(&refused, id.as_str());
-            return Box::pin(std::future::ready(Ok(with_request_id(response, &id))));
+            return answered(limits::error_response(&refused, id.as_str()), &id, audit);
         }
         parts.extensions.insert(id.clone());
+        if let Some(audit) = &audit {
+            parts.extensions.insert(audit.slot());
+        }
         let (body, idle) = if http_body::Body::is_end_stream(&body) {
             (s3s::Body::from(body), None)
         } else {
-            let (watched, idle) = self.limits.watch_body(body);
-            (s3s::Body::http_body(watched), Some(idle))
+            let (watched, idle) = match &audit {
+                Some(audit) => {
+                    let (watched, idle) = self.limits.watch_body(audit.count_in(body));
+                    (s3s::Body::http_body(watched), idle)
+                }
+                None => {
+                    let (watched, idle) = self.limits.watch_body(body);
+                    (s3s::Body::http_body(watched), idle)
+                }
+            };
+            (watched, Some(idle))
         };
         let (s3, limits) = (self.s3.clone(), self.limits.clone());
         Box::pin(async move {
@@ -243,8 +265,25 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for FrontDoor
             } else {
                 response.map(|body| HeldBody::new(body, Some(slot)))
             };
-            Ok(with_request_id(response, &id))
+            Ok(audited(with_request_id(response, &id), audit))
         })
+    }
+}
+
+/// An answer given by the front door itself, tagged and audited.
+fn answered(
+    response: FrontResponse,
+    id: &crate::telemetry::RequestId,
+    audit: Option<AuditRecord>,
+) -> <FrontDoor as hyper::service::Service<http::Request<hyper::body::Incoming>>>::Future {
+    Box::pin(std::future::ready(Ok(audited(with_request_id(response, id), audit))))
+}
+
+/// `response`, written to the audit log once sent (if the log is on).
+fn audited(response: FrontResponse, audit: Option<AuditRecord>) -> FrontResponse {
+    match audit {
+        Some(audit) => audit.finish(response),
+        None => response,
     }
 }
 
@@ -296,10 +335,11 @@ struct ConnectionContext {
     header_read_timeout: Duration,
     send_stall_timeout: Duration,
     metrics: Arc<Metrics>,
+    audit: AuditLog,
 }
 
 impl ConnectionContext {
-    fn new(config: &Config, s3: S3Service, metrics: Arc<Metrics>) -> Self {
+    fn new(config: &Config, s3: S3Service, metrics: Arc<Metrics>, audit: AuditLog) -> Self {
         Limit::prime(&metrics);
         let preflight = Arc::new(Preflight::new(config));
         let config = &config.server;
@@ -311,6 +351,7 @@ impl ConnectionContext {
             header_read_timeout: config.header_read_timeout,
             send_stall_timeout: config.send_stall_timeout,
             metrics,
+            audit,
         }
     }
 }
@@ -392,6 +433,7 @@ where
         preflight: Arc::clone(&cx.preflight),
         secure,
         requests_seen: Arc::clone(&requests_seen),
+        audit: cx.audit.clone(),
     };
     let io = limits::WriteStall::new(io, cx.send_stall_timeout, Arc::clone(&cx.metrics));
     let conn = watcher.watch(cx.http.serve_connection(TokioIo::new(io), front).into_owned());

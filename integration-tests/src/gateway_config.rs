@@ -103,6 +103,16 @@ impl GatewayConfig {
         self
     }
 
+    /// Adds a gateway user with `admin = true` (sees and may use every user's buckets).
+    pub fn add_admin_user(mut self, access_key: &str, secret_key: &str) -> Self {
+        let mut entry = Table::new();
+        entry.insert("access_key_id".into(), access_key.into());
+        entry.insert("secret_access_key".into(), secret_key.into());
+        entry.insert("admin".into(), true.into());
+        self.array_mut("", "users").push(Value::Table(entry));
+        self
+    }
+
     /// Adds a gateway user limited to the buckets matching `buckets` (names or `*` patterns).
     pub fn add_restricted_user(mut self, access_key: &str, secret_key: &str, buckets: &[&str]) -> Self {
         let mut entry = Table::new();

@@ -10,12 +10,30 @@ use s3s::dto::{
 
 use super::Gateway;
 use super::dto;
+use crate::auth::CreateDecision;
 use crate::error::{ApiError, ApiResult};
+use crate::ownership::CreateVerdict;
+use crate::upstream::UpstreamErrorKind;
 
+/// Creates a bucket; a new one is owned by the caller, recorded in both regions before the
+/// bucket exists (so it never exists unowned). Re-creating one's own bucket answers as S3 does:
+/// 200 in us-east-1, 409 BucketAlreadyOwnedByYou elsewhere. Another user's name never gets
+/// here: the access check answers 409 BucketAlreadyExists (`auth.rs`).
 pub async fn create_bucket(gw: &Gateway, req: S3Request<CreateBucketInput>) -> ApiResult<CreateBucketOutput> {
     let bucket = &req.input.bucket;
     check_bucket_name(bucket)?;
-    gw.store.create_bucket(bucket).await?;
+    let new = matches!(
+        req.extensions.get::<CreateDecision>(),
+        Some(CreateDecision(CreateVerdict::New))
+    );
+    if new && let Some(credentials) = &req.credentials {
+        gw.access.owners().record(bucket, &credentials.access_key).await?;
+    }
+    match gw.store.create_bucket(bucket).await {
+        Err(ApiError::Upstream(e))
+            if e.kind == UpstreamErrorKind::BucketAlreadyOwnedByYou && gw.region_name == "us-east-1" => {}
+        other => other?,
+    }
     Ok(CreateBucketOutput {
         location: Some(format!("/{bucket}")),
     })
@@ -23,6 +41,7 @@ pub async fn create_bucket(gw: &Gateway, req: S3Request<CreateBucketInput>) -> A
 
 pub async fn delete_bucket(gw: &Gateway, req: S3Request<DeleteBucketInput>) -> ApiResult<DeleteBucketOutput> {
     gw.store.delete_bucket(&req.input.bucket).await?;
+    gw.access.owners().remove(&req.input.bucket).await;
     Ok(DeleteBucketOutput::default())
 }
 
@@ -49,12 +68,14 @@ pub async fn list_buckets(gw: &Gateway, req: S3Request<ListBucketsInput>) -> Api
     let prefix = input.prefix.as_deref().unwrap_or_default();
     let mut names = gw.store.list_buckets().await?;
     names.sort_by(|a, b| a.0.cmp(&b.0));
-    let access_key = req.credentials.as_ref().map(|c| c.access_key.as_str());
+    let access_key = req.credentials.as_ref().map_or("", |c| c.access_key.as_str());
+    let owners = gw.access.owners().all().await?;
     let mut page: Vec<Bucket> = names
         .into_iter()
         .filter(|(name, _)| name.starts_with(prefix) && after.as_ref().is_none_or(|after| name > after))
-        // Hides the journal bucket, and for restricted users every bucket they may not use.
-        .filter(|(name, _)| gw.access.allows(access_key, name))
+        // Hides the journal bucket and every bucket the caller may not use (another user's, or
+        // one outside its `buckets` list).
+        .filter(|(name, _)| gw.access.visible(access_key, name, &owners))
         .take(max as usize + 1)
         .map(|(name, created)| Bucket {
             name: Some(name),

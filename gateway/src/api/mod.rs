@@ -43,13 +43,20 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// A gateway over `regions` for `config`.
-    pub fn new(config: &Config, keyring: LiveKeyring, regions: Arc<Regions>, metrics: Arc<Metrics>) -> Self {
+    /// A gateway over `regions` for `config`, whose buckets `access` guards (the same policy
+    /// s3s checks requests with; the front door uses it for ListBuckets and bucket owners).
+    pub fn new(
+        config: &Config,
+        keyring: LiveKeyring,
+        regions: Arc<Regions>,
+        metrics: Arc<Metrics>,
+        access: crate::auth::AccessPolicy,
+    ) -> Self {
         Self {
             store: Store::new(config, keyring, regions, Arc::clone(&metrics)),
             metrics,
             region_name: config.server.region.clone(),
-            access: crate::auth::AccessPolicy::new(config),
+            access,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Configuration: figment layering, then validation into the typed [`Config`] the program uses.
 
+mod access;
 mod kmip;
 mod raw;
 mod secret;
@@ -19,6 +20,7 @@ use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use serde::Serialize;
 
+pub use access::{AccessConfig, AuditConfig, KeyNames, UnownedBuckets};
 pub use kmip::KmipConfig;
 pub use raw::RawConfig;
 pub use secret::{REDACTED, Secret};
@@ -30,7 +32,15 @@ pub const ENV_PREFIX: &str = "TWINVAULT_";
 
 /// Top-level sections that environment overrides may touch. Other `TWINVAULT_*` variables
 /// (such as `TWINVAULT_CONFIG`) are not configuration keys and are ignored.
-const ENV_SECTIONS: &[&str] = &["server", "replication", "keyring", "regions", "multipart"];
+const ENV_SECTIONS: &[&str] = &[
+    "server",
+    "replication",
+    "keyring",
+    "regions",
+    "multipart",
+    "access",
+    "audit",
+];
 
 /// Why the configuration could not be loaded: every problem found, not just the first.
 #[derive(Debug, thiserror::Error)]
@@ -121,6 +131,8 @@ pub struct UserConfig {
     pub secret_access_key: Secret,
     /// Bucket names or `*` patterns the user is limited to; `None`: every bucket.
     pub buckets: Option<Vec<String>>,
+    /// Sees and may use every user's buckets (within `buckets`).
+    pub admin: bool,
 }
 
 /// `[replication]`, validated.
@@ -262,6 +274,10 @@ pub struct Config {
     pub regions: [RegionConfig; 2],
     /// Multipart uploads.
     pub multipart: MultipartConfig,
+    /// Bucket ownership.
+    pub access: AccessConfig,
+    /// The audit log.
+    pub audit: AuditConfig,
 }
 
 /// `[keyring]`, validated: the keys themselves, or the key manager that holds them.
@@ -369,6 +385,8 @@ impl TryFrom<RawConfig> for Config {
         let regions = validate_regions(raw.regions, &mut problems);
         let replication = validate_replication(raw.replication, regions.as_ref(), &mut problems);
         let multipart = validate_multipart(raw.multipart, &mut problems);
+        let access = access::validate_access(raw.access, &users, &mut problems);
+        let audit = access::validate_audit(raw.audit, &mut problems);
         match (server, keyring, regions, replication) {
             (Some(server), Some(keyring), Some(regions), Some(replication)) if problems.is_empty() => Ok(Self {
                 server,
@@ -377,6 +395,8 @@ impl TryFrom<RawConfig> for Config {
                 replication,
                 regions,
                 multipart,
+                access,
+                audit,
             }),
             _ => Err(ConfigError(problems)),
         }
@@ -523,6 +543,7 @@ fn validate_users(raw: Vec<raw::RawUser>, problems: &mut Vec<String>) -> Vec<Use
                 access_key_id,
                 secret_access_key,
                 buckets: user.buckets,
+                admin: user.admin.unwrap_or(false),
             });
         }
     }

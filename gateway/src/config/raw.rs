@@ -27,6 +27,37 @@ pub struct RawConfig {
     /// Multipart uploads.
     #[serde(default)]
     pub multipart: RawMultipart,
+    /// Bucket ownership.
+    #[serde(default)]
+    pub access: RawAccess,
+    /// The audit log.
+    #[serde(default)]
+    pub audit: RawAudit,
+}
+
+/// `[access]`.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAccess {
+    /// Who may use a bucket with no recorded owner (one that existed before ownership was
+    /// recorded): "everyone" or the access key id of one `[[users]]` entry (default: "everyone").
+    pub unowned_buckets: Option<String>,
+}
+
+/// `[audit]`.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAudit {
+    /// Write one JSON line per S3 request (default: false).
+    pub enabled: Option<bool>,
+    /// File the lines are appended to (default: standard error).
+    pub path: Option<PathBuf>,
+    /// "plain" (object keys as sent) or "hashed" (a keyed hash of each key) (default: "plain").
+    pub key_names: Option<String>,
+    /// Secret of the keyed hash for `key_names = "hashed"`, inline.
+    pub key_hash_secret: Option<String>,
+    /// Secret of the keyed hash, read from this file.
+    pub key_hash_secret_file: Option<PathBuf>,
 }
 
 /// `[multipart]`.
@@ -95,6 +126,8 @@ pub struct RawUser {
     pub secret_access_key_file: Option<PathBuf>,
     /// Buckets this user may use: names or patterns with `*` (default: every bucket).
     pub buckets: Option<Vec<String>>,
+    /// May see and use every user's buckets (still limited by `buckets`) (default: false).
+    pub admin: Option<bool>,
 }
 
 /// `[keyring]`.

@@ -416,3 +416,47 @@ fn a_kmip_keyring_reports_every_problem() {
         Ok(())
     });
 }
+
+#[test]
+fn ownership_and_audit_settings_default_to_open_and_off_and_are_checked() {
+    use super::{KeyNames, UnownedBuckets};
+    Jail::expect_with(|jail| {
+        jail.create_file("twinvault.toml", GOOD)?;
+        jail.create_file("b.secret", "region-secret-b")?;
+        let config = load(jail).expect("valid");
+        assert_eq!(config.access.unowned_buckets, UnownedBuckets::Everyone);
+        assert!(!config.audit.enabled && config.audit.path.is_none());
+        assert!(!config.users[0].admin);
+
+        let text = GOOD.replacen("[[users]]\n", "[[users]]\nadmin = true\n", 1)
+            + "[access]\nunowned_buckets = \"AK1\"\n[audit]\nenabled = true\npath = \"a.log\"\n\
+               key_names = \"hashed\"\nkey_hash_secret = \"sixteen-bytes-or-more\"\n";
+        jail.create_file("twinvault.toml", &text)?;
+        let config = load(jail).expect("valid");
+        assert!(config.users[0].admin);
+        assert_eq!(config.access.unowned_buckets, UnownedBuckets::User("AK1".into()));
+        assert_eq!(config.audit.key_names, KeyNames::Hashed);
+        assert!(
+            !config.to_redacted_toml().contains("sixteen-bytes"),
+            "hash secret printed"
+        );
+
+        let text = GOOD.to_owned() + "[access]\nunowned_buckets = \"NOBODY\"\n[audit]\nkey_names = \"hashed\"\n";
+        jail.create_file("twinvault.toml", &text)?;
+        let problems = load(jail).expect_err("bad settings").0;
+        assert_eq!(
+            problems,
+            [
+                "access.unowned_buckets: \"NOBODY\" is neither \"everyone\" nor the access_key_id of a [[users]] entry",
+                "audit.key_names = \"hashed\" needs audit.key_hash_secret (or key_hash_secret_file)",
+            ]
+        );
+        jail.create_file(
+            "twinvault.toml",
+            &(GOOD.to_owned() + "[audit]\nkey_hash_secret = \"short\"\n"),
+        )?;
+        let problems = load(jail).expect_err("short secret").0;
+        assert_eq!(problems, ["audit.key_hash_secret: at least 16 bytes"]);
+        Ok(())
+    });
+}

@@ -150,7 +150,7 @@ fn is_browser_form_upload(head: &http::request::Parts) -> bool {
 /// Any SSE-C header, of the request's own object or of its copy source. Its mere presence is
 /// refused over plain HTTP, as S3 does: the key has already crossed the network in the clear,
 /// and the client must learn so rather than have it used.
-fn carries_sse_c(headers: &http::HeaderMap) -> bool {
+pub(crate) fn carries_sse_c(headers: &http::HeaderMap) -> bool {
     headers.keys().any(|name| {
         let name = name.as_str();
         name.starts_with("x-amz-server-side-encryption-customer-")

@@ -106,6 +106,7 @@ fn sigv2_on(domain: Option<&str>) -> Preflight {
         access_key_id: ACCESS_KEY.to_owned(),
         secret_access_key: crate::config::Secret::new("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".to_owned()),
         buckets: None,
+        admin: false,
     };
     Preflight {
         sigv2: Some(SigV2Verifier::new(&[user])),

@@ -19,6 +19,7 @@ use crate::keyring::{Keyring, LiveKeyring};
 use crate::replication::Regions;
 use crate::reserved::layout::{LEASE_REPLAY, missed_prefix};
 use crate::stamp::VersionStamp;
+use crate::store::Store;
 use crate::upstream::{ListRequest, Upstream, UpstreamError};
 
 /// Pause between writing the lease and checking it is still ours.
@@ -31,8 +32,15 @@ struct Lease {
 }
 
 /// Runs until the task is dropped (the server aborts it on shutdown; every step is safe to cut).
-/// `settle` is `replication.journal_settle_ms` (see `Repairer::settling`).
-pub async fn run_background(regions: Arc<Regions>, keyring: LiveKeyring, interval: Duration, settle: Duration) {
+/// `settle` is `replication.journal_settle_ms` (see `Repairer::settling`); `uploads` is the
+/// object layer whose expired multipart uploads each round cleans up.
+pub async fn run_background(
+    regions: Arc<Regions>,
+    keyring: LiveKeyring,
+    interval: Duration,
+    settle: Duration,
+    uploads: Store,
+) {
     let me = format!("{:016x}", rand::random::<u64>());
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -40,7 +48,7 @@ pub async fn run_background(regions: Arc<Regions>, keyring: LiveKeyring, interva
         ticker.tick().await;
         // Keys from a key manager that expired: nothing can be verified until it answers again.
         match keyring.get() {
-            Ok(ring) => replay_round(&regions, &ring, &me, interval, settle).await,
+            Ok(ring) => replay_round(&regions, &ring, &me, interval, settle, &uploads).await,
             Err(e) => tracing::warn!(error = %e, "repair loop waits for the key manager"),
         }
         // Also while a region is down or another replica holds the lease: that is when the
@@ -50,7 +58,14 @@ pub async fn run_background(regions: Arc<Regions>, keyring: LiveKeyring, interva
 }
 
 /// Replays the journal if both regions answer and this replica gets the lease.
-async fn replay_round(regions: &Regions, keyring: &Keyring, me: &str, interval: Duration, settle: Duration) {
+async fn replay_round(
+    regions: &Regions,
+    keyring: &Keyring,
+    me: &str,
+    interval: Duration,
+    settle: Duration,
+    uploads: &Store,
+) {
     // A region whose breaker is open gets a probe (one per cooldown; its success closes the
     // breaker); its records wait until it answers.
     let mut down = false;
@@ -79,6 +94,12 @@ async fn replay_round(regions: &Regions, keyring: &Keyring, me: &str, interval: 
         Ok(()) if cleared == 0 => tracing::debug!("repair loop: journal empty"),
         Ok(()) => tracing::info!(summary = %repairer.summary.line(), "repair loop: journal replayed"),
         Err(e) => tracing::warn!(error = %e, summary = %repairer.summary.line(), "repair loop: replay incomplete"),
+    }
+    // Under the same lease, so replicas do not clean the same uploads at once.
+    match uploads.reap_expired_uploads().await {
+        Ok(0) => {}
+        Ok(reaped) => tracing::info!(reaped, "repair loop: expired multipart uploads removed"),
+        Err(e) => tracing::warn!(error = %e, "repair loop: expired multipart uploads not listed"),
     }
     let _ = lease_region
         .delete_object(regions.journal().bucket(), LEASE_REPLAY)

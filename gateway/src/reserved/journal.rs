@@ -167,6 +167,28 @@ impl Journal {
         }
     }
 
+    /// Every name under `prefix` in `region`, in name order; none when the bucket does not
+    /// exist there yet. For the small sets of records (ownership) read whole.
+    pub async fn names_under(&self, region: &Upstream, prefix: &str) -> Result<Vec<String>, UpstreamError> {
+        let mut names = Vec::new();
+        let mut request = ListRequest {
+            prefix: Some(prefix.to_owned()),
+            max_keys: Some(1000),
+            ..Default::default()
+        };
+        loop {
+            let page = match region.list_objects_v2(&self.bucket, &request).await {
+                Err(e) if e.kind.is_not_found() => return Ok(names),
+                other => other?,
+            };
+            names.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_owned)));
+            match page.next_continuation_token() {
+                Some(token) if page.is_truncated() == Some(true) => request.continuation_token = Some(token.to_owned()),
+                _ => return Ok(names),
+            }
+        }
+    }
+
     /// The names of up to `limit` records in `holder` of changes `missed` did not get, oldest
     /// first, and whether there are more.
     pub async fn pending_names(

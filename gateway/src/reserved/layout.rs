@@ -17,6 +17,8 @@ pub const CHECKSUM_PARTS: &str = "checksum-parts/";
 pub const CHECKSUMS: &str = "checksums/";
 /// The journal-replay lease.
 pub const LEASE_REPLAY: &str = "lease/replay";
+/// Prefix of bucket ownership records.
+pub const OWNERS: &str = "owners/";
 
 /// Bytes of a client key spelled out (in hex) in an upload record's name. Longer keys are cut
 /// there and end in `~` + the SHA-256 of the whole key, so a name stays under S3's 1024-byte
@@ -95,6 +97,46 @@ pub fn checksum_record(stamp: &str) -> String {
     format!("{CHECKSUMS}{stamp}")
 }
 
+/// `owners/<bucket>/`: the ownership records of one bucket.
+pub fn owners_prefix(bucket: &str) -> String {
+    format!("{OWNERS}{bucket}/")
+}
+
+/// `owners/<bucket>/<stamp>/<hex access key id>`: `owner` owns `bucket` since `stamp`. The
+/// record is its name alone (the body is empty), so one listing yields every owner; where a
+/// bucket has several records (an owner assigned again), the newest stamp counts.
+pub fn owner_record(bucket: &str, stamp: &str, owner: &str) -> String {
+    format!("{}{stamp}/{}", owners_prefix(bucket), hex::encode(owner))
+}
+
+/// One ownership record, read back from its name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OwnerRecord {
+    /// Client bucket.
+    pub bucket: String,
+    /// When the owner was recorded (text order is time order).
+    pub stamp: String,
+    /// The owner's access key id.
+    pub owner: String,
+}
+
+/// Reads an [`owner_record`] name; `None` for anything else.
+pub fn parse_owner_record(name: &str) -> Option<OwnerRecord> {
+    let mut parts = name.strip_prefix(OWNERS)?.split('/');
+    let (bucket, stamp, owner) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || bucket.is_empty() || stamp.is_empty() {
+        return None;
+    }
+    let owner = String::from_utf8(hex::decode(owner).ok()?)
+        .ok()
+        .filter(|o| !o.is_empty())?;
+    Some(OwnerRecord {
+        bucket: bucket.to_owned(),
+        stamp: stamp.to_owned(),
+        owner,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,9 +176,28 @@ mod tests {
         assert_eq!(upload_record("bkt", "k", "s"), "uploads/bkt/6b/s");
         assert_eq!(checksum_part("s", 7, "e", "x"), "checksum-parts/s/00007/e/x");
         assert_eq!(checksum_record("s"), "checksums/s");
+        assert_eq!(owner_record("bkt", "0001.0002", "AK"), "owners/bkt/0001.0002/414b");
         assert_eq!(
             staging_part("h", 7),
             format!("staging/{}/00007", &hex::encode(Sha256::digest(b"h"))[..32])
         );
+    }
+
+    #[test]
+    fn owner_records_read_back_and_nothing_else_parses() {
+        let name = owner_record("photos", "0001.0002", "AKIA/ODD key");
+        let record = parse_owner_record(&name).unwrap_or_else(|| panic!("{name} does not parse"));
+        assert_eq!((record.bucket.as_str(), record.stamp.as_str()), ("photos", "0001.0002"));
+        assert_eq!(record.owner, "AKIA/ODD key");
+        for other in [
+            "owners/b/s",
+            "owners/b/s/zz",
+            "owners/b/s/41/x",
+            "owners//s/41",
+            "missed/b/s",
+            "owners/b/s/",
+        ] {
+            assert_eq!(parse_owner_record(other), None, "{other}");
+        }
     }
 }

@@ -12,6 +12,7 @@
 //! | `checksum-parts/<stamp>/<part>/<upstream ETag>/<sealed checksum>` | store::checksum_records | an empty record whose name carries one uploaded part's checksum, sealed |
 //! | `checksums/<stamp>` | store::checksum_records | a completed multipart object's checksum and its parts' checksums, sealed |
 //! | `lease/replay` | repair::background | which gateway replica replays the journal now |
+//! | `owners/<bucket>/<stamp>/<hex access key id>` | ownership (CreateBucket, `twinvault assign-owner`) | who owns a bucket (empty body) |
 
 mod journal;
 pub mod layout;

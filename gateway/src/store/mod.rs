@@ -16,6 +16,7 @@ mod copy;
 pub mod customer;
 mod delete;
 pub mod etag;
+mod expiry;
 mod heal;
 mod keys;
 mod list;

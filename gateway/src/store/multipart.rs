@@ -617,7 +617,12 @@ fn match_parts(requested: &[(i32, String)], listed: &[UploadedPart]) -> ApiResul
 }
 
 /// Aborts the upstream upload in each region that has one (already gone counts as done).
-async fn abort_upstream(store: &Store, bucket: &str, key: &str, state: &UploadState) -> [Result<(), UpstreamError>; 2] {
+pub(super) async fn abort_upstream(
+    store: &Store,
+    bucket: &str,
+    key: &str,
+    state: &UploadState,
+) -> [Result<(), UpstreamError>; 2] {
     store
         .regions
         .on_both(|up| {

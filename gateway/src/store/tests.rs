@@ -1148,3 +1148,34 @@ async fn a_key_neither_region_is_known_current_for_is_refused_not_guessed() {
     let refused = twin.regions.metrics().reads_both_behind.with_label_values(&["refused"]);
     assert_eq!(refused.get(), 1);
 }
+
+#[tokio::test]
+async fn expired_uploads_are_aborted_upstream_and_their_records_removed() {
+    let twin = Twin::with_bucket("all").await;
+    let (id, _) = upload(&twin, "old", &[b"part one"]).await;
+    assert_eq!(
+        twin.store.reap_expired_uploads().await.ok(),
+        Some(0),
+        "nothing expired yet"
+    );
+    assert!(!reserved_empty(&twin, "uploads/"));
+    let mut config = twin.config.clone();
+    config.multipart.upload_ttl = Duration::ZERO;
+    let metrics = std::sync::Arc::new(crate::metrics::Metrics::new().expect("metrics"));
+    let keyring = crate::keyring::LiveKeyring::fixed(crate::testing::keyring(&config).clone());
+    let reaper = super::Store::new(&config, keyring, std::sync::Arc::clone(&twin.regions), metrics);
+    // The record's stamp must be in the past, however coarse the clock.
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    assert_eq!(reaper.reap_expired_uploads().await.ok(), Some(1));
+    assert!(reserved_empty(&twin, "uploads/"), "upload records left");
+    let parts = twin.store.list_parts((BUCKET, "old"), &id, None).await;
+    assert!(
+        matches!(&parts, Err(ApiError::Upstream(e)) if e.kind == UpstreamErrorKind::NoSuchUpload),
+        "the upstream upload is still there: {parts:?}"
+    );
+    assert_eq!(
+        reaper.reap_expired_uploads().await.ok(),
+        Some(0),
+        "a second round finds nothing"
+    );
+}

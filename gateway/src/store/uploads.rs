@@ -35,13 +35,13 @@ const CHECK_CONCURRENCY: usize = 16;
 
 /// What an upload record holds, as JSON.
 #[derive(Debug, Serialize, Deserialize)]
-struct UploadRecord {
+pub(super) struct UploadRecord {
     /// Record format version.
     v: u8,
     /// The client's object key.
-    key: String,
+    pub(super) key: String,
     /// The sealed client upload id.
-    id: String,
+    pub(super) id: String,
 }
 
 // === create, complete, abort ===
@@ -463,7 +463,7 @@ async fn check(store: &Store, query: &Query<'_>, name: &str, holders: [bool; 2])
 }
 
 /// The record `name` from the first region of `holders` that still has it.
-async fn read_record(store: &Store, name: &str, holders: [bool; 2]) -> ApiResult<Option<UploadRecord>> {
+pub(super) async fn read_record(store: &Store, name: &str, holders: [bool; 2]) -> ApiResult<Option<UploadRecord>> {
     let journal_bucket = store.regions.journal().bucket();
     for (region, up) in store.regions.all().iter().enumerate() {
         if !holders[region] {

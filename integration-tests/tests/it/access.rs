@@ -47,13 +47,14 @@ fn a_user_limited_to_some_buckets_gets_access_denied_elsewhere() {
     );
     let out = boto3(&limited, &code).expect_success();
     assert!(out.stdout_str().contains("isolated"), "{}", out.combined());
-    // The unrestricted user still sees both, and the other bucket is untouched.
+    // The unrestricted user sees its own bucket, not the limited user's (each owns what it
+    // created), and its bucket is untouched.
     let out = boto3(
         &admin,
         &format!(
             r#"
             names = [b["Name"] for b in s3.list_buckets()["Buckets"]]
-            assert {mine:?} in names and {other:?} in names, names
+            assert {other:?} in names and {mine:?} not in names, names
             assert s3.get_object(Bucket={other:?}, Key="k")["Body"].read() == b"admin data"
             print("admin ok")
             "#

@@ -1,7 +1,8 @@
 //! Secrets never leak: after a run that used every secret (the user's, both regions', the
 //! keyring key, an SSE-C key, presigned URLs) and hit the failure paths (bad signatures,
 //! unknown keys, wrong SSE-C key, a region down), none of them appears in the debug-level
-//! log, /metrics, any error body the clients saw, or `check-config` output.
+//! log, /metrics, any error body the clients saw, `check-config` output, or the audit log
+//! (with hashed key names, whose hash secret must not appear either).
 
 use base64::Engine;
 use integration_tests::{Gateway, S3Target, boto3, unique_bucket};
@@ -11,7 +12,16 @@ use crate::cluster::Cluster;
 #[test]
 fn no_secret_appears_in_logs_metrics_errors_or_check_config() {
     // Plain HTTP with an SSE-C key, as behind a TLS-terminating sidecar.
-    let mut cluster = Cluster::start(|c| c.set("server.allow_sse_c_over_http", true));
+    let audit_dir = tempfile::tempdir().expect("audit dir");
+    let audit_path = audit_dir.path().join("audit.log");
+    let hash_secret = "audit-hash-secret-5f1e0c7a";
+    let mut cluster = Cluster::start(|c| {
+        c.set("server.allow_sse_c_over_http", true)
+            .set("audit.enabled", true)
+            .set("audit.path", audit_path.display().to_string())
+            .set("audit.key_names", "hashed")
+            .set("audit.key_hash_secret", hash_secret)
+    });
     cluster.gw.set_env("RUST_LOG", "debug");
     cluster.gw.restart().expect("restart at debug level");
     let gw = cluster.target();
@@ -100,6 +110,14 @@ fn no_secret_appears_in_logs_metrics_errors_or_check_config() {
     );
     let log = cluster.gw.log_contents();
     assert!(log.contains("DEBUG"), "the log is not at debug level");
+    cluster.gw.terminate();
+    let audit = std::fs::read_to_string(&audit_path).expect("audit log");
+    assert!(audit.lines().count() >= 8, "audit log:\n{audit}");
+    assert!(audit.contains(r#""sse_c":true"#), "no SSE-C request audited:\n{audit}");
+    assert!(
+        audit.contains(r#""key":"hmac-sha256:"#) && !audit.contains(r#""key":"k""#),
+        "keys not hashed:\n{audit}"
+    );
 
     let a: S3Target = cluster.a.target();
     let secrets = [
@@ -109,6 +127,7 @@ fn no_secret_appears_in_logs_metrics_errors_or_check_config() {
         ("keyring key", keyring_key),
         ("SSE-C key", sse_b64),
         ("presigned signature", signature),
+        ("audit hash secret", hash_secret.to_owned()),
     ];
     let errors = client_side.split("presigned ").next().unwrap_or_default().to_owned() + &down;
     assert_absent(
@@ -118,6 +137,7 @@ fn no_secret_appears_in_logs_metrics_errors_or_check_config() {
             ("/metrics", &metrics),
             ("error bodies", &errors),
             ("check-config", &check_config),
+            ("audit log", &audit),
         ],
     );
 }
