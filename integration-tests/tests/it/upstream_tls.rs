@@ -137,7 +137,13 @@ fn a_region_behind_tls_is_used_with_its_ca_bundle_and_refused_without_it() {
     // Same https endpoint without the bundle: the system roots do not know the test CA, so
     // the handshake is refused and writes needing region b fail.
     let (ta, tb) = (cluster.a.target(), proxy.target(&cluster.b.target()));
-    let without = GatewayConfig::new(&ta, &tb).set("regions.b.bucket_template", REGION_B_TEMPLATE);
+    // The same user as the first gateway's: it owns the bucket (any other user gets 403).
+    let mut owner = toml::Table::new();
+    owner.insert("access_key_id".into(), gw.access_key.clone().into());
+    owner.insert("secret_access_key".into(), gw.secret_key.clone().into());
+    let without = GatewayConfig::new(&ta, &tb)
+        .set("regions.b.bucket_template", REGION_B_TEMPLATE)
+        .set("users", toml::Value::Array(vec![toml::Value::Table(owner)]));
     let mut gateway = without.start().expect("start gateway without the bundle");
     let failed_before = proxy.handshakes_failed();
     put_answers(&gateway, &bucket, "without-bundle.bin", 503);
