@@ -189,12 +189,17 @@ fn keys_in_a_kmip_key_manager() {
     assert_eq!(status, 200, "{body}");
     assert!(body.contains(r#""reachable":true"#), "{body}");
     assert_eq!(scraped(&cluster, "twinvault_key_manager_up"), 1.0);
-    assert!(
-        scraped(
+    // The fetch at start, then the refresh loop's (every second): at least two Gets, however
+    // fast the round trips above were.
+    integration_tests::eventually(Duration::from_secs(20), || {
+        let gets = scraped(
             &cluster,
-            r#"twinvault_key_manager_request_duration_seconds_count{operation="get"}"#
-        ) >= 2.0
-    );
+            r#"twinvault_key_manager_request_duration_seconds_count{operation="get"}"#,
+        );
+        anyhow::ensure!(gets >= 2.0, "{gets} KMIP Gets counted");
+        Ok(())
+    })
+    .expect("the refresh loop's Gets are counted");
 
     stage("round trips done");
     // Offline: `decrypt` with the same config fetches the key; so does a file keyring holding
