@@ -45,6 +45,12 @@ pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> ApiRe
         .metadata_directive
         .as_ref()
         .is_some_and(|d| d.as_str().eq_ignore_ascii_case("REPLACE"));
+    // s3s 0.14 does not parse the target's conditions on CopyObject: read from the headers.
+    let condition = dto::write_condition(
+        dto::etag_condition_header(&req.headers, http::header::IF_MATCH)?.as_ref(),
+        dto::etag_condition_header(&req.headers, http::header::IF_NONE_MATCH)?.as_ref(),
+        "CopyObject",
+    )?;
     let copy = CopyRequest {
         source: (src_bucket, src_key),
         target: (&input.bucket, &input.key),
@@ -58,6 +64,7 @@ pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> ApiRe
         ),
         replace: replace.then(|| attributes!(input)),
         tags: copied_tags(input)?,
+        condition,
     };
     let result = gw.store.copy_object(copy).await?;
     let (sse_customer_algorithm, sse_customer_key_md5) = echo(target_sse_c.as_ref());

@@ -4,7 +4,8 @@ use std::time::SystemTime;
 
 use s3s::dto::{Checksum, ChecksumMode, ChecksumType, ETag, ETagCondition, Range, Timestamp, TimestampFormat};
 
-use crate::store::{ByteRange, Conditions, EtagCondition, ObjectView, client_etag};
+use crate::error::{ApiError, ApiResult};
+use crate::store::{ByteRange, Conditions, EtagCondition, ObjectView, WriteCondition, client_etag};
 
 /// A client ETag (no quotes) as s3s wants it.
 pub fn etag(client: &str) -> ETag {
@@ -122,6 +123,46 @@ pub fn conditions(
         if_modified_since: if_modified_since.map(system_time),
         if_unmodified_since: if_unmodified_since.map(system_time),
     }
+}
+
+/// A write's precondition on what the key holds (`If-None-Match: *`, `If-Match`), as S3
+/// takes it on PutObject, CompleteMultipartUpload and CopyObject (`operation`).
+pub fn write_condition(
+    if_match: Option<&ETagCondition>,
+    if_none_match: Option<&ETagCondition>,
+    operation: &'static str,
+) -> ApiResult<WriteCondition> {
+    match (if_match, if_none_match) {
+        (None, None) => Ok(WriteCondition::Always),
+        (None, Some(ETagCondition::Any)) => Ok(WriteCondition::IfAbsent),
+        (None, Some(ETagCondition::ETag(_))) => Err(ApiError::NotImplemented(match operation {
+            "CompleteMultipartUpload" => "If-None-Match with an ETag on CompleteMultipartUpload (only \"*\")",
+            "CopyObject" => "If-None-Match with an ETag on CopyObject (only \"*\")",
+            _ => "If-None-Match with an ETag on PutObject (only \"*\")",
+        })),
+        (Some(ETagCondition::Any), None) => Ok(WriteCondition::IfMatch(None)),
+        (Some(ETagCondition::ETag(tag)), None) => {
+            Ok(WriteCondition::IfMatch(Some(tag.value().trim_matches('"').to_owned())))
+        }
+        (Some(_), Some(_)) => Err(ApiError::InvalidArgument(format!(
+            "If-Match and If-None-Match cannot both be given on {operation}"
+        ))),
+    }
+}
+
+/// A conditional header s3s does not parse for this operation (CopyObject's `If-Match` and
+/// `If-None-Match` on the target), read from the request: a malformed one is refused, never
+/// ignored.
+pub fn etag_condition_header(
+    headers: &http::HeaderMap,
+    name: http::header::HeaderName,
+) -> ApiResult<Option<ETagCondition>> {
+    let Some(value) = headers.get(&name) else {
+        return Ok(None);
+    };
+    ETagCondition::parse_http_header(value.as_bytes())
+        .map(Some)
+        .map_err(|_| ApiError::InvalidArgument(format!("{name}: not an ETag or \"*\"")))
 }
 
 /// A `Range` header as the object layer takes it.

@@ -105,12 +105,11 @@ pub async fn complete(
 ) -> ApiResult<CompleteMultipartUploadOutput> {
     let input = &req.input;
     let sse_c = request_sse_c!(input)?;
-    if input.if_match.is_some() || input.if_none_match.is_some() {
-        // Not decided across both regions yet (docs/CONSISTENCY.md): refused, never ignored.
-        return Err(crate::error::ApiError::NotImplemented(
-            "If-Match/If-None-Match on CompleteMultipartUpload",
-        ));
-    }
+    let condition = dto::write_condition(
+        input.if_match.as_ref(),
+        input.if_none_match.as_ref(),
+        "CompleteMultipartUpload",
+    )?;
     let requested: Vec<RequestedPart> = input
         .multipart_upload
         .as_ref()
@@ -140,11 +139,11 @@ pub async fn complete(
     let (bucket, key) = (input.bucket.as_str(), input.key.as_str());
     let (stored, checksum) = gw
         .store
-        .complete_upload(
+        .complete_upload_if(
             (bucket, key),
             &input.upload_id,
-            &requested,
-            whole.as_ref(),
+            (&requested, whole.as_ref()),
+            &condition,
             sse_c.as_ref(),
         )
         .await?;

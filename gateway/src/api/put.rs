@@ -3,37 +3,20 @@
 use std::sync::Arc;
 
 use s3s::S3Request;
-use s3s::dto::{ETagCondition, PutObjectInput, PutObjectOutput, StreamingBlob};
+use s3s::dto::{PutObjectInput, PutObjectOutput, StreamingBlob};
 
 use super::Gateway;
 use super::checksum::{CheckedBody, ClientChecksums};
 use super::dto;
 use super::sse_c::{echo, request_sse_c};
 use crate::error::{ApiError, ApiResult};
-use crate::store::{BodyVerdict, NewObject, WriteCondition, parse_tagging_header};
+use crate::store::{BodyVerdict, NewObject, parse_tagging_header};
 
 pub async fn put_object(gw: &Gateway, mut req: S3Request<PutObjectInput>) -> ApiResult<PutObjectOutput> {
     let input = &mut req.input;
     refuse_unimplemented!(input)?;
     let sse_c = request_sse_c!(input)?;
-    let condition = match (&input.if_match, &input.if_none_match) {
-        (None, None) => WriteCondition::Always,
-        (None, Some(ETagCondition::Any)) => WriteCondition::IfAbsent,
-        (None, Some(ETagCondition::ETag(_))) => {
-            return Err(ApiError::NotImplemented(
-                "If-None-Match with an ETag on PutObject (only \"*\")",
-            ));
-        }
-        (Some(ETagCondition::Any), None) => WriteCondition::IfMatch(None),
-        (Some(ETagCondition::ETag(tag)), None) => {
-            WriteCondition::IfMatch(Some(tag.value().trim_matches('"').to_owned()))
-        }
-        (Some(_), Some(_)) => {
-            return Err(ApiError::InvalidArgument(
-                "If-Match and If-None-Match cannot both be given on PutObject".into(),
-            ));
-        }
-    };
+    let condition = dto::write_condition(input.if_match.as_ref(), input.if_none_match.as_ref(), "PutObject")?;
     let plain_len = body_length(input.content_length, &req.headers)?;
     let mut attrs = attributes!(input);
     attrs.tags = parse_tagging_header(input.tagging.as_deref().unwrap_or_default())?;

@@ -11,7 +11,7 @@ use crate::upstream::{PutCondition, StoredObject, Upstream, UpstreamError, Upstr
 /// holds the same version. `replacing` is what `to` held when repair looked (its upstream
 /// ETag, or `None` for nothing): the copy is stored only if that is still so, so a client's
 /// write or delete that reached `to` meanwhile is never overwritten by the older copy (the
-/// store checks the condition as it stores; a multipart copy checks it just before completing).
+/// store checks the condition as it stores, a multipart copy as it completes).
 pub async fn copy_object(
     from: &Upstream,
     to: &Upstream,
@@ -26,7 +26,7 @@ pub async fn copy_object(
     let multipart = source.metadata.get(META_LAYOUT).is_some_and(|v| v == LAYOUT_PARTS);
     let parts = source.etag.rsplit_once('-').and_then(|(_, n)| n.parse::<u32>().ok());
     match (multipart, parts) {
-        (true, Some(parts)) if parts > 0 => copy_parts(from, to, (bucket, key), source, parts, replacing).await?,
+        (true, Some(parts)) if parts > 0 => copy_parts(from, to, (bucket, key), source, parts, condition).await?,
         _ => {
             let got = from.get_object(bucket, key, None, Some(&source.etag)).await?;
             to.put_object(
@@ -81,7 +81,7 @@ async fn copy_parts(
     (bucket, key): (&str, &str),
     source: &StoredObject,
     parts: u32,
-    replacing: Option<&str>,
+    condition: PutCondition<'_>,
 ) -> Result<(), UpstreamError> {
     let boundaries = part_boundaries(from, bucket, key, source, parts).await?;
     let upload_id = to.create_multipart_upload(bucket, key, &source.metadata).await?;
@@ -96,26 +96,9 @@ async fn copy_parts(
                 .await?;
             completed.push((number, part.etag));
         }
-        // Completing is not conditional everywhere: the target is checked just before.
-        let now = match to.head_object(bucket, key).await {
-            Ok(object) => Some(object.etag),
-            Err(e) if e.kind.is_not_found() => None,
-            Err(e) => return Err(e),
-        };
-        if now.as_deref() != replacing {
-            return Err(changed_meanwhile(
-                to,
-                bucket,
-                key,
-                UpstreamError::new(
-                    to.name(),
-                    "Repair",
-                    UpstreamErrorKind::PreconditionFailed,
-                    "target changed",
-                ),
-            ));
-        }
-        to.complete_multipart_upload(bucket, key, &upload_id, &completed).await
+        to.complete_multipart_upload((bucket, key, &upload_id), &completed, condition)
+            .await
+            .map_err(|e| changed_meanwhile(to, bucket, key, e))
     }
     .await;
     if result.is_err() {

@@ -8,7 +8,7 @@ use super::Store;
 use super::customer::{META_SSE_C, SseC};
 use super::etag::Conditions;
 use super::object::{META_ATTRS, META_HEADER, META_LAYOUT};
-use super::write::commit_put;
+use super::write::{WriteCondition, commit_put};
 use crate::envelope::{ObjectAttributes, ObjectHeader, ObjectIdentity};
 use crate::error::{ApiError, ApiResult};
 use crate::replication::ReadScope;
@@ -31,6 +31,8 @@ pub struct CopyRequest<'a> {
     pub replace: Option<ObjectAttributes>,
     /// New tags (`x-amz-tagging-directive: REPLACE`), else the source's are kept.
     pub tags: Option<Vec<(String, String)>>,
+    /// The client's precondition on what the target holds (`If-None-Match: *`, `If-Match`).
+    pub condition: WriteCondition,
 }
 
 impl Store {
@@ -44,6 +46,7 @@ impl Store {
             ));
         }
         self.check_new_object(bucket, key).await?;
+        let decision = self.decide(bucket, key, &copy.condition).await?;
         let stored = self
             .regions
             .read(
@@ -92,10 +95,21 @@ impl Store {
         if let Some(sse_c) = copy.target_sse_c {
             metadata.insert(META_SSE_C.to_owned(), sse_c.check_value());
         }
-        let results = self
-            .regions
-            .on_both(|up| up.copy_object(copy.source, copy.target, &metadata, &source.upstream_etag))
-            .await;
+        let (metadata, source_etag) = (&metadata, source.upstream_etag.as_str());
+        let results = match &decision {
+            None => {
+                self.regions
+                    .on_both(|up| up.copy_object(copy.source, copy.target, metadata, source_etag))
+                    .await
+            }
+            // The deciding region copies first, under the condition; the other follows.
+            Some(decision) => {
+                self.write_decided(decision, |_, up, condition| {
+                    up.copy_object_if(copy.source, copy.target, metadata, source_etag, condition)
+                })
+                .await?
+            }
+        };
         commit_put(self, results, bucket, key, stamp).await
     }
 }

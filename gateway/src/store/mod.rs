@@ -12,6 +12,7 @@
 mod bucket;
 pub mod checksum;
 mod checksum_records;
+mod conditional;
 mod copy;
 pub mod customer;
 mod delete;

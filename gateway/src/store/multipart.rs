@@ -24,13 +24,13 @@ use super::parts::{
 use super::realign;
 use super::upload_id::UploadState;
 use super::uploads;
-use super::write::{BodyVerdict, body_results, commit_put, seal_body};
+use super::write::{BodyVerdict, WriteCondition, body_results, commit_put, seal_body};
 use crate::envelope::format::plaintext_len;
 use crate::envelope::{DataKey, ObjectAttributes, ObjectChecksum, ObjectHeader, ObjectIdentity};
 use crate::error::{ApiError, ApiResult};
 use crate::replication::{ReadScope, both_ok};
 use crate::stamp::META_STAMP;
-use crate::upstream::{StoredObject, UploadedPart, UpstreamError};
+use crate::upstream::{PutCondition, StoredObject, UploadedPart, Upstream, UpstreamError};
 
 impl Store {
     /// Starts an upload in both regions; returns the client's (sealed) upload id.
@@ -97,13 +97,27 @@ impl Store {
     /// algorithm, its checksum. `whole` is the client's checksum of the object, if it sent one.
     pub async fn complete_upload(
         &self,
-        (bucket, key): (&str, &str),
+        target: (&str, &str),
         upload_id: &str,
         requested: &[RequestedPart],
         whole: Option<&ObjectChecksum>,
         sse_c: Option<&SseC>,
     ) -> ApiResult<(StoredObject, Option<ObjectChecksum>)> {
-        complete(self, (bucket, key), upload_id, (requested, whole), sse_c).await
+        let unconditional = (requested, whole, &WriteCondition::Always);
+        complete(self, target, upload_id, unconditional, sse_c).await
+    }
+
+    /// [`Self::complete_upload`] under the client's `If-None-Match`/`If-Match`, decided by
+    /// one region (`conditional.rs`).
+    pub async fn complete_upload_if(
+        &self,
+        target: (&str, &str),
+        upload_id: &str,
+        (requested, whole): (&[RequestedPart], Option<&ObjectChecksum>),
+        condition: &WriteCondition,
+        sse_c: Option<&SseC>,
+    ) -> ApiResult<(StoredObject, Option<ObjectChecksum>)> {
+        complete(self, target, upload_id, (requested, whole, condition), sse_c).await
     }
 
     /// Aborts the upload in both regions.
@@ -327,7 +341,7 @@ async fn complete(
     store: &Store,
     (bucket, key): (&str, &str),
     upload_id: &str,
-    (requested, whole): (&[RequestedPart], Option<&ObjectChecksum>),
+    (requested, whole, condition): (&[RequestedPart], Option<&ObjectChecksum>, &WriteCondition),
     sse_c: Option<&SseC>,
 ) -> ApiResult<(StoredObject, Option<ObjectChecksum>)> {
     // S3 does not require the SSE-C key on Complete; when one is sent it must be the upload's.
@@ -397,6 +411,8 @@ async fn complete(
             return Err(ApiError::Internal("listing results"));
         }
     };
+    // Decided once the upload is known to be live (a retried Complete answered above).
+    let decision = store.decide(bucket, key, condition).await?;
     let checksum = upload_checksum(
         store,
         &state,
@@ -407,30 +423,56 @@ async fn complete(
     )
     .await?;
     let upstream_parts = realign_if_needed(store, &state, (bucket, key), sse_c, upstream_parts).await?;
-    let results = store
-        .regions
-        .on_both(|up| {
-            let i = store.regions.index_of(up);
-            let parts = &upstream_parts[i];
-            let id = &state.upstream_ids[i];
-            async move {
-                match parts {
-                    Some(parts) => up.complete_multipart_upload(bucket, key, id, parts).await,
-                    None => {
-                        if !id.is_empty() {
-                            let _ = up.abort_multipart_upload(bucket, key, id).await;
-                        }
-                        Err(missing_upload(up.name()))
-                    }
-                }
-            }
-        })
-        .await;
+    let ids = &state.upstream_ids;
+    let results = match &decision {
+        None => {
+            store
+                .regions
+                .on_both(|up| {
+                    let i = store.regions.index_of(up);
+                    complete_in(
+                        up,
+                        (bucket, key, &ids[i]),
+                        upstream_parts[i].as_deref(),
+                        PutCondition::Always,
+                    )
+                })
+                .await
+        }
+        // The deciding region completes first, under the condition; the upload stays open
+        // in both regions when it refuses, so the client may still complete or abort it.
+        Some(decision) => {
+            store
+                .write_decided(decision, |i, up, condition| {
+                    complete_in(up, (bucket, key, &ids[i]), upstream_parts[i].as_deref(), condition)
+                })
+                .await?
+        }
+    };
     let stamp = state.stamp.parse().unwrap_or_else(|_| store.regions.stamp());
     let stored = commit_put(store, results, bucket, key, stamp).await?;
     uploads::forget(store, bucket, key, &state).await;
     realign::discard_staged(store, &state);
     Ok((stored, checksum))
+}
+
+/// Completes one region's upload with its matched `parts`; a region that missed parts (policy
+/// "one") has its upload aborted instead and is reported as having missed the write.
+async fn complete_in(
+    up: &Upstream,
+    (bucket, key, id): (&str, &str, &str),
+    parts: Option<&[(i32, String)]>,
+    condition: PutCondition<'_>,
+) -> Result<StoredObject, UpstreamError> {
+    match parts {
+        Some(parts) => up.complete_multipart_upload((bucket, key, id), parts, condition).await,
+        None => {
+            if !id.is_empty() {
+                let _ = up.abort_multipart_upload(bucket, key, id).await;
+            }
+            Err(missing_upload(up.name()))
+        }
+    }
 }
 
 /// The completed object's checksum, for an upload created with a checksum algorithm: the

@@ -1055,6 +1055,92 @@ async fn a_conditional_write_waits_for_the_deciding_region_to_be_up_and_current(
     assert_replicated(&twin, "new");
 }
 
+/// Completes upload `id` of `key` with `parts` under `condition`.
+async fn complete_if(
+    twin: &Twin,
+    key: &str,
+    id: &str,
+    parts: &[(i32, String)],
+    condition: WriteCondition,
+) -> crate::error::ApiResult<crate::upstream::StoredObject> {
+    let requested = crate::testing::requested(parts);
+    let completed = twin
+        .store
+        .complete_upload_if((BUCKET, key), id, (&requested, None), &condition, None)
+        .await;
+    completed.map(|(stored, _)| stored)
+}
+
+#[tokio::test(start_paused = true)]
+async fn conditional_completes_are_decided_by_one_region_and_leave_a_refused_upload_open() {
+    let twin = Twin::with_bucket("all").await;
+    // b alone holds a stray copy: a decides, so the create holds and b ends with a's answer.
+    twin.regions.all()[1]
+        .put_small(BUCKET, "doc", bytes::Bytes::from_static(b"odd"))
+        .await
+        .expect("stray copy in b");
+    let (id, parts) = upload(&twin, "doc", &[b"first version"]).await;
+    let first = complete_if(&twin, "doc", &id, &parts, WriteCondition::IfAbsent)
+        .await
+        .expect("create");
+    assert_replicated(&twin, "doc");
+
+    let (id, parts) = upload(&twin, "doc", &[b"second version"]).await;
+    let e = failure(complete_if(&twin, "doc", &id, &parts, WriteCondition::IfAbsent).await);
+    assert!(matches!(e, ApiError::PreconditionFailed), "{e:?}");
+    let e = failure(complete_if(&twin, "doc", &id, &parts, if_match("0123-1")).await);
+    assert!(matches!(e, ApiError::PreconditionFailed), "{e:?}");
+    assert!(twin.get("doc").await.expect("get") == b"first version");
+    assert_replicated(&twin, "doc");
+    // The refused upload is still open: a swap from the current ETag completes it.
+    complete_if(&twin, "doc", &id, &parts, if_match(&client_etag(&first.etag)))
+        .await
+        .expect("swap");
+    assert!(twin.get("doc").await.expect("get") == b"second version");
+    assert_replicated(&twin, "doc");
+
+    let (id, parts) = upload(&twin, "missing", &[b"x"]).await;
+    let e = failure(complete_if(&twin, "missing", &id, &parts, WriteCondition::IfMatch(None)).await);
+    assert!(matches!(e, ApiError::NoSuchKey), "If-Match on a missing key: {e:?}");
+    assert!(twin.b().raw(BUCKET, "missing").is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn conditional_copies_are_decided_by_one_region() {
+    let twin = Twin::with_bucket("all").await;
+    twin.put("src", b"source bytes").await.expect("put source");
+    let copy = |condition| super::CopyRequest {
+        source: (BUCKET, "src"),
+        target: (BUCKET, "dst"),
+        source_sse_c: None,
+        target_sse_c: None,
+        conditions: Conditions::default(),
+        replace: None,
+        tags: None,
+        condition,
+    };
+    let e = failure(twin.store.copy_object(copy(if_match("0123-1"))).await);
+    assert!(matches!(e, ApiError::NoSuchKey), "If-Match on a missing target: {e:?}");
+    let made = twin
+        .store
+        .copy_object(copy(WriteCondition::IfAbsent))
+        .await
+        .expect("copy to a new key");
+    assert_replicated(&twin, "dst");
+    let e = failure(twin.store.copy_object(copy(WriteCondition::IfAbsent)).await);
+    assert!(matches!(e, ApiError::PreconditionFailed), "{e:?}");
+    let e = failure(twin.store.copy_object(copy(if_match("0123-1"))).await);
+    assert!(matches!(e, ApiError::PreconditionFailed), "{e:?}");
+
+    twin.put("src", b"newer source").await.expect("overwrite source");
+    twin.store
+        .copy_object(copy(if_match(&client_etag(&made.etag))))
+        .await
+        .expect("swap");
+    assert!(twin.get("dst").await.expect("get") == b"newer source");
+    assert_replicated(&twin, "dst");
+}
+
 /// The keys a v2 listing of [`BUCKET`] shows, every page followed (pages of `max_keys`).
 async fn listed_keys(twin: &Twin, max_keys: i32) -> Vec<String> {
     let mut keys = Vec::new();

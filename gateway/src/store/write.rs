@@ -9,8 +9,8 @@ use futures::Stream;
 
 use super::Store;
 use super::checksum::ClientChecksum;
+use super::conditional::Decision;
 use super::customer::{META_SSE_C, SseC};
-use super::etag::client_etag;
 use super::object::{META_ATTRS, META_HEADER};
 use crate::envelope::format::ciphertext_len;
 use crate::envelope::{
@@ -111,13 +111,13 @@ impl Store {
             condition: PutCondition::Always,
             policy: self.regions.fanout_policy(),
         };
-        let stored = if new.condition == WriteCondition::Always {
-            let outcome = fan_out_put(self.regions.all(), &put, sealed).await;
-            let results = body_results(verdict, outcome)?;
-            commit_put(self, results, new.bucket, new.key, stamp).await?
-        } else {
-            self.put_conditional(&put, &new.condition, sealed, verdict, stamp)
-                .await?
+        let stored = match self.decide(new.bucket, new.key, &new.condition).await? {
+            None => {
+                let outcome = fan_out_put(self.regions.all(), &put, sealed).await;
+                let results = body_results(verdict, outcome)?;
+                commit_put(self, results, new.bucket, new.key, stamp).await?
+            }
+            Some(decision) => self.put_conditional(&put, &decision, sealed, verdict, stamp).await?,
         };
         if let Some(value) = late_checksum.and_then(ClientChecksum::value_now) {
             attrs.checksum = late_checksum.map(|c| c.full_object(value));
@@ -132,18 +132,15 @@ impl Store {
         Ok(stored)
     }
 
-    /// A conditional write, decided by one region for both. Two regions judging the condition
-    /// each on its own could disagree (one behind, or two writers racing through different
-    /// gateways) and store a value in one that the other refused. So the deciding region
-    /// (the first configured; it must be current for the key) gets the write with the
-    /// condition, checked by the store as it stores; the other region gets the same
-    /// ciphertext at once, but staged in its reserved bucket, and moved under the key (a
-    /// server-side copy) only once the deciding region stored it. A refused write leaves
-    /// nothing behind but a staged copy, which is removed.
+    /// A conditional write, decided by one region for both (`conditional.rs`). The deciding
+    /// region gets the write with the condition, checked by the store as it stores; the other
+    /// region gets the same ciphertext at once, but staged in its reserved bucket, and moved
+    /// under the key (a server-side copy) only once the deciding region stored it. A refused
+    /// write leaves nothing behind but a staged copy, which is removed.
     async fn put_conditional<S>(
         &self,
         put: &ReplicatedPut<'_>,
-        condition: &WriteCondition,
+        decision: &Decision,
         sealed: S,
         verdict: &BodyVerdict,
         stamp: VersionStamp,
@@ -152,30 +149,10 @@ impl Store {
         S: Stream<Item = Result<Bytes, EnvelopeError>> + Unpin,
     {
         let (bucket, key) = (put.bucket, put.key);
-        let decider = self.regions.conditions_region(bucket, key)?;
+        let decider = decision.decider;
         let other = 1 - decider;
         let regions = self.regions.all();
-        let current_etag;
-        let upstream_condition = match condition {
-            WriteCondition::Always => PutCondition::Always,
-            WriteCondition::IfAbsent => PutCondition::IfAbsent,
-            WriteCondition::IfMatch(expected) => {
-                let existing = match regions[decider].head_object(bucket, key).await {
-                    Ok(existing) => existing,
-                    Err(e) if e.kind.is_not_found() => return Err(ApiError::NoSuchKey),
-                    Err(e) => return Err(e.into()),
-                };
-                if expected
-                    .as_deref()
-                    .is_some_and(|tag| tag != client_etag(&existing.etag))
-                {
-                    return Err(ApiError::PreconditionFailed);
-                }
-                // The store checks it again as it stores: a write in between fails the condition.
-                current_etag = existing.etag;
-                PutCondition::IfMatch(&current_etag)
-            }
-        };
+        let upstream_condition = decision.upstream();
         let journal = self.regions.journal().bucket();
         let staging = staging_put(&stamp.to_string());
         if let Err(e) = self.regions.journal().ensure_bucket_once(&regions[other]).await {
@@ -204,13 +181,7 @@ impl Store {
             Ok(stored) => stored,
             Err(e) => {
                 remove_staged(&regions[other], journal, &staging).await;
-                return Err(match e.kind {
-                    UpstreamErrorKind::PreconditionFailed => ApiError::PreconditionFailed,
-                    _ if e.kind.is_not_found() && matches!(condition, WriteCondition::IfMatch(_)) => {
-                        ApiError::NoSuchKey
-                    }
-                    _ => e.into(),
-                });
+                return Err(decision.refusal(e));
             }
         };
         let moved = match staged {

@@ -126,23 +126,26 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
         max_parts: Option<i32>,
     ) -> Result<PartsPage>;
 
-    /// CompleteMultipartUpload with `parts` (number, ETag).
+    /// CompleteMultipartUpload with `parts` (number, ETag), under the store's own check of
+    /// `condition` on what the key holds.
     async fn complete_multipart_upload(
         &self,
         target: (&str, &str, &str),
         parts: &[(i32, String)],
+        condition: PutCondition<'_>,
     ) -> Result<StoredObject>;
 
     /// AbortMultipartUpload.
     async fn abort_multipart_upload(&self, target: (&str, &str, &str)) -> Result<()>;
 
     /// CopyObject from `source` (bucket, key) to `target`, replacing the metadata, only if
-    /// the source's ETag is `if_match`.
+    /// the source's ETag is `if_match` and what `target` holds meets `condition`.
     async fn copy_object(
         &self,
         source: (&str, &str),
         target: (&str, &str),
         metadata: &HashMap<String, String>,
         if_match: &str,
+        condition: PutCondition<'_>,
     ) -> Result<StoredObject>;
 }

@@ -211,6 +211,30 @@ impl MemoryBackend {
         Ok(())
     }
 
+    /// Judges a write's `condition` on what `bucket`/`key` holds, when the object would be
+    /// stored, as S3 does.
+    fn check_condition(
+        &self,
+        operation: &'static str,
+        bucket: &str,
+        key: &str,
+        condition: PutCondition<'_>,
+    ) -> Result<()> {
+        let holds = match (condition, self.head(bucket, key)) {
+            (PutCondition::Always, _) => true,
+            (PutCondition::IfAbsent, existing) => existing.is_err(),
+            (PutCondition::IfMatch(etag), Ok(existing)) => existing.etag == etag,
+            (PutCondition::IfMatch(_), Err(_)) => {
+                return Err(error(operation, Kind::NoSuchKey, "404 NoSuchKey"));
+            }
+        };
+        if holds {
+            Ok(())
+        } else {
+            Err(error(operation, Kind::PreconditionFailed, "412 PreconditionFailed"))
+        }
+    }
+
     /// Checks that `upload_id` is an upload of `bucket`/`key`.
     fn require_upload(&self, operation: &'static str, (bucket, key, upload_id): (&str, &str, &str)) -> Result<()> {
         match self.state().uploads.get(upload_id) {
@@ -441,18 +465,7 @@ impl Backend for MemoryBackend {
             part_lens: Vec::new(),
         };
         let etag = object.etag.clone();
-        // The condition is judged when the object would be stored, as S3 does.
-        let holds = match (condition, self.head(bucket, key)) {
-            (PutCondition::Always, _) => true,
-            (PutCondition::IfAbsent, existing) => existing.is_err(),
-            (PutCondition::IfMatch(etag), Ok(existing)) => existing.etag == etag,
-            (PutCondition::IfMatch(_), Err(_)) => {
-                return Err(error(OP, Kind::NoSuchKey, "404 NoSuchKey"));
-            }
-        };
-        if !holds {
-            return Err(error(OP, Kind::PreconditionFailed, "412 PreconditionFailed"));
-        }
+        self.check_condition(OP, bucket, key, condition)?;
         self.store(OP, bucket, key, object)?;
         Ok(StoredObject {
             etag,
@@ -750,10 +763,12 @@ impl Backend for MemoryBackend {
         &self,
         target: (&str, &str, &str),
         parts: &[(i32, String)],
+        condition: PutCondition<'_>,
     ) -> Result<StoredObject> {
         const OP: &str = "CompleteMultipartUpload";
         self.enter(OP).await?;
         self.require_upload(OP, target)?;
+        self.check_condition(OP, target.0, target.1, condition)?;
         if parts.is_empty() {
             return Err(error(OP, Kind::Other, "400 MalformedXML no parts"));
         }
@@ -809,6 +824,7 @@ impl Backend for MemoryBackend {
         target: (&str, &str),
         metadata: &HashMap<String, String>,
         if_match: &str,
+        condition: PutCondition<'_>,
     ) -> Result<StoredObject> {
         const OP: &str = "CopyObject";
         self.enter(OP).await?;
@@ -816,6 +832,7 @@ impl Backend for MemoryBackend {
         if from.etag != if_match {
             return Err(error(OP, Kind::PreconditionFailed, "412 PreconditionFailed"));
         }
+        self.check_condition(OP, target.0, target.1, condition)?;
         let copy = Object {
             etag: md5_hex(&from.bytes),
             bytes: from.bytes,

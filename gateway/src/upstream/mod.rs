@@ -501,16 +501,18 @@ impl Upstream {
         }
     }
 
-    /// Completes a multipart upload with `parts` (number, upstream ETag).
+    /// Completes a multipart upload with `parts` (number, upstream ETag), if what the key
+    /// holds then meets `condition`.
     pub async fn complete_multipart_upload(
         &self,
-        bucket: &str,
-        key: &str,
-        upload_id: &str,
+        (bucket, key, upload_id): (&str, &str, &str),
         parts: &[(i32, String)],
+        condition: PutCondition<'_>,
     ) -> Result<StoredObject> {
         let bucket = self.bucket(bucket);
-        let call = self.backend.complete_multipart_upload((&bucket, key, upload_id), parts);
+        let call = self
+            .backend
+            .complete_multipart_upload((&bucket, key, upload_id), parts, condition);
         self.timed("CompleteMultipartUpload", call).await
     }
 
@@ -534,12 +536,27 @@ impl Upstream {
         metadata: &HashMap<String, String>,
         if_match: &str,
     ) -> Result<StoredObject> {
+        self.copy_object_if(source, target, metadata, if_match, PutCondition::Always)
+            .await
+    }
+
+    /// [`Self::copy_object`], only if what `target` holds meets `condition` (checked by the
+    /// store as it stores).
+    pub async fn copy_object_if(
+        &self,
+        source: (&str, &str),
+        target: (&str, &str),
+        metadata: &HashMap<String, String>,
+        if_match: &str,
+        condition: PutCondition<'_>,
+    ) -> Result<StoredObject> {
         let (source_bucket, target_bucket) = (self.bucket(source.0), self.bucket(target.0));
         let call = self.backend.copy_object(
             (&source_bucket, source.1),
             (&target_bucket, target.1),
             metadata,
             if_match,
+            condition,
         );
         self.timed("CopyObject", call).await
     }

@@ -111,11 +111,7 @@ impl Backend for SdkBackend {
         body: FrameStream,
     ) -> Result<StoredObject> {
         let body = ByteStream::from_body_1_x(StreamBody::new(body));
-        let (if_none_match, if_match) = match condition {
-            PutCondition::Always => (None, None),
-            PutCondition::IfAbsent => (Some("*".to_owned()), None),
-            PutCondition::IfMatch(etag) => (None, Some(format!("\"{etag}\""))),
-        };
+        let (if_none_match, if_match) = condition_headers(condition);
         let req = self
             .client
             .put_object()
@@ -403,6 +399,7 @@ impl Backend for SdkBackend {
         &self,
         (bucket, key, upload_id): (&str, &str, &str),
         parts: &[(i32, String)],
+        condition: PutCondition<'_>,
     ) -> Result<StoredObject> {
         use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
         let completed: Vec<CompletedPart> = parts
@@ -414,12 +411,15 @@ impl Backend for SdkBackend {
                     .build()
             })
             .collect();
+        let (if_none_match, if_match) = condition_headers(condition);
         let req = self
             .client
             .complete_multipart_upload()
             .bucket(bucket)
             .key(key)
             .upload_id(upload_id)
+            .set_if_none_match(if_none_match)
+            .set_if_match(if_match)
             .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(completed)).build());
         let out = req.send().await.map_err(|e| self.error("CompleteMultipartUpload", e))?;
         Ok(StoredObject {
@@ -447,13 +447,17 @@ impl Backend for SdkBackend {
         target: (&str, &str),
         metadata: &HashMap<String, String>,
         if_match: &str,
+        condition: PutCondition<'_>,
     ) -> Result<StoredObject> {
         let copy_source = format!("{}/{}", source.0, url_encode(source.1));
+        let (target_if_none_match, target_if_match) = condition_headers(condition);
         let req = self
             .client
             .copy_object()
             .copy_source(copy_source)
             .copy_source_if_match(format!("\"{if_match}\""))
+            .set_if_none_match(target_if_none_match)
+            .set_if_match(target_if_match)
             .bucket(target.0)
             .key(target.1)
             .metadata_directive(aws_sdk_s3::types::MetadataDirective::Replace)
@@ -467,6 +471,15 @@ impl Backend for SdkBackend {
             metadata: metadata.clone(),
             ..Default::default()
         })
+    }
+}
+
+/// `If-None-Match` and `If-Match` of a write under `condition`.
+fn condition_headers(condition: PutCondition<'_>) -> (Option<String>, Option<String>) {
+    match condition {
+        PutCondition::Always => (None, None),
+        PutCondition::IfAbsent => (Some("*".to_owned()), None),
+        PutCondition::IfMatch(etag) => (None, Some(format!("\"{etag}\""))),
     }
 }
 

@@ -377,11 +377,13 @@ pub async fn multipart(up: &Upstream) {
     assert_eq!(up.upload_exists("parts", "video", &id).await.ok(), Some(true));
 
     let wrong = [(1, two.etag.clone()), (2, two.etag.clone())];
-    let refused = up.complete_multipart_upload("parts", "video", &id, &wrong).await;
+    let refused = up
+        .complete_multipart_upload(("parts", "video", &id), &wrong, PutCondition::Always)
+        .await;
     assert!(refused.is_err(), "completion with a part's wrong ETag must fail");
     let parts = [(1, one.etag.clone()), (2, two.etag.clone())];
     let done = up
-        .complete_multipart_upload("parts", "video", &id, &parts)
+        .complete_multipart_upload(("parts", "video", &id), &parts, PutCondition::Always)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let mut digests = Md5::digest(b"1st!").to_vec();
