@@ -13,7 +13,7 @@ pub(crate) mod scan;
 mod tests;
 mod verify;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use background::run_background;
@@ -48,6 +48,25 @@ pub struct RepairSummary {
     pub unrepairable: AtomicU64,
     /// Journal records replayed and cleared.
     pub records_cleared: AtomicU64,
+    /// Keys left for a later round: the region a record is kept in held an older copy (or
+    /// none) and is not known to be behind itself (see [`Reconciled::Deferred`]).
+    pub deferred: AtomicU64,
+}
+
+/// What reconciling one key came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reconciled {
+    /// Both regions agree on the key (or nothing is left to do).
+    Agreed,
+    /// The key needs a copy into a region repair may not write into now: replaying one
+    /// region's records, the other region (the one that kept them) is current for the key
+    /// unless it is behind on it too. When it holds an older copy or none, that is a newer
+    /// delete or write whose own record may not be listed yet (the request writes its record
+    /// while its upstream call runs), not a miss: copying the older version into it would
+    /// resurrect a delete or undo a write. Left for the next round, which sees that record;
+    /// a copy only the missed region holds that no record ever explains (a write that was
+    /// never acknowledged, landed late) is settled by `twinvault repair`'s full pass.
+    Deferred,
 }
 
 impl RepairSummary {
@@ -59,7 +78,7 @@ impl RepairSummary {
     pub fn line(&self) -> String {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         format!(
-            "examined {} copied {} deleted {} bytes_moved {} conflicts {} failed {} unrepairable {} journal_records_cleared {}",
+            "examined {} copied {} deleted {} bytes_moved {} conflicts {} failed {} unrepairable {} journal_records_cleared {} deferred {}",
             get(&self.examined),
             get(&self.copied),
             get(&self.deleted),
@@ -68,6 +87,7 @@ impl RepairSummary {
             get(&self.failed),
             get(&self.unrepairable),
             get(&self.records_cleared),
+            get(&self.deferred),
         )
     }
 
@@ -172,14 +192,15 @@ impl<'a> Repairer<'a> {
     /// Makes both regions agree on `bucket`/`key`: the newest version wins, a `tombstone`
     /// newer than every version deletes them. Copies are verified through the envelope when
     /// `verify` says a reader found one damaged, or when the two differ under one stamp: a
-    /// damaged copy never wins, and is replaced by the intact one.
+    /// damaged copy never wins, and is replaced by the intact one. Copies go only into the
+    /// regions `writable` allows; one needed elsewhere defers the key (see [`Reconciled`]).
     pub async fn reconcile(
         &self,
-        bucket: &str,
-        key: &str,
+        (bucket, key): (&str, &str),
         tombstone: Option<VersionStamp>,
         verify: bool,
-    ) -> Result<(), UpstreamError> {
+        writable: [bool; 2],
+    ) -> Result<Reconciled, UpstreamError> {
         RepairSummary::add(&self.summary.examined, 1);
         let regions = self.regions.all();
         let (a, b) = tokio::join!(
@@ -217,7 +238,7 @@ impl<'a> Repairer<'a> {
                 key,
                 "copies differ under one stamp and cannot be verified without the customer's key; left as they are"
             );
-            return Ok(());
+            return Ok(Reconciled::Agreed);
         }
         let newest = versions
             .iter()
@@ -234,7 +255,7 @@ impl<'a> Repairer<'a> {
                     self.delete(&regions[i], bucket, key).await?;
                 }
             }
-            return Ok(());
+            return Ok(Reconciled::Agreed);
         }
         let Some(winner) = newest else {
             if damaged.iter().any(|d| *d) {
@@ -242,8 +263,19 @@ impl<'a> Repairer<'a> {
                 RepairSummary::add(&self.summary.unrepairable, 1);
                 tracing::error!(bucket, key, "no region holds an intact copy; not repairable");
             }
-            return Ok(()); // absent everywhere: agreed
+            return Ok(Reconciled::Agreed); // absent everywhere: agreed
         };
+        let older = |v: &Option<Held>| v.as_ref().is_none_or(|v| v.stamp < winner.stamp);
+        if let Some(i) = (0..2).find(|&i| !writable[i] && !damaged[i] && older(&versions[i])) {
+            tracing::debug!(
+                bucket,
+                key,
+                region = regions[i].name(),
+                "the region holding the records has an older copy or none; left for the next round"
+            );
+            RepairSummary::add(&self.summary.deferred, 1);
+            return Ok(Reconciled::Deferred);
+        }
         for (i, v) in versions.iter().enumerate() {
             let behind = match v {
                 None => true,
@@ -282,7 +314,7 @@ impl<'a> Repairer<'a> {
             self.settle_after_copy(&regions[from], &regions[i], (bucket, key), winner.clone())
                 .await?;
         }
-        Ok(())
+        Ok(Reconciled::Agreed)
     }
 
     /// A write or delete that reached both regions while `copied` was being copied into `to`
@@ -407,31 +439,44 @@ impl<'a> Repairer<'a> {
     }
 
     /// One batch of up to [`RECORDS_PER_ROUND`] records per region; says whether a batch was full.
+    /// Both journals are listed first: replaying one region's records, repair writes into
+    /// the other region (which kept them, and is current) only for keys it is behind on too.
     async fn replay_round(&self) -> Result<bool, UpstreamError> {
         let regions = self.regions.all();
         let journal = self.regions.journal();
         let mut last_error = None;
         let mut more = false;
-        for holder in 0..2 {
+        let mut listed: [Vec<PendingRecord>; 2] = [Vec::new(), Vec::new()];
+        for (holder, records) in listed.iter_mut().enumerate() {
             let missed = &regions[1 - holder];
-            let records = match journal
+            match journal
                 .pending(&regions[holder], missed.name(), RECORDS_PER_ROUND)
                 .await
             {
-                Ok(records) => {
-                    more |= records.len() == RECORDS_PER_ROUND;
-                    records
+                Ok(pending) => {
+                    more |= pending.len() == RECORDS_PER_ROUND;
+                    *records = pending;
                 }
-                Err(e) => {
-                    last_error = Some(e);
-                    continue;
-                }
-            };
+                Err(e) => last_error = Some(e),
+            }
+        }
+        // The keys each region is behind on (by the records the other region holds). A
+        // journal that could not be listed counts as naming none: nothing is copied into the
+        // region it would have said is behind.
+        let behind_on = |missed: usize| -> BTreeSet<(&str, &str)> {
+            listed[1 - missed]
+                .iter()
+                .flat_map(|p| p.record.keys.iter().map(|k| (p.record.bucket.as_str(), k.as_str())))
+                .collect()
+        };
+        let behind = [behind_on(0), behind_on(1)];
+        for (holder, records) in listed.iter().enumerate() {
+            let missed = &regions[1 - holder];
             let mut done: Vec<&PendingRecord> = Vec::new();
             // Per key: the newest tombstone, and whether a reader reported a damaged copy.
             let mut keys: BTreeMap<(&str, &str), (Option<VersionStamp>, bool)> = BTreeMap::new();
             let mut object_records = Vec::new();
-            for pending in &records {
+            for pending in records {
                 let record = &pending.record;
                 match record.op {
                     ChangeKind::Put | ChangeKind::Delete | ChangeKind::Damaged => {
@@ -450,19 +495,27 @@ impl<'a> Repairer<'a> {
                 }
             }
             let mut repairs = Vec::with_capacity(keys.len());
-            for ((bucket, key), (tombstone, verify)) in &keys {
-                repairs.push(async move { ((*bucket, *key), self.reconcile(bucket, key, *tombstone, *verify).await) });
+            for (&target, &(tombstone, verify)) in &keys {
+                let mut writable = [true; 2];
+                writable[holder] = behind[holder].contains(&target);
+                repairs.push(async move { (target, self.reconcile(target, tombstone, verify, writable).await) });
             }
             let results: Vec<_> = futures::StreamExt::collect(futures::StreamExt::buffer_unordered(
                 futures::stream::iter(repairs),
                 CONCURRENCY,
             ))
             .await;
-            let mut failed_keys = std::collections::BTreeSet::new();
+            let mut kept_keys = BTreeSet::new();
             for ((bucket, key), result) in results {
-                if let Err(e) = result {
-                    failed_keys.insert((bucket, key));
-                    last_error = Some(self.failed(missed, &format!("{bucket}/{key}"), e));
+                match result {
+                    Ok(Reconciled::Agreed) => {}
+                    Ok(Reconciled::Deferred) => {
+                        kept_keys.insert((bucket, key));
+                    }
+                    Err(e) => {
+                        kept_keys.insert((bucket, key));
+                        last_error = Some(self.failed(missed, &format!("{bucket}/{key}"), e));
+                    }
                 }
             }
             for pending in object_records {
@@ -470,7 +523,7 @@ impl<'a> Repairer<'a> {
                 if record
                     .keys
                     .iter()
-                    .all(|k| !failed_keys.contains(&(record.bucket.as_str(), k.as_str())))
+                    .all(|k| !kept_keys.contains(&(record.bucket.as_str(), k.as_str())))
                 {
                     done.push(pending);
                 }

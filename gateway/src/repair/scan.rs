@@ -139,7 +139,7 @@ pub(super) async fn full_pass(
             let mut results = futures::stream::iter(
                 batch
                     .iter()
-                    .map(|key| async move { (key, repairer.reconcile(bucket, key, None, false).await) }),
+                    .map(|key| async move { (key, repairer.reconcile((bucket, key), None, false, [true; 2]).await) }),
             )
             .buffer_unordered(CONCURRENCY);
             while let Some((key, result)) = results.next().await {

@@ -287,7 +287,7 @@ async fn a_copy_with_a_forged_newer_stamp_and_a_bad_header_never_wins() {
         // (A full pass would not look: the two copies list with the same ETag and size.)
         let repairer = twin.repairer();
         repairer
-            .reconcile(BUCKET, "cat.jpg", None, false)
+            .reconcile((BUCKET, "cat.jpg"), None, false, [true; 2])
             .await
             .expect("reconcile");
         let copy = same_copy(&twin, "cat.jpg").expect("both agree");
@@ -399,4 +399,81 @@ async fn a_record_is_kept_until_settled_so_a_late_write_is_repaired_too() {
         stamp_of(&twin.a().raw(BUCKET, "index").expect("a"))
     );
     assert!(twin.pending(0).await.is_empty(), "settled: cleared");
+}
+
+/// The checker's resurrected delete (session 9, seed 21): region a was restarting; a PUT's
+/// leg to a timed out but landed late, so a holds that version and b's journal says a missed
+/// it. A DELETE then reached b alone, and its record (a missed the delete) was not yet listed
+/// when repair looked: b holds nothing, a holds the version. Repair must not take b's empty
+/// key for a miss and copy a's older version into b, the region current for the key.
+#[tokio::test(start_paused = true)]
+async fn a_delete_whose_record_is_not_listed_yet_is_never_undone_by_copying_into_its_region() {
+    let twin = Twin::with_bucket("one").await;
+    twin.a().set_down(true);
+    twin.put("k3", &plaintext(100, 80)).await.expect("put to b alone");
+    twin.a().set_down(false);
+    let landed = twin.b().raw(BUCKET, "k3").expect("b holds it");
+    twin.regions.all()[0]
+        .put_object(
+            BUCKET,
+            "k3",
+            landed.bytes.len() as u64,
+            &landed.metadata,
+            crate::upstream::PutCondition::Always,
+            crate::testing::frames(&landed.bytes),
+        )
+        .await
+        .expect("the late leg lands in a");
+    // The delete reaches b; its record is written only later.
+    twin.regions.all()[1]
+        .delete_object(BUCKET, "k3")
+        .await
+        .expect("delete in b");
+
+    let repairer = twin.repairer();
+    repairer.replay_journal().await.expect("replay");
+    assert!(twin.b().raw(BUCKET, "k3").is_none(), "the delete in b was undone");
+    assert_eq!(count(&repairer.summary.deferred), 1);
+    assert_eq!(twin.pending(1).await.len(), 1, "a's record is kept for the next round");
+    let read = crate::testing::failure(twin.get("k3").await);
+    assert_eq!(
+        read.code(),
+        s3s::S3ErrorCode::NoSuchKey,
+        "b, current for the key, answers: {read:?}"
+    );
+
+    // The delete's record arrives (the gateway journals a's miss): the next round deletes
+    // a's copy and clears both records.
+    twin.store
+        .delete_object(BUCKET, "k3")
+        .await
+        .expect("delete while a is down");
+    twin.a().set_down(false);
+    let repairer = twin.repairer();
+    repairer.replay_journal().await.expect("replay");
+    assert!(twin.a().raw(BUCKET, "k3").is_none() && twin.b().raw(BUCKET, "k3").is_none());
+    assert_eq!(count(&repairer.summary.deferred), 0);
+    assert!(twin.pending(1).await.is_empty(), "both records cleared");
+}
+
+/// A region that is behind on a key too (the other region's journal names it) still gets
+/// the newer copy from the region it was replaying records for.
+#[tokio::test(start_paused = true)]
+async fn a_key_both_regions_missed_writes_of_is_copied_both_ways() {
+    let twin = Twin::with_bucket("one").await;
+    twin.put("doc", &plaintext(100, 90)).await.expect("put");
+    twin.b().set_down(true);
+    twin.store.delete_object(BUCKET, "doc").await.expect("delete b misses");
+    twin.b().set_down(false);
+    twin.a().set_down(true);
+    let newest = plaintext(200, 91);
+    twin.put("doc", &newest).await.expect("put a misses");
+    twin.a().set_down(false);
+    assert_eq!((twin.pending(0).await.len(), twin.pending(1).await.len()), (1, 1));
+
+    let repairer = twin.repairer();
+    repairer.replay_journal().await.expect("replay");
+    assert!(same_copy(&twin, "doc").is_some(), "the newest version in both");
+    assert!(twin.get("doc").await.expect("get") == newest);
+    assert!(twin.pending(0).await.is_empty() && twin.pending(1).await.is_empty());
 }
