@@ -133,6 +133,7 @@ pub async fn bind_and_serve(
     // poll before the listener serves (bounded; a region whose journal could not be listed
     // counts as behind for everything until a poll lists it).
     regions.require_lag_polls();
+    regions.lag().blind_if_asked();
     let first_poll = config.replication.lag_poll_interval.max(Duration::from_secs(2));
     if tokio::time::timeout(first_poll, regions.poll_lag()).await.is_err() {
         tracing::warn!("first journal poll did not finish in time; regions not listed count as behind");

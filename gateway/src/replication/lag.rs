@@ -121,7 +121,15 @@ pub struct Lag {
     /// Whether a region never polled counts as unknown (a serving gateway), or as current
     /// (tools and tests that do not poll).
     polls_required: AtomicBool,
+    /// Debug builds only, for the consistency checker's self-test: every region counts as
+    /// current whatever its records say (see [`BLIND_READS_ENV`]).
+    blind: AtomicBool,
 }
+
+/// Set in a **debug build's** environment, the gateway reads lagging regions blindly, as
+/// before issue #17: the checker's self-test (`consistency::blind`) shows that it catches the
+/// stale reads this gives. Release builds ignore it.
+pub const BLIND_READS_ENV: &str = "TWINVAULT_DEBUG_BLIND_READS";
 
 /// A poll's view of one region's pending records: every record name listed, the records read.
 #[derive(Debug, Default)]
@@ -135,6 +143,14 @@ pub struct Polled {
 }
 
 impl Lag {
+    /// Debug builds with [`BLIND_READS_ENV`] set: every region counts as current.
+    pub fn blind_if_asked(&self) {
+        if cfg!(debug_assertions) && std::env::var_os(BLIND_READS_ENV).is_some() {
+            tracing::warn!("{BLIND_READS_ENV} is set: reading lagging regions blindly (a debug build, for tests)");
+            self.blind.store(true, Ordering::Relaxed);
+        }
+    }
+
     /// Marks region `index` behind for what `record` (stored as `name`) covers: called by the
     /// gateway that journaled the miss, before it acknowledges the change.
     pub fn mark(&self, index: usize, name: &str, record: &MissRecord) {
@@ -214,6 +230,9 @@ impl Lag {
     /// unwell, and other replicas journal them within moments; a poll that began after that
     /// lists them. Until then the region is behind for everything, as far as reads go.
     pub fn is_unknown(&self, index: usize, last_unwell: Option<Instant>, settle: std::time::Duration) -> bool {
+        if self.blind.load(Ordering::Relaxed) {
+            return false;
+        }
         let Ok(polled) = self.polled[index].lock() else {
             return true;
         };
@@ -238,6 +257,9 @@ impl Lag {
 
     /// Whether region `index` is behind for `scope`.
     pub fn is_behind_for(&self, index: usize, scope: ReadScope<'_>) -> bool {
+        if self.blind.load(Ordering::Relaxed) {
+            return false;
+        }
         self.regions[index]
             .lock()
             .map(|pending| pending.is_behind_for(scope))

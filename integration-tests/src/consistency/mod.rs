@@ -6,7 +6,10 @@
 //! - [`history`]: the operation record (kind, key, value, invoke/complete instants, outcome)
 //! - [`checker`]: the per-key check of a history and the final state after repair
 //! - [`run`]: the live run (regions, proxies, gateways, workers, nemesis, repair, final reads)
+//! - [`blind`]: the symptom as a directed run, read through a replica that polls the
+//!   journal hourly (the checker must catch it) and through one that polls as configured
 
+pub mod blind;
 pub mod checker;
 pub mod history;
 pub mod run;

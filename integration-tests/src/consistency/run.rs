@@ -469,7 +469,7 @@ fn key_name(index: usize) -> String {
 
 /// A path-style client with no retries (a retried conditional PUT could turn its own success
 /// into a 412) and `op_timeout` per operation.
-fn client(target: &S3Target, op_timeout: Duration) -> Client {
+pub(super) fn client(target: &S3Target, op_timeout: Duration) -> Client {
     let config = crate::sdk::sdk_config(target)
         .retry_config(RetryConfig::disabled())
         .timeout_config(
@@ -568,10 +568,10 @@ fn pick_kind(rng: &mut StdRng) -> OpKind {
     }
 }
 
-type Attempt = (Outcome, Option<Read>, Option<String>);
+pub(super) type Attempt = (Outcome, Option<Read>, Option<String>);
 
 /// Sends one operation and classifies its answer.
-async fn perform(client: &Client, bucket: &str, kind: OpKind, key: &str, value: Option<&str>) -> Attempt {
+pub(super) async fn perform(client: &Client, bucket: &str, kind: OpKind, key: &str, value: Option<&str>) -> Attempt {
     match kind {
         OpKind::Put | OpKind::PutIfAbsent => {
             let value = value.unwrap_or_default();
@@ -781,7 +781,7 @@ fn inject(
     }
 }
 
-fn restart_region(region: &mut SeaweedRegion) -> anyhow::Result<()> {
+pub(super) fn restart_region(region: &mut SeaweedRegion) -> anyhow::Result<()> {
     let mut last = None;
     for _ in 0..RESTART_ATTEMPTS {
         match region.restart() {
