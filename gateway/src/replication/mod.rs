@@ -442,13 +442,28 @@ impl Regions {
         match behind {
             [true, false] => self.read_current(1, op).await,
             [false, true] => self.read_current(0, op).await,
-            [false, false] => self.read_either(op).await,
+            [false, false] => {
+                let (answered_by, answer) = self.read_either(&op).await;
+                // What this gateway learnt while the region answered (a poll naming the key, or
+                // the region seen unwell: a slow or paused region is the one that misses
+                // writes) counts too: its answer may predate a write acknowledged meanwhile.
+                match answered_by {
+                    Some(i) if self.is_behind_for(i, scope) && !self.is_behind_for(1 - i, scope) => {
+                        tracing::debug!(
+                            region = self.upstreams[i].name(),
+                            "behind by the time it answered; reading the other"
+                        );
+                        self.read_current(1 - i, op).await
+                    }
+                    _ => answer,
+                }
+            }
             [true, true] => match (scope, self.newer_holder(scope)) {
                 (_, Some(current)) => self.read_current(current, op).await,
                 // Which buckets exist: only bucket changes count, and both regions missing one
                 // takes a double outage during a CreateBucket or DeleteBucket. Counted.
                 (ReadScope::BucketExists(_) | ReadScope::Global, None) => {
-                    let served = self.read_either(op).await;
+                    let (_, served) = self.read_either(op).await;
                     self.metrics.reads_lagging.with_label_values(&["both"]).inc();
                     served
                 }
@@ -560,7 +575,7 @@ impl Regions {
     }
 
     /// A read from either region, by the read mode.
-    async fn read_either<'a, T, F, Fut>(&'a self, op: F) -> Result<T, UpstreamError>
+    async fn read_either<'a, T, F, Fut>(&'a self, op: F) -> (Option<usize>, Result<T, UpstreamError>)
     where
         F: Fn(&'a Upstream) -> Fut,
         Fut: Future<Output = Result<T, UpstreamError>>,
@@ -596,9 +611,9 @@ impl Regions {
                             self.latency[i].record(elapsed);
                             let outcome = if i == first { "first" } else if first_error.is_some() { "failover" } else { "hedge" };
                             self.served(&self.upstreams[i], outcome);
-                            return Ok(out);
+                            return (Some(i), Ok(out));
                         }
-                        Err(e) if !fails_over(e.kind) => return Err(e),
+                        Err(e) if !fails_over(e.kind) => return (Some(i), Err(e)),
                         Err(e) => {
                             tracing::debug!(region = self.upstreams[i].name(), kind = e.kind.as_str(), "read failing over");
                             if !started_second {
@@ -606,7 +621,7 @@ impl Regions {
                                 pending.push(Box::pin(attempt(1 - first)));
                                 first_error = Some(e);
                             } else if pending.is_empty() {
-                                return Err(pick_error(first_error, e));
+                                return (None, Err(pick_error(first_error, e)));
                             } else {
                                 first_error = Some(pick_error(first_error, e));
                             }

@@ -398,14 +398,19 @@ async fn two_replicas_with_index() -> ([Arc<MemoryBackend>; 2], Regions, Regions
     (backends, writer, reader)
 }
 
-#[tokio::test(start_paused = true)]
-async fn another_gateway_learns_of_the_lag_from_the_journal_and_of_its_end() {
-    let (backends, writer, reader) = two_replicas_with_index().await;
+/// The writer puts `index` = v2 while region a is down: a misses it (journaled in b).
+async fn put_v2_while_a_is_down(backends: &[Arc<MemoryBackend>; 2], writer: &Regions) {
     backends[0].set_down(true);
-    replicated_put(&writer, "index", b"v2")
+    replicated_put(writer, "index", b"v2")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     backends[0].set_down(false);
+}
+
+#[tokio::test(start_paused = true)]
+async fn another_gateway_learns_of_the_lag_from_the_journal_and_of_its_end() {
+    let (backends, writer, reader) = two_replicas_with_index().await;
+    put_v2_while_a_is_down(&backends, &writer).await;
 
     // Before its first poll the other replica cannot know: this is the bound CONSISTENCY.md states.
     assert_eq!(read_key(&reader, "index").await, Ok(b"v1".to_vec()));
@@ -530,4 +535,23 @@ async fn with_both_regions_behind_on_a_key_the_holder_of_the_newer_change_answer
     );
     let lagging_both = regions.metrics().reads_lagging.with_label_values(&["both"]).get();
     assert_eq!(lagging_both, 0, "decided by the records, not a guess");
+}
+
+/// The checker's stale read (session 9, seed 21): a read went to a paused region just after
+/// another replica's write missed it, and came back seconds later with the old version. What
+/// this replica learns while the region answers (here: its poll lists the record) counts: the
+/// answer is dropped and the other region read.
+#[tokio::test(start_paused = true)]
+async fn a_region_found_behind_while_it_answered_is_not_believed() {
+    let (backends, writer, reader) = two_replicas_with_index().await;
+    put_v2_while_a_is_down(&backends, &writer).await;
+    backends[0].set_delay(Duration::from_secs(2));
+
+    let (read, ()) = tokio::join!(read_key(&reader, "index"), async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        reader.poll_lag().await;
+    });
+    assert_eq!(read, Ok(b"v2".to_vec()), "a's slow answer was the old version");
+    let rerouted = reader.metrics().reads_rerouted.with_label_values(&["a"]).get();
+    assert_eq!(rerouted, 1);
 }
