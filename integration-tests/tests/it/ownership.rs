@@ -234,7 +234,11 @@ fn the_background_loop_restores_records_and_removes_expired_uploads(cluster: &mu
         ),
     )
     .expect_success();
-    assert!(refused.stdout_str().contains("expired upload refused"), "{}", refused.combined());
+    assert!(
+        refused.stdout_str().contains("expired upload refused"),
+        "{}",
+        refused.combined()
+    );
 }
 
 /// Both regions' reserved buckets, read and changed directly (behind the gateway).
