@@ -145,8 +145,12 @@ pub async fn bind_and_serve(
             config.replication.lag_poll_interval,
         ))
     });
-    let (audit, audit_writer) =
-        AuditLog::start(&config.audit, metrics.audit_lines.clone()).map_err(ServerError::Audit)?;
+    let (audit, audit_writer) = AuditLog::start(
+        &config.audit,
+        config.regions.each_ref().map(|r| r.name.as_str()),
+        metrics.audit_lines.clone(),
+    )
+    .map_err(ServerError::Audit)?;
     let cx = ConnectionContext::new(config, service, Arc::clone(&metrics), audit);
     let max_connections = config.server.max_connections;
     let serving = async move {
@@ -240,6 +244,7 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for FrontDoor
         parts.extensions.insert(id.clone());
         if let Some(audit) = &audit {
             parts.extensions.insert(audit.slot());
+            parts.extensions.insert(audit.regions());
         }
         let (body, idle) = if http_body::Body::is_end_stream(&body) {
             (s3s::Body::from(body), None)

@@ -1,6 +1,7 @@
 """Bucket ownership between two users and an admin, through boto3: every operation of one user
 on the other's bucket is refused with 403 AccessDenied (a bodiless HEAD: status 403), S3's own
-answers elsewhere (BucketAlreadyExists, NoSuchBucket), ListBuckets shows one's own buckets.
+answers elsewhere (BucketAlreadyExists, NoSuchBucket), ListBuckets shows one's own buckets,
+page by page (MaxBuckets, ContinuationToken, Prefix), and an admin's shows everyone's.
 
 Environment: TV_S3_ENDPOINT, TV_BUCKET (alice's, created here), TV_BOB_BUCKET (bob's, created
 here), TV_LEGACY_BUCKET (created upstream, no owner; `access.unowned_buckets` is the admin),
@@ -80,6 +81,9 @@ refused = [
     ("GetBucketVersioning", bob.get_bucket_versioning, dict(Bucket=bucket)),
     ("GetBucketEncryption", bob.get_bucket_encryption, dict(Bucket=bucket)),
     ("GetObjectTagging", bob.get_object_tagging, dict(Bucket=bucket, Key="k")),
+    ("PutObjectTagging", bob.put_object_tagging,
+     dict(Bucket=bucket, Key="k", Tagging={"TagSet": [{"Key": "owner", "Value": "bob"}]})),
+    ("DeleteObjectTagging", bob.delete_object_tagging, dict(Bucket=bucket, Key="k")),
     ("GetBucketPolicy", bob.get_bucket_policy, dict(Bucket=bucket)),
     ("DeleteBucket", bob.delete_bucket, dict(Bucket=bucket)),
     ("presigned GetObject", None, dict(Bucket=bucket, Key="k")),
@@ -117,7 +121,48 @@ check(names(alice) == [bucket], f"alice lists {names(alice)}")
 check(names(bob) == [bob_bucket], f"bob lists {names(bob)}")
 check({bucket, bob_bucket, legacy} <= set(names(admin)), f"admin lists {names(admin)}")
 check(admin.get_object(Bucket=bucket, Key="k")["Body"].read() == b"alice data", "admin cannot read")
+check(alice.get_object_tagging(Bucket=bucket, Key="k")["TagSet"] == [], "bob tagged alice's object")
 admin.head_bucket(Bucket=bob_bucket)
+
+
+def pages(c, size, prefix=None):
+    """Every page of ListBuckets by `size` (and `prefix`): the names, page by page."""
+    got, token = [], None
+    while True:
+        kwargs = {"MaxBuckets": size}
+        if prefix:
+            kwargs["Prefix"] = prefix
+        if token:
+            kwargs["ContinuationToken"] = token
+        page = c.list_buckets(**kwargs)
+        names_here = [b["Name"] for b in page.get("Buckets", [])]
+        check(len(names_here) <= size, f"page of {size} holds {names_here}")
+        check(prefix is None or page.get("Prefix") == prefix, f"Prefix {page.get('Prefix')!r}, asked {prefix!r}")
+        got.append(names_here)
+        token = page.get("ContinuationToken")
+        if not token:
+            return got
+
+
+# ListBuckets pages: a family of buckets under one prefix, three alice's and two bob's; each
+# pages through their own only, the admin through all of them.
+family = f"{bucket}-p"
+alices, bobs = [f"{family}{i}" for i in (1, 3, 5)], [f"{family}{i}" for i in (2, 4)]
+for name in alices:
+    alice.create_bucket(Bucket=name)
+for name in bobs:
+    bob.create_bucket(Bucket=name)
+check(pages(alice, 2, family) == [alices[:2], alices[2:]], f"alice's pages {pages(alice, 2, family)}")
+check(pages(bob, 1, family) == [bobs[:1], bobs[1:]], f"bob's pages {pages(bob, 1, family)}")
+check(sum(pages(bob, 1), []) == sorted([bob_bucket] + bobs), f"bob's unfiltered pages {pages(bob, 1)}")
+admin_pages = pages(admin, 2, family)
+check(admin_pages == [sorted(alices + bobs)[i:i + 2] for i in (0, 2, 4)], f"admin's pages {admin_pages}")
+check(pages(alice, 10, family + "9") == [[]], "a prefix nobody's bucket has")
+for name in alices:
+    alice.delete_bucket(Bucket=name)
+for name in bobs:
+    bob.delete_bucket(Bucket=name)
+print("ListBuckets pages: each user's own, the admin's all")
 
 # A bucket from before ownership: `unowned_buckets` names the admin.
 expect_error("AccessDenied", alice.list_objects_v2, Bucket=legacy)

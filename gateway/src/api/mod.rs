@@ -32,6 +32,7 @@ use crate::metrics::{Metrics, status_class};
 use crate::replication::Regions;
 use crate::store::Store;
 use crate::telemetry::{self, RequestId};
+use crate::upstream::RegionsUsed;
 
 /// What request handlers need: the object layer, and what the front door answers itself.
 #[derive(Clone, Debug)]
@@ -62,15 +63,25 @@ impl Gateway {
 }
 
 /// What a request's span needs from it: its id (given by the server, see `server.rs`) and the
-/// access key id it was signed with (never the secret).
-fn request_facts<T>(req: &S3Request<T>) -> (RequestId, Option<String>) {
-    (
-        req.extensions
+/// access key id it was signed with (never the secret); and where its audit record notes the
+/// regions it used (only while the audit log is on).
+fn request_facts<T>(req: &S3Request<T>) -> RequestFacts {
+    RequestFacts {
+        id: req
+            .extensions
             .get::<RequestId>()
             .cloned()
             .unwrap_or_else(RequestId::random),
-        req.credentials.as_ref().map(|c| c.access_key.clone()),
-    )
+        access_key: req.credentials.as_ref().map(|c| c.access_key.clone()),
+        regions_used: req.extensions.get::<RegionsUsed>().cloned(),
+    }
+}
+
+/// See [`request_facts`].
+struct RequestFacts {
+    id: RequestId,
+    access_key: Option<String>,
+    regions_used: Option<RegionsUsed>,
 }
 
 impl Gateway {
@@ -80,15 +91,17 @@ impl Gateway {
     async fn observe<T>(
         &self,
         operation: &'static str,
-        (request_id, access_key): (RequestId, Option<String>),
+        facts: RequestFacts,
         handler: impl Future<Output = ApiResult<T>>,
     ) -> S3Result<S3Response<T>> {
-        let span = telemetry::request_span(operation, &request_id, access_key.as_deref());
+        let request_id = facts.id;
+        let span = telemetry::request_span(operation, &request_id, facts.access_key.as_deref());
         let m = &self.metrics;
         m.s3_in_flight.inc();
         let started = std::time::Instant::now();
         // The error conversion logs 5xx answers: inside the span, so they carry the request id.
-        let result = async { handler.await.map_err(s3s::S3Error::from) }
+        let handled = RegionsUsed::within(facts.regions_used, handler);
+        let result = async { handled.await.map_err(s3s::S3Error::from) }
             .instrument(span.clone())
             .await;
         m.s3_in_flight.dec();

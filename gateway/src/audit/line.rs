@@ -78,12 +78,19 @@ struct Line<'a> {
     status: u16,
     bytes_in: u64,
     bytes_out: u64,
+    regions: &'a [&'a str],
     sse_c: bool,
 }
 
 /// The audit line of a request answered `status` at `time` (ms since the epoch), with its
-/// body sizes, ending in a newline.
-pub fn format(facts: &Facts, keys: Option<&KeyWriter>, status: u16, bytes: (u64, u64), time_ms: u64) -> String {
+/// body sizes (in, out) and the regions that answered its upstream calls, ending in a newline.
+pub fn format(
+    facts: &Facts,
+    keys: Option<&KeyWriter>,
+    status: u16,
+    (bytes, regions): ((u64, u64), &[&str]),
+    time_ms: u64,
+) -> String {
     let line = Line {
         time: rfc3339_millis(time_ms),
         request_id: &facts.request_id,
@@ -94,6 +101,7 @@ pub fn format(facts: &Facts, keys: Option<&KeyWriter>, status: u16, bytes: (u64,
         status,
         bytes_in: bytes.0,
         bytes_out: bytes.1,
+        regions,
         sse_c: facts.sse_c,
     };
     let mut text = serde_json::to_string(&line).unwrap_or_else(|_| String::from("{}"));
@@ -133,11 +141,17 @@ mod tests {
 
     #[test]
     fn a_line_is_one_json_object_with_every_field() {
-        let text = format(&facts(), Some(&KeyWriter::Plain), 200, (5, 0), 1_796_634_000_123);
+        let text = format(
+            &facts(),
+            Some(&KeyWriter::Plain),
+            200,
+            ((5, 0), &["a", "b"]),
+            1_796_634_000_123,
+        );
         assert!(text.ends_with('\n') && text.matches('\n').count() == 1, "{text:?}");
         assert_eq!(
             text.trim_end(),
-            r#"{"time":"2026-12-07T09:00:00.123Z","request_id":"0123456789ABCDEF","access_key_id":"TVUSER","operation":"PutObject","bucket":"photos","key":"a/\"quoted\"\nkey","status":200,"bytes_in":5,"bytes_out":0,"sse_c":true}"#
+            r#"{"time":"2026-12-07T09:00:00.123Z","request_id":"0123456789ABCDEF","access_key_id":"TVUSER","operation":"PutObject","bucket":"photos","key":"a/\"quoted\"\nkey","status":200,"bytes_in":5,"bytes_out":0,"regions":["a","b"],"sse_c":true}"#
         );
     }
 
@@ -147,13 +161,17 @@ mod tests {
             request_id: "R".into(),
             ..Facts::default()
         };
-        let text = format(&empty, None, 403, (0, 243), 0);
+        let text = format(&empty, None, 403, ((0, 243), &[]), 0);
         assert!(text.starts_with(r#"{"time":"1970-01-01T00:00:00.000Z","request_id":"R","access_key_id":null,"operation":null,"bucket":null,"key":null,"status":403"#), "{text}");
+        assert!(
+            text.contains(r#""bytes_out":243,"regions":[],"sse_c":false}"#),
+            "no region answered: {text}"
+        );
         let secret = Secret::new("a-secret-of-sixteen+");
         let hashed = KeyWriter::new(KeyNames::Hashed, Some(&secret)).unwrap_or(KeyWriter::Plain);
         let other =
             KeyWriter::new(KeyNames::Hashed, Some(&Secret::new("another-secret-of-16"))).unwrap_or(KeyWriter::Plain);
-        let line = format(&facts(), Some(&hashed), 200, (0, 0), 0);
+        let line = format(&facts(), Some(&hashed), 200, ((0, 0), &["b"]), 0);
         assert!(
             !line.contains("quoted") && line.contains("\"key\":\"hmac-sha256:"),
             "{line}"

@@ -6,8 +6,9 @@
 //!
 //! The front door (`server.rs`) opens an [`AuditRecord`] per request and counts the body bytes
 //! both ways; the access check (`auth.rs`) notes who signed it, the operation, bucket and key
-//! in the record's [`AuditSlot`], carried in the request's extensions. What a line holds is
-//! [`line`].
+//! in the record's [`AuditSlot`], carried in the request's extensions, and the upstream layer
+//! notes which regions answered in the record's [`RegionsUsed`] (also in the extensions: the
+//! front door runs the handler inside it). What a line holds is [`line`].
 
 pub mod line;
 
@@ -28,6 +29,7 @@ pub use line::{Facts, KeyWriter};
 use crate::config::AuditConfig;
 use crate::limits::HeldBody;
 use crate::telemetry::RequestId;
+use crate::upstream::RegionsUsed;
 
 /// Lines waiting for the writer; beyond this they are dropped.
 const QUEUE_LINES: usize = 8192;
@@ -53,6 +55,8 @@ struct Sink {
     lines: mpsc::Sender<String>,
     keys: Option<KeyWriter>,
     counted: IntCounterVec,
+    /// The regions' names in configuration order.
+    region_names: [String; 2],
 }
 
 /// The writer task, to be drained at shutdown.
@@ -60,8 +64,13 @@ pub struct AuditWriter(Option<tokio::task::JoinHandle<()>>);
 
 impl AuditLog {
     /// Opens the log of `config` (a file is created with mode 0600 and appended to) and starts
-    /// its writer; a disabled log writes nothing. `counted` is the lines counter (by outcome).
-    pub fn start(config: &AuditConfig, counted: IntCounterVec) -> Result<(Self, AuditWriter), AuditError> {
+    /// its writer; a disabled log writes nothing. `region_names` are the regions in
+    /// configuration order; `counted` is the lines counter (by outcome).
+    pub fn start(
+        config: &AuditConfig,
+        region_names: [&str; 2],
+        counted: IntCounterVec,
+    ) -> Result<(Self, AuditWriter), AuditError> {
         if !config.enabled {
             return Ok((Self(None), AuditWriter(None)));
         }
@@ -81,6 +90,7 @@ impl AuditLog {
             lines: sender,
             keys,
             counted,
+            region_names: region_names.map(str::to_owned),
         };
         Ok((Self(Some(Arc::new(sink))), AuditWriter(Some(task))))
     }
@@ -96,6 +106,7 @@ impl AuditLog {
         Some(AuditRecord {
             sink,
             slot: AuditSlot(Arc::new(Mutex::new(facts))),
+            regions: RegionsUsed::default(),
             bytes_in: Arc::default(),
         })
     }
@@ -131,6 +142,7 @@ impl AuditSlot {
 pub struct AuditRecord {
     sink: Arc<Sink>,
     slot: AuditSlot,
+    regions: RegionsUsed,
     bytes_in: Arc<AtomicU64>,
 }
 
@@ -138,6 +150,11 @@ impl AuditRecord {
     /// The slot to put in the request's extensions.
     pub fn slot(&self) -> AuditSlot {
         self.slot.clone()
+    }
+
+    /// Where the upstream layer notes the regions that answered (for the request's extensions).
+    pub fn regions(&self) -> RegionsUsed {
+        self.regions.clone()
     }
 
     /// `body`, counting the bytes the client sends.
@@ -169,7 +186,12 @@ impl AuditRecord {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
         let bytes = (self.bytes_in.load(Ordering::Relaxed), bytes_out);
-        let text = line::format(&facts, self.sink.keys.as_ref(), status, bytes, now_ms);
+        let names = &self.sink.region_names;
+        let regions: Vec<&str> = (0..2)
+            .filter(|&i| self.regions.contains(i))
+            .map(|i| names[i].as_str())
+            .collect();
+        let text = line::format(&facts, self.sink.keys.as_ref(), status, (bytes, &regions), now_ms);
         if self.sink.lines.try_send(text).is_err() {
             self.sink.counted.with_label_values(&["dropped"]).inc();
         }

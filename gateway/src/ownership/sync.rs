@@ -56,7 +56,7 @@ impl Owners {
                 }
             }
         }
-        if !dry_run {
+        if !dry_run && summary != SyncSummary::default() {
             self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
         }
         Ok(summary)

@@ -1,6 +1,8 @@
 //! The repair loop inside `serve`: every `repair_interval`, replay the journal into regions that
-//! answer again, then count what is still pending (the `twinvault_journal_pending_records` and
-//! `twinvault_journal_oldest_pending_age_seconds` gauges).
+//! answer again, copy bucket-owner records a region lacks (and drop those of buckets gone
+//! everywhere), clean up expired multipart uploads, then count what is still pending (the
+//! `twinvault_journal_pending_records` and `twinvault_journal_oldest_pending_age_seconds`
+//! gauges).
 //!
 //! Several gateway replicas share the journal. A lease object in the first region's journal
 //! bucket (`lease/replay`: holder and expiry) keeps them from replaying the same records at
@@ -16,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Repairer;
 use crate::keyring::{Keyring, LiveKeyring};
+use crate::ownership::{Owners, SyncSummary};
 use crate::replication::Regions;
 use crate::reserved::layout::{LEASE_REPLAY, missed_prefix};
 use crate::stamp::VersionStamp;
@@ -41,31 +44,74 @@ pub async fn run_background(
     settle: Duration,
     uploads: Store,
 ) {
-    let me = format!("{:016x}", rand::random::<u64>());
+    let round = Round {
+        owners: Owners::new(Arc::clone(&regions)),
+        regions,
+        me: format!("{:016x}", rand::random::<u64>()),
+        interval,
+        settle,
+        uploads,
+    };
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
         // Keys from a key manager that expired: nothing can be verified until it answers again.
         match keyring.get() {
-            Ok(ring) => replay_round(&regions, &ring, &me, interval, settle, &uploads).await,
+            Ok(ring) => round.run(&ring).await,
             Err(e) => tracing::warn!(error = %e, "repair loop waits for the key manager"),
         }
         // Also while a region is down or another replica holds the lease: that is when the
         // backlog grows.
-        measure_backlog(&regions).await;
+        measure_backlog(&round.regions).await;
     }
 }
 
-/// Replays the journal if both regions answer and this replica gets the lease.
-async fn replay_round(
-    regions: &Regions,
-    keyring: &Keyring,
-    me: &str,
+/// What one round of the loop works on.
+struct Round {
+    regions: Arc<Regions>,
+    /// This replica's lease holder name.
+    me: String,
     interval: Duration,
     settle: Duration,
-    uploads: &Store,
-) {
+    uploads: Store,
+    owners: Owners,
+}
+
+impl Round {
+    /// Replays the journal, repairs ownership records and cleans expired uploads, if both
+    /// regions answer and this replica gets the lease.
+    async fn run(&self, keyring: &Keyring) {
+        let regions = &*self.regions;
+        if !lease_round(regions, &self.me, self.interval).await {
+            return;
+        }
+        replay(regions, keyring, self.settle).await;
+        // Under the same lease, so replicas do not copy the same records or clean the same
+        // uploads at once.
+        match self.owners.sync(false).await {
+            Ok(SyncSummary { copied: 0, removed: 0 }) => {}
+            Ok(s) => tracing::info!(
+                copied = s.copied,
+                removed = s.removed,
+                "repair loop: bucket owner records repaired"
+            ),
+            Err(e) => tracing::warn!(error = %e, "repair loop: bucket owner records not compared"),
+        }
+        match self.uploads.reap_expired_uploads().await {
+            Ok(0) => {}
+            Ok(reaped) => tracing::info!(reaped, "repair loop: expired multipart uploads removed"),
+            Err(e) => tracing::warn!(error = %e, "repair loop: expired multipart uploads not listed"),
+        }
+        let _ = regions.all()[0]
+            .delete_object(regions.journal().bucket(), LEASE_REPLAY)
+            .await;
+    }
+}
+
+/// Whether this round goes ahead: both regions answer (a region whose breaker is open gets a
+/// probe) and this replica took the lease.
+async fn lease_round(regions: &Regions, me: &str, interval: Duration) -> bool {
     // A region whose breaker is open gets a probe (one per cooldown; its success closes the
     // breaker); its records wait until it answers.
     let mut down = false;
@@ -77,13 +123,11 @@ async fn replay_round(
                 .is_err_and(|e| !e.kind.is_not_found());
         }
     }
-    if down {
-        return;
-    }
-    let lease_region = &regions.all()[0];
-    if !take_lease(regions, lease_region, me, interval * 3).await {
-        return;
-    }
+    !down && take_lease(regions, &regions.all()[0], me, interval * 3).await
+}
+
+/// Replays the journal's records into the regions that missed them.
+async fn replay(regions: &Regions, keyring: &Keyring, settle: Duration) {
     let repairer = Repairer::new(regions, keyring, false).settling(settle);
     let result = repairer.replay_journal().await;
     let cleared = repairer
@@ -95,15 +139,6 @@ async fn replay_round(
         Ok(()) => tracing::info!(summary = %repairer.summary.line(), "repair loop: journal replayed"),
         Err(e) => tracing::warn!(error = %e, summary = %repairer.summary.line(), "repair loop: replay incomplete"),
     }
-    // Under the same lease, so replicas do not clean the same uploads at once.
-    match uploads.reap_expired_uploads().await {
-        Ok(0) => {}
-        Ok(reaped) => tracing::info!(reaped, "repair loop: expired multipart uploads removed"),
-        Err(e) => tracing::warn!(error = %e, "repair loop: expired multipart uploads not listed"),
-    }
-    let _ = lease_region
-        .delete_object(regions.journal().bucket(), LEASE_REPLAY)
-        .await;
 }
 
 // === Backlog ===
@@ -215,6 +250,37 @@ async fn take_lease(regions: &Regions, region: &Upstream, me: &str, ttl: Duratio
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reserved::layout;
+    use crate::testing::{BUCKET, Twin, keyring};
+
+    #[tokio::test(start_paused = true)]
+    async fn a_round_restores_an_owner_record_a_region_missed() {
+        // With write policy "one", CreateBucket's owner record lands in region a only while b
+        // is down; b is back for the next round.
+        let twin = Twin::with_bucket("one").await;
+        let owners = Owners::new(Arc::clone(&twin.regions));
+        twin.b().set_down(true);
+        owners.record(BUCKET, "alice").await.expect("recorded in a");
+        twin.b().set_down(false);
+        let prefix = layout::owners_prefix(BUCKET);
+        assert_eq!(twin.reserved_keys(1, &prefix), Vec::<String>::new());
+        let round = Round {
+            owners: Owners::new(Arc::clone(&twin.regions)),
+            regions: Arc::clone(&twin.regions),
+            me: "replica-1".into(),
+            interval: Duration::from_secs(1),
+            settle: Duration::ZERO,
+            uploads: twin.store.clone(),
+        };
+        round.run(keyring(&twin.config)).await;
+        let in_a = twin.reserved_keys(0, &prefix);
+        assert_eq!(in_a.len(), 1, "{in_a:?}");
+        assert_eq!(twin.reserved_keys(1, &prefix), in_a, "b holds a's record");
+        assert!(
+            twin.reserved_keys(0, LEASE_REPLAY).is_empty(),
+            "the lease is given back"
+        );
+    }
 
     #[test]
     fn backlog_counts_every_record_and_dates_the_oldest() {

@@ -71,6 +71,8 @@ impl Regions {
     /// The two regions (in configuration order) under the replication settings `r`; tests
     /// pass regions over memory backends.
     pub fn new(upstreams: [Upstream; 2], r: &ReplicationConfig, metrics: Arc<Metrics>) -> Self {
+        let [a, b] = upstreams;
+        let upstreams = [a.numbered(0), b.numbered(1)];
         let preferred = usize::from(upstreams[1].name() == r.preferred_region);
         Self {
             upstreams,

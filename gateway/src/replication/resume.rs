@@ -12,7 +12,7 @@ use futures::Stream;
 use tokio::sync::mpsc;
 
 use super::Regions;
-use crate::upstream::StoredBody;
+use crate::upstream::{RegionsUsed, StoredBody};
 
 /// Region switches one GET may make before it gives up.
 const MAX_SWITCHES: u32 = 2;
@@ -45,7 +45,9 @@ pub fn resumable(
     stall: Duration,
 ) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync + Unpin + 'static {
     let (tx, mut rx) = mpsc::channel(BUFFERED_CHUNKS);
-    tokio::spawn(async move {
+    // A continuation's region counts for the request's audit line.
+    let used = RegionsUsed::current();
+    tokio::spawn(RegionsUsed::within(used, async move {
         let mut source = source;
         let mut stream = body.body;
         let mut offset = source.start;
@@ -98,6 +100,6 @@ pub fn resumable(
                 }
             }
         }
-    });
+    }));
     Box::pin(futures::stream::poll_fn(move |cx| rx.poll_recv(cx)))
 }

@@ -308,6 +308,33 @@ async fn hedged_reads_fail_over_from_a_down_region_or_a_missing_key() {
     assert_eq!(served.get(), 2);
 }
 
+/// The regions `work` got answers from, as the audit log sees them.
+async fn used_by<F: std::future::Future>(work: F) -> [bool; 2] {
+    let used = crate::upstream::RegionsUsed::default();
+    crate::upstream::RegionsUsed::within(Some(used.clone()), work).await;
+    [used.contains(0), used.contains(1)]
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_notes_the_regions_that_answered_it() {
+    let (regions, backends) = memory_regions("primary", "all");
+    bucket(&regions, "photos").await;
+    let put = used_by(async { assert!(replicated_put(&regions, "k", b"both").await.is_ok()) }).await;
+    assert_eq!(put, [true, true], "a write goes to both regions");
+    let get = used_by(async { assert!(read_key(&regions, "k").await.is_ok()) }).await;
+    assert_eq!(get, [true, false], "primary reads: a answered, b was not asked");
+    let missing = used_by(async { assert!(read_key(&regions, "nothing").await.is_err()) }).await;
+    assert_eq!(
+        missing,
+        [true, true],
+        "a's not-found is an answer, and b was asked after it"
+    );
+    backends[0].set_down(true);
+    let failover = used_by(async { assert!(read_key(&regions, "k").await.is_ok()) }).await;
+    assert_eq!(failover, [false, true], "a unreachable is not a region used");
+    assert_eq!(used_by(async {}).await, [false, false]);
+}
+
 // === reads never come from a region that is behind ===
 
 fn key(key: &str) -> super::ReadScope<'_> {

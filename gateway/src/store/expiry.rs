@@ -16,10 +16,12 @@ impl Store {
     /// An upload that cannot be cleaned now (a region not answering) is tried again next time:
     /// its record stays until both its upstream uploads are gone.
     pub async fn reap_expired_uploads(&self) -> ApiResult<u64> {
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or(Duration::ZERO)
-            .as_millis() as u64;
+        self.reap_expired_uploads_at(SystemTime::now()).await
+    }
+
+    /// [`Self::reap_expired_uploads`] as of `now` (tests move the clock).
+    pub(super) async fn reap_expired_uploads_at(&self, now: SystemTime) -> ApiResult<u64> {
+        let now_ms = now.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_millis() as u64;
         let ttl_ms = self.upload_ttl.as_millis() as u64;
         let journal = self.regions.journal();
         let mut expired = BTreeSet::new();
@@ -33,7 +35,7 @@ impl Store {
         }
         let mut reaped = 0;
         for name in expired {
-            if self.reap(&name).await {
+            if self.reap(&name, now).await {
                 reaped += 1;
             }
         }
@@ -41,7 +43,7 @@ impl Store {
     }
 
     /// Cleans up the upload whose record is `name`; whether it is gone.
-    async fn reap(&self, name: &str) -> bool {
+    async fn reap(&self, name: &str, now: SystemTime) -> bool {
         let Some(bucket) = name
             .strip_prefix(layout::UPLOADS)
             .and_then(|rest| rest.split('/').next())
@@ -63,6 +65,11 @@ impl Store {
         let Ok(state) = UploadState::open(&keyring, bucket, &record.key, &record.id) else {
             return self.drop_record(name).await;
         };
+        // The id is judged in whole seconds, the record by its millisecond stamp: wait until
+        // the id itself is refused, so no one can still use (or abort) an upload removed here.
+        if state.created_unix_secs.is_some() && !state.expired(self.upload_ttl, now) {
+            return false;
+        }
         let aborted = super::multipart::abort_upstream(self, bucket, &record.key, &state).await;
         for result in &aborted {
             if let Err(e) = result

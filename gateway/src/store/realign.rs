@@ -24,7 +24,7 @@ use crate::envelope::format::{SEGMENT_PLAINTEXT_LEN, ciphertext_len};
 use crate::envelope::{DataKey, EnvelopeError, OpenStream, SealStream, SegmentSealer, StreamLayout};
 use crate::error::{ApiError, ApiResult};
 use crate::replication::Regions;
-use crate::upstream::{ListRequest, Upstream, UpstreamError, UpstreamErrorKind};
+use crate::upstream::{ListRequest, RegionsUsed, Upstream, UpstreamError, UpstreamErrorKind};
 
 /// Plaintext chunks read back ahead of the sealer.
 const READ_AHEAD_CHUNKS: usize = 4;
@@ -195,7 +195,9 @@ fn read_back(
     dek: DataKey,
 ) -> mpsc::Receiver<Result<Bytes, EnvelopeError>> {
     let (tx, rx) = mpsc::channel(READ_AHEAD_CHUNKS);
-    tokio::spawn(async move {
+    // The regions parts are read back from count for the request's audit line.
+    let used = RegionsUsed::current();
+    tokio::spawn(RegionsUsed::within(used, async move {
         for part in staged {
             let body = match fetch(&regions, &readers, &part).await {
                 Ok(body) => body,
@@ -216,7 +218,7 @@ fn read_back(
                 }
             }
         }
-    });
+    }));
     rx
 }
 

@@ -1250,9 +1250,21 @@ async fn expired_uploads_are_aborted_upstream_and_their_records_removed() {
     let metrics = std::sync::Arc::new(crate::metrics::Metrics::new().expect("metrics"));
     let keyring = crate::keyring::LiveKeyring::fixed(crate::testing::keyring(&config).clone());
     let reaper = super::Store::new(&config, keyring, std::sync::Arc::clone(&twin.regions), metrics);
-    // The record's stamp must be in the past, however coarse the clock.
-    tokio::time::sleep(Duration::from_millis(2)).await;
-    assert_eq!(reaper.reap_expired_uploads().await.ok(), Some(1));
+    // The record is older than the TTL at once, the id (dated in whole seconds) only once
+    // the next second began: until then the id is live, and its upload is left alone.
+    let created = super::upload_id::UploadState::open(crate::testing::keyring(&config), BUCKET, "old", &id)
+        .expect("open")
+        .created_unix_secs
+        .expect("a dated id");
+    let same_second = SystemTime::UNIX_EPOCH + Duration::from_millis(created * 1000 + 999);
+    assert_eq!(
+        reaper.reap_expired_uploads_at(same_second).await.ok(),
+        Some(0),
+        "reaped while its id is still live"
+    );
+    assert!(!reserved_empty(&twin, "uploads/"));
+    let later = SystemTime::now() + Duration::from_secs(2);
+    assert_eq!(reaper.reap_expired_uploads_at(later).await.ok(), Some(1));
     assert!(reserved_empty(&twin, "uploads/"), "upload records left");
     let parts = twin.store.list_parts((BUCKET, "old"), &id, None).await;
     assert!(
@@ -1260,7 +1272,7 @@ async fn expired_uploads_are_aborted_upstream_and_their_records_removed() {
         "the upstream upload is still there: {parts:?}"
     );
     assert_eq!(
-        reaper.reap_expired_uploads().await.ok(),
+        reaper.reap_expired_uploads_at(later).await.ok(),
         Some(0),
         "a second round finds nothing"
     );

@@ -11,6 +11,7 @@ mod memory;
 mod sdk;
 #[cfg(test)]
 mod tests;
+mod used;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -30,6 +31,7 @@ pub use memory::MemoryBackend;
 #[cfg(test)]
 pub use memory::RawObject;
 pub use sdk::SdkBackend;
+pub use used::RegionsUsed;
 
 use crate::config::RegionConfig;
 use crate::metrics::Metrics;
@@ -67,6 +69,8 @@ pub struct StoredBody {
 #[derive(Clone, Debug)]
 pub struct Upstream {
     name: String,
+    /// Configuration order (0 or 1), for [`RegionsUsed`].
+    index: usize,
     bucket_template: String,
     backend: Arc<dyn Backend>,
     timeout: Duration,
@@ -93,12 +97,18 @@ impl Upstream {
     ) -> Self {
         Self {
             name: name.to_owned(),
+            index: 0,
             bucket_template: bucket_template.to_owned(),
             backend,
             timeout,
             metrics,
             health: Arc::new(health),
         }
+    }
+
+    /// This region as the `index`th in configuration order (what the audit log names it by).
+    pub fn numbered(self, index: usize) -> Self {
+        Self { index, ..self }
     }
 
     /// The region's circuit breaker.
@@ -120,8 +130,12 @@ impl Upstream {
         }
     }
 
-    /// Records one upstream call's outcome and duration.
+    /// Records one upstream call's outcome and duration, and, if the region answered (even
+    /// "not found"), that the request being served used it.
     fn observe<T>(&self, operation: &'static str, started: std::time::Instant, result: &Result<T>) {
+        if !matches!(result, Err(e) if e.kind == UpstreamErrorKind::Unavailable) {
+            used::note(self.index);
+        }
         let outcome = if result.is_ok() { "ok" } else { "error" };
         let m = &self.metrics;
         m.upstream_requests

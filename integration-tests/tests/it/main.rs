@@ -17,7 +17,7 @@ mod large_objects; // 8 concurrent 1 GiB PUTs and GETs, generated on the fly; ga
 mod limits; // slowloris heads and bodies cut off while others are served; 431, 503 SlowDown, max_connections
 mod metrics; // /metrics series move for requests, upstream calls, replication, reads
 mod multipart; // multipart uploads: boto3 edge cases, aws-cli/rclone/s5cmd multipart, at rest
-mod ownership; // two users and an admin: the other's bucket refused everywhere, own buckets listed, kept across restart and repair, assign-owner, audit log
+mod ownership; // two users and an admin: the other's bucket refused everywhere (boto3, aws-cli), own buckets listed page by page, kept across restart, repair and the background loop, assign-owner, audit log with regions, expired uploads refused and cleaned
 mod prometheus; // a real Prometheus scrapes the admin port, loads alerts.yml, answers queries
 mod put_get; // gateway data path with every client: sync twice, check, ls, rm, ciphertext at rest
 mod quickstart; // the quickstart binary, driven with the credentials it prints, reused on a second run
