@@ -8,6 +8,7 @@ use std::convert::Infallible;
 use std::time::Instant;
 
 use anyhow::{Context, bail, ensure};
+use aws_sdk_s3::config::StalledStreamProtectionConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 use http_body::Frame;
@@ -77,6 +78,7 @@ async fn put_streamed(side: &Side, key: &str, pattern: Bytes, len: usize) -> any
         .content_length(i64::try_from(len).context("object length")?)
         .body(body)
         .customize()
+        .config_override(patient())
         .disable_payload_signing()
         .send()
         .await
@@ -91,6 +93,8 @@ async fn get_checked(side: &Side, key: &str, pattern: &Bytes, len: usize) -> any
         .get_object()
         .bucket(side.bucket())
         .key(key)
+        .customize()
+        .config_override(patient())
         .send()
         .await
         .with_context(|| format!("memory: GET {key}"))?;
@@ -107,6 +111,13 @@ async fn get_checked(side: &Side, key: &str, pattern: &Bytes, len: usize) -> any
         "memory: GET {key} returned {offset} bytes, expected {len}"
     );
     Ok(())
+}
+
+/// No stalled-stream protection: with 16 large transfers sharing the gateway and the stores,
+/// one may wait longer than the SDK's grace period for its turn; the gateway bounds idle
+/// bodies itself.
+fn patient() -> aws_sdk_s3::config::Builder {
+    aws_sdk_s3::config::Builder::default().stalled_stream_protection(StalledStreamProtectionConfig::disabled())
 }
 
 /// Whether `chunk`, found at `offset` of the object, is `pattern` repeated from there.
