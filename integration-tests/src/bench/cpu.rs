@@ -78,6 +78,12 @@ impl CpuProbe {
 // === impl CpuUsage ===
 
 impl CpuUsage {
+    /// The CPU seconds of the process labelled `label` (`labels` in [`CpuProbe::labels`] order).
+    pub fn of(&self, labels: &[&str], label: &str) -> Option<f64> {
+        let index = labels.iter().position(|candidate| *candidate == label)?;
+        self.cpu.get(index).copied().flatten()
+    }
+
     /// `cpu FIGURE SIDE wall=S LABEL=S ...` (seconds), `LABEL=UNREADABLE` where `/proc` could not
     /// be read. `labels` are the probe's, in [`CpuProbe::labels`] order.
     pub fn report_line(&self, figure: &str, side: &str, labels: &[&str], unreadable: &str) -> String {

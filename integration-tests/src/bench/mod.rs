@@ -12,7 +12,9 @@
 //! - [`measurement`]: one phase's rate and latency percentiles, medians over rounds
 //! - [`rounds`]: the `start`/`done` lines on stderr around each timed round
 //! - [`cpu`]: CPU seconds per process from `/proc/PID/stat`
+//! - [`cost`]: CPU per unit of work against its target, and the floor measured in the same run
 
+pub mod cost;
 pub mod cpu;
 pub mod measurement;
 pub mod rounds;
@@ -21,6 +23,7 @@ pub mod startup;
 pub mod workers;
 pub mod workload;
 
+pub use cost::{Floor, Work};
 pub use cpu::{CpuProbe, CpuSample, CpuUsage};
 pub use measurement::{Latencies, Measurement, millis, millis_pair, percentile};
 pub use rounds::RoundLog;

@@ -35,10 +35,14 @@ pub struct Side {
     bucket: String,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
     Put,
+    /// A PUT whose body is not signed (`x-amz-content-sha256: UNSIGNED-PAYLOAD`).
+    PutUnsigned,
     Get,
+    /// A HEAD, checked for the object's length.
+    Head,
 }
 
 // === impl Side ===
@@ -95,7 +99,7 @@ impl Side {
     /// One large PUT and GET plus a few small ones, so SeaweedFS volume growth, connection
     /// set-up and first-use costs stay out of the timed phases.
     pub async fn warm_up(&self, large: &Bytes, small: &Bytes, workload: &Workload) -> anyhow::Result<()> {
-        self.put("warmup/large", large).await?;
+        self.put("warmup/large", large, false).await?;
         self.get_verified("warmup/large", large).await?;
         let (ops, concurrency) = (SMALL_WARMUP_OPS, workload.concurrency);
         self.small_phase(ops, concurrency, small, "warmup/small", Op::Put)
@@ -133,10 +137,7 @@ impl Side {
         round: usize,
         op: Op,
     ) -> anyhow::Result<Measurement> {
-        let passes = match op {
-            Op::Put => 1,
-            Op::Get => LARGE_GET_PASSES,
-        };
+        let passes = if op == Op::Get { LARGE_GET_PASSES } else { 1 };
         let started = Instant::now();
         for _ in 0..passes {
             for index in 0..workload.large_objects {
@@ -168,26 +169,51 @@ impl Side {
 
     async fn run_op(&self, op: Op, key: &str, body: &Bytes) -> anyhow::Result<()> {
         match op {
-            Op::Put => self.put(key, body).await,
+            Op::Put => self.put(key, body, false).await,
+            Op::PutUnsigned => self.put(key, body, true).await,
             Op::Get => self.get_verified(key, body).await,
+            Op::Head => self.head_verified(key, body.len()).await,
         }
     }
 
-    /// PUTs `body` through every writer at once; done when all have it.
-    async fn put(&self, key: &str, body: &Bytes) -> anyhow::Result<()> {
+    /// PUTs `body` through every writer at once, its payload signed or not; done when all have it.
+    async fn put(&self, key: &str, body: &Bytes, unsigned: bool) -> anyhow::Result<()> {
         let len = i64::try_from(body.len()).context("body length")?;
-        let puts = self.writers.iter().map(|client| {
-            client
+        let puts = self.writers.iter().map(|client| async move {
+            let put = client
                 .put_object()
                 .bucket(&self.bucket)
                 .key(key)
                 .content_length(len)
-                .body(ByteStream::from(body.clone()))
-                .send()
+                .body(ByteStream::from(body.clone()));
+            if unsigned {
+                put.customize().disable_payload_signing().send().await
+            } else {
+                put.send().await
+            }
         });
         futures::future::try_join_all(puts)
             .await
             .with_context(|| format!("{}: PUT {key}", self.label))?;
+        Ok(())
+    }
+
+    /// HEADs `key` through [`Self::client`] and checks its length.
+    async fn head_verified(&self, key: &str, expected_len: usize) -> anyhow::Result<()> {
+        let label = self.label;
+        let output = self
+            .client()
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .with_context(|| format!("{label}: HEAD {key}"))?;
+        let len = output.content_length().unwrap_or(-1);
+        ensure!(
+            usize::try_from(len).ok() == Some(expected_len),
+            "{label}: HEAD {key} says {len} bytes, expected {expected_len}"
+        );
         Ok(())
     }
 

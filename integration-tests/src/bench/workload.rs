@@ -6,6 +6,7 @@ use std::fmt;
 use anyhow::ensure;
 
 use crate::bench::MIB;
+use crate::bench::cost::Work;
 use crate::bench::side::{LARGE_GET_PASSES, Op};
 
 /// The flags of the transfer workload; a bench flattens them into its own `Args` right after
@@ -64,14 +65,18 @@ pub struct Workload {
     pub rounds: usize,
 }
 
-/// The transfer phases, in report order; each GET phase reads what the PUT phase of the same
-/// round wrote.
+/// The transfer phases, in report order; each GET and HEAD phase reads what the PUT phases of
+/// the same round wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transfer {
     PutLarge,
+    /// The same PUTs with `UNSIGNED-PAYLOAD` (no SHA-256 of the body for the receiver to check):
+    /// the gateway's cost without verifying a signed payload.
+    PutLargeUnsigned,
     GetLarge,
     PutSmall,
     GetSmall,
+    HeadSmall,
 }
 
 // === impl WorkloadArgs ===
@@ -131,34 +136,70 @@ impl Workload {
 // === impl Transfer ===
 
 impl Transfer {
-    pub const ALL: [Transfer; 4] = [
+    pub const ALL: [Transfer; 6] = [
         Transfer::PutLarge,
+        Transfer::PutLargeUnsigned,
         Transfer::GetLarge,
         Transfer::PutSmall,
         Transfer::GetSmall,
+        Transfer::HeadSmall,
     ];
 
     pub fn is_large(self) -> bool {
-        matches!(self, Transfer::PutLarge | Transfer::GetLarge)
+        matches!(
+            self,
+            Transfer::PutLarge | Transfer::PutLargeUnsigned | Transfer::GetLarge
+        )
     }
 
     pub fn op(self) -> Op {
         match self {
             Transfer::PutLarge | Transfer::PutSmall => Op::Put,
+            Transfer::PutLargeUnsigned => Op::PutUnsigned,
             Transfer::GetLarge | Transfer::GetSmall => Op::Get,
+            Transfer::HeadSmall => Op::Head,
         }
     }
 
-    /// `put_64m`, `get_4k`, ...
+    /// `put_64m`, `put_64m_unsigned`, `get_4k`, `head_4k`, ...
     pub fn name(self, workload: &Workload) -> String {
-        let op = match self.op() {
-            Op::Put => "put",
-            Op::Get => "get",
+        let (op, suffix) = match self.op() {
+            Op::Put => ("put", ""),
+            Op::PutUnsigned => ("put", "_unsigned"),
+            Op::Get => ("get", ""),
+            Op::Head => ("head", ""),
         };
         if self.is_large() {
-            format!("{op}_{}m", workload.large_bytes / MIB)
+            format!("{op}_{}m{suffix}", workload.large_bytes / MIB)
         } else {
-            format!("{op}_{}k", workload.small_bytes / 1024)
+            format!("{op}_{}k{suffix}", workload.small_bytes / 1024)
+        }
+    }
+
+    /// The work one round of this transfer does, for CPU per unit of work.
+    pub fn work(self, workload: &Workload) -> Work {
+        if !self.is_large() {
+            return Work::Requests(workload.small_ops as u64);
+        }
+        let passes = if self == Transfer::GetLarge {
+            LARGE_GET_PASSES
+        } else {
+            1
+        };
+        Work::Bytes((workload.large_bytes * workload.large_objects * passes) as u64)
+    }
+
+    /// Issue #20's bound on the gateway's CPU per unit of this work: seconds per GiB for large
+    /// objects, microseconds per request for small ones (HEAD: this bench's own, see
+    /// docs/BENCHMARKS.md).
+    pub fn cpu_target(self) -> f64 {
+        match self {
+            Transfer::PutLarge => 1.0,
+            Transfer::PutLargeUnsigned => 0.6,
+            Transfer::GetLarge => 0.5,
+            Transfer::PutSmall => 120.0,
+            Transfer::GetSmall => 60.0,
+            Transfer::HeadSmall => 50.0,
         }
     }
 
@@ -189,7 +230,10 @@ mod tests {
         let workload = args().resolve(DEFAULTS).expect("a valid workload");
         assert_eq!((workload.large_bytes, workload.large_objects), (64 * MIB, 3));
         let names: Vec<String> = Transfer::ALL.iter().map(|phase| phase.name(&workload)).collect();
-        assert_eq!(names, ["put_64m", "get_64m", "put_4k", "get_4k"]);
+        assert_eq!(
+            names,
+            ["put_64m", "put_64m_unsigned", "get_64m", "put_4k", "get_4k", "head_4k"]
+        );
         assert_eq!(
             workload.describe(),
             "3 x 64 MiB sequential (GET: 4 passes); 4000 x 4 KiB at 32 concurrent tasks"

@@ -32,7 +32,7 @@ use anyhow::ensure;
 use bytes::Bytes;
 use clap::Parser;
 use integration_tests::bench::{
-    self, CpuProbe, Measurement, RoundLog, Side, Transfer, Workload, WorkloadArgs, WorkloadDefaults,
+    self, CpuProbe, Floor, Measurement, RoundLog, Side, Transfer, Workload, WorkloadArgs, WorkloadDefaults,
 };
 use integration_tests::{Gateway, GatewayConfig, SeaweedRegion, random_bytes};
 
@@ -142,7 +142,9 @@ fn main() -> anyhow::Result<()> {
     drop(gateway);
     let rclone_missing = rclone.err();
     let latencies = latency::run(&runtime, plan, regions)?;
-    report::print(&plan, &figures, &latencies, rclone_missing.as_deref());
+    eprintln!("peerbench: measuring the floor (openssl speed, memcpy)");
+    let floor = Floor::measure();
+    report::print(&plan, &figures, &latencies, rclone_missing.as_deref(), &floor);
     Ok(())
 }
 
@@ -238,6 +240,8 @@ async fn run_phase(
         }
     }
     let mut figure = Figure::new(name, transfer.unit(), cpu.labels());
+    let work = transfer.work(&plan.workload).times(plan.workload.rounds);
+    figure.set_cost(work, transfer.cpu_target());
     for (((peer, _), measured), usage) in sides.iter().zip(rounds).zip(usage) {
         figure.set(*peer, Measurement::median(measured), usage);
     }

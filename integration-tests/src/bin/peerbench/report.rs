@@ -1,6 +1,6 @@
 //! Figures and the printed report: tables, `ratio` lines, raw figures, CPU use, targets.
 
-use integration_tests::bench::{CpuUsage, MIB, Measurement, millis, millis_pair};
+use integration_tests::bench::{CpuUsage, Floor, MIB, Measurement, Work, cost, millis, millis_pair};
 
 use crate::Plan;
 use crate::latency::{self, LatencyFigure, LatencyRun};
@@ -55,6 +55,8 @@ pub struct Figure {
     /// Indexed by [`Peer`]; `None` for a side left out of the run.
     sides: [Option<(Measurement, CpuUsage)>; 4],
     cpu_labels: Vec<&'static str>,
+    /// The work of all rounds of one side and the bound on the gateway's CPU per unit of it.
+    cost: Option<(Work, f64)>,
 }
 
 impl Figure {
@@ -64,7 +66,13 @@ impl Figure {
             unit,
             sides: [None, None, None, None],
             cpu_labels,
+            cost: None,
         }
+    }
+
+    /// Sets the work every side did (all rounds) and the gateway's CPU target per unit of it.
+    pub fn set_cost(&mut self, work: Work, target: f64) {
+        self.cost = Some((work, target));
     }
 
     /// Records `peer`'s median measurement and its CPU use summed over the rounds.
@@ -86,7 +94,7 @@ impl Figure {
     }
 }
 
-pub fn print(plan: &Plan, figures: &[Figure], latency: &LatencyRun, rclone_missing: Option<&str>) {
+pub fn print(plan: &Plan, figures: &[Figure], latency: &LatencyRun, rclone_missing: Option<&str>, floor: &Floor) {
     println!(
         "workload: {}; median of {} rounds",
         plan.workload.describe(),
@@ -109,6 +117,33 @@ pub fn print(plan: &Plan, figures: &[Figure], latency: &LatencyRun, rclone_missi
     print_raw(figures);
     print_cpu(figures);
     print_targets(plan, &ratios);
+    print_cpu_per_unit(figures, floor);
+}
+
+/// `gateway_cpu_per` lines (twinvault's gateway), `peer_cpu_per` lines for the rclone server
+/// and for region a's SeaweedFS serving the direct side, then the floor lines.
+fn print_cpu_per_unit(figures: &[Figure], floor: &Floor) {
+    for figure in figures {
+        let Some((work, target)) = figure.cost else {
+            continue;
+        };
+        let seconds = |peer: Peer, label: &str| {
+            let (_, usage) = figure.sides[peer.index()].as_ref()?;
+            usage.of(&figure.cpu_labels, label)
+        };
+        let name = &figure.name;
+        let lines = [
+            seconds(Peer::Twinvault, "gateway").and_then(|s| cost::gateway_line(name, s, work, target)),
+            seconds(Peer::Rclone, "rclone").and_then(|s| cost::peer_line(name, "rclone", s, work)),
+            seconds(Peer::Direct, "weed_a").and_then(|s| cost::peer_line(name, "seaweedfs_direct", s, work)),
+        ];
+        for line in lines.into_iter().flatten() {
+            println!("{line}");
+        }
+    }
+    for line in floor.lines() {
+        println!("{line}");
+    }
 }
 
 fn print_table(figures: &[Figure]) {

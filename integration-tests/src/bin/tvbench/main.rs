@@ -16,28 +16,35 @@
 //! Both sides use the same aws-sdk-s3 client setup (path style, SigV4, checksums only when
 //! required), so the ratio `twinvault ÷ direct` isolates the gateway's cost.
 //!
+//! `--memory-mb N` runs the memory bound instead ([`memory`]): 16 concurrent streamed PUTs of
+//! N MiB, then 16 GETs, and the gateway's peak RSS against issue #20's 128 MiB.
+//!
 //! Output: a table, `ratio NAME VALUE` lines, `raw NAME SIDE VALUE UNIT` lines, CPU seconds per
 //! process and phase (`cpu ...`), what crossed the gateway per phase (`gateway_io ...`: bytes
-//! its process sent, upstream calls), and the issue's targets. Run it with `scripts/bench.sh`
+//! its process sent, upstream calls), the issue's targets, and the gateway's CPU per unit of
+//! work against issue #20's targets with the floor measured in the same run
+//! ([`integration_tests::bench::cost`]). Run it with `scripts/bench.sh`
 //! (release builds; see docs/BENCHMARKS.md).
 
 mod gateway_io;
 mod list;
+mod memory;
 mod multipart;
 mod phase;
 mod report;
 
 use std::fmt;
 
-use anyhow::ensure;
+use anyhow::{Context, ensure};
 use bytes::Bytes;
 use clap::Parser;
 use integration_tests::bench::{
-    self, CpuProbe, MIB, Measurement, RoundLog, Side, Workload, WorkloadArgs, WorkloadDefaults,
+    self, CpuProbe, Floor, MIB, Measurement, RoundLog, Side, Workload, WorkloadArgs, WorkloadDefaults,
 };
 use integration_tests::{GatewayConfig, S3Target, random_bytes};
 
 use crate::gateway_io::{GatewayProbe, GatewayTraffic};
+use crate::memory::MemoryLoad;
 use crate::phase::Phase;
 use crate::report::Figure;
 
@@ -81,6 +88,13 @@ struct Args {
     /// Parts uploaded at once.
     #[arg(long, default_value_t = 8)]
     part_concurrency: usize,
+    /// Run only the memory bound instead of the phases: `--memory-concurrency` streamed PUTs of
+    /// this many MiB each through the gateway, then as many GETs, and the gateway's peak RSS.
+    #[arg(long)]
+    memory_mb: Option<usize>,
+    /// Concurrent transfers of the memory bound.
+    #[arg(long, default_value_t = 16)]
+    memory_concurrency: usize,
 }
 
 /// The effective workload after applying `--quick` and the overrides.
@@ -93,6 +107,8 @@ pub struct Plan {
     pub multipart_bytes: usize,
     pub part_bytes: usize,
     pub part_concurrency: usize,
+    /// The memory bound instead of the phases.
+    pub memory: Option<MemoryLoad>,
 }
 
 impl Plan {
@@ -110,7 +126,15 @@ impl Plan {
             multipart_bytes: args.multipart_mb.unwrap_or(multipart_mb) * MIB,
             part_bytes: args.part_mb.unwrap_or(part_mb) * MIB + args.part_extra_bytes,
             part_concurrency: args.part_concurrency,
+            memory: args.memory_mb.map(|mb| MemoryLoad {
+                bytes: mb * MIB,
+                concurrency: args.memory_concurrency,
+            }),
         };
+        ensure!(
+            plan.memory.is_none_or(|load| load.bytes > 0 && load.concurrency > 0),
+            "--memory-mb and --memory-concurrency must be positive"
+        );
         ensure!(
             (1..=list::MAX_PAGE_KEYS).contains(&plan.list_keys) && plan.lists > 0,
             "--list-keys must be 1..={} (one page) and --lists positive",
@@ -139,6 +163,7 @@ impl fmt::Debug for Plan {
             .field("multipart_bytes", &self.multipart_bytes)
             .field("part_bytes", &self.part_bytes)
             .field("part_concurrency", &self.part_concurrency)
+            .field("memory", &self.memory)
             .finish()
     }
 }
@@ -160,9 +185,18 @@ fn main() -> anyhow::Result<()> {
     ]);
 
     let runtime = bench::runtime()?;
+    if let Some(load) = plan.memory {
+        let pid = gateway.pid().context("the gateway's pid")?;
+        return runtime.block_on(async {
+            let side = Side::create(BENCH, "twinvault", &[&gateway.target()]).await?;
+            memory::run(&side, pid, load).await
+        });
+    }
     let probe = GatewayProbe::new(&gateway);
     let figures = runtime.block_on(run(plan, &cpu, &probe, &region_a.target(), &gateway.target()))?;
-    report::print(&plan, &figures);
+    eprintln!("tvbench: measuring the floor (openssl speed, memcpy)");
+    let floor = Floor::measure();
+    report::print(&plan, &figures, &floor);
     Ok(())
 }
 
@@ -234,6 +268,8 @@ async fn run_phase(
     }
     let [direct, twinvault] = rounds.map(Measurement::median);
     Ok(Figure {
+        work: phase.work(plan).map(|work| work.times(plan.workload.rounds)),
+        cpu_target: phase.cpu_target(),
         name,
         unit: phase.unit(),
         direct,

@@ -1,9 +1,13 @@
 //! The timed phases, in report order, with their figure names and units.
 
 use bytes::Bytes;
-use integration_tests::bench::{MIB, Measurement, Side, Transfer};
+use integration_tests::bench::{MIB, Measurement, Side, Transfer, Work};
 
 use crate::Plan;
+
+/// Gateway CPU per 1000-key listing page, in milliseconds: one upstream page parsed, each entry's
+/// sizes and ETag rewritten, one page serialised (~2 µs per entry).
+const LIST_PAGE_CPU_TARGET_MS: f64 = 2.0;
 
 /// What one timed phase does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,11 +25,13 @@ pub enum Phase {
 impl Phase {
     /// Report order; each GET phase reads what the PUT phase of the same round wrote, and the
     /// copy phase copies what the multipart phase of the same round wrote.
-    pub const ALL: [Phase; 7] = [
+    pub const ALL: [Phase; 9] = [
         Phase::Transfer(Transfer::PutLarge),
+        Phase::Transfer(Transfer::PutLargeUnsigned),
         Phase::Transfer(Transfer::GetLarge),
         Phase::Transfer(Transfer::PutSmall),
         Phase::Transfer(Transfer::GetSmall),
+        Phase::Transfer(Transfer::HeadSmall),
         Phase::List,
         Phase::MultipartPut,
         Phase::Copy,
@@ -58,6 +64,28 @@ impl Phase {
             Phase::Transfer(transfer) => transfer.unit(),
             Phase::MultipartPut | Phase::Copy => "MiB/s",
             Phase::List => "lists/s",
+        }
+    }
+
+    /// The work one round of the phase does (copies: none; they move no object bytes through
+    /// the gateway).
+    pub fn work(self, plan: Plan) -> Option<Work> {
+        match self {
+            Phase::Transfer(transfer) => Some(transfer.work(&plan.workload)),
+            Phase::List => Some(Work::Pages(plan.lists as u64)),
+            Phase::MultipartPut => Some(Work::Bytes(plan.multipart_bytes as u64)),
+            Phase::Copy => None,
+        }
+    }
+
+    /// The bound on the gateway's CPU per unit of [`Self::work`] (issue #20; listing: this
+    /// bench's own, see docs/BENCHMARKS.md); a multipart upload is bound like a signed PUT.
+    pub fn cpu_target(self) -> Option<f64> {
+        match self {
+            Phase::Transfer(transfer) => Some(transfer.cpu_target()),
+            Phase::List => Some(LIST_PAGE_CPU_TARGET_MS),
+            Phase::MultipartPut => Some(Transfer::PutLarge.cpu_target()),
+            Phase::Copy => None,
         }
     }
 
@@ -105,15 +133,18 @@ mod tests {
             multipart_bytes: 1024 * MIB,
             part_bytes: 16 * MIB,
             part_concurrency: 8,
+            memory: None,
         };
         let names: Vec<String> = Phase::ALL.iter().map(|phase| phase.name(plan)).collect();
         assert_eq!(
             names,
             [
                 "put_64m",
+                "put_64m_unsigned",
                 "get_64m",
                 "put_4k",
                 "get_4k",
+                "head_4k",
                 "list_1000",
                 "multipart_put_1g",
                 "copy_1g"
@@ -125,6 +156,6 @@ mod tests {
             ..plan
         };
         assert_eq!(Phase::MultipartPut.name(quick), "multipart_put_64m");
-        assert_eq!(Phase::selected(quick).len(), 5);
+        assert_eq!(Phase::selected(quick).len(), 7);
     }
 }

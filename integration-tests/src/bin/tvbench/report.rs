@@ -1,6 +1,6 @@
 //! Figures and the printed report: table, `ratio` lines, raw figures, CPU use, targets.
 
-use integration_tests::bench::{CpuUsage, MIB, Measurement, millis_pair};
+use integration_tests::bench::{CpuUsage, Floor, MIB, Measurement, Work, cost, millis_pair};
 
 use crate::Plan;
 use crate::gateway_io::GatewayTraffic;
@@ -21,6 +21,10 @@ pub struct Figure {
     pub cpu_labels: Vec<&'static str>,
     /// What crossed the gateway on the twinvault side, summed over all rounds.
     pub gateway_traffic: GatewayTraffic,
+    /// The work of all rounds of one side, for CPU per unit (`None`: not measured per unit).
+    pub work: Option<Work>,
+    /// The bound on the gateway's CPU per unit of `work`.
+    pub cpu_target: Option<f64>,
 }
 
 impl Figure {
@@ -29,7 +33,7 @@ impl Figure {
     }
 }
 
-pub fn print(plan: &Plan, figures: &[Figure]) {
+pub fn print(plan: &Plan, figures: &[Figure], floor: &Floor) {
     println!(
         "workload: {}; {} sequential listings of {} x {} KiB keys; median of {} rounds",
         plan.workload.describe(),
@@ -60,6 +64,31 @@ pub fn print(plan: &Plan, figures: &[Figure]) {
     print_cpu(figures);
     print_gateway_io(plan, figures);
     print_targets(figures);
+    print_cpu_per_unit(figures, floor);
+}
+
+/// `gateway_cpu_per` lines (twinvault side), `peer_cpu_per NAME seaweedfs_direct ...` (region
+/// a's SeaweedFS serving the same work on the direct side), then the floor lines.
+fn print_cpu_per_unit(figures: &[Figure], floor: &Floor) {
+    for figure in figures {
+        let (Some(work), Some(target)) = (figure.work, figure.cpu_target) else {
+            continue;
+        };
+        let [direct, twinvault] = &figure.cpu_seconds;
+        let labels = &figure.cpu_labels;
+        let gateway = twinvault.of(labels, "gateway");
+        let store = direct.of(labels, "weed_a");
+        let lines = [
+            gateway.and_then(|seconds| cost::gateway_line(&figure.name, seconds, work, target)),
+            store.and_then(|seconds| cost::peer_line(&figure.name, "seaweedfs_direct", seconds, work)),
+        ];
+        for line in lines.into_iter().flatten() {
+            println!("{line}");
+        }
+    }
+    for line in floor.lines() {
+        println!("{line}");
+    }
 }
 
 /// `gateway_io NAME rounds=N sent_bytes=B upstream_calls=Op:n,...` (twinvault side, all
