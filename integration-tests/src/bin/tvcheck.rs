@@ -56,6 +56,11 @@ struct Args {
     /// Send no `If-None-Match: *` PUTs (to look at the other operations alone).
     #[arg(long)]
     no_conditional_puts: bool,
+    /// A read through the other gateway may miss a change acknowledged this long ago at most
+    /// (the gateways' journal poll, docs/CONSISTENCY.md); such reads are counted apart. 0 =
+    /// every stale read is an anomaly.
+    #[arg(long, default_value_t = 1000)]
+    replica_bound_ms: u64,
 }
 
 fn main() -> anyhow::Result<ExitCode> {
@@ -72,6 +77,7 @@ fn main() -> anyhow::Result<ExitCode> {
     config.repair_interval_ms = args.repair_interval_ms;
     config.history_path = args.history;
     config.conditional_puts = !args.no_conditional_puts;
+    config.replica_bound = Duration::from_millis(args.replica_bound_ms);
     let report = run(&config)?;
     println!("{report}");
     Ok(if report.anomalies.is_empty() {

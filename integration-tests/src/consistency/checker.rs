@@ -117,45 +117,114 @@ pub struct FinalState {
     pub regions: [BTreeMap<String, RawCopy>; 2],
 }
 
-/// Checks `history` (and, when given, the final state) and returns every anomaly found.
+/// Checks `history` (and, when given, the final state) and returns every anomaly found:
+/// every acknowledged change counts from its acknowledgement on, through every gateway.
 pub fn check(history: &[Op], final_state: Option<&FinalState>) -> Vec<Anomaly> {
+    check_bounded(history, final_state, Duration::ZERO).anomalies
+}
+
+/// What [`check_bounded`] found.
+#[derive(Debug, Default)]
+pub struct Checked {
+    /// Reads that break the contract, and the final state's faults.
+    pub anomalies: Vec<Anomaly>,
+    /// Reads through a gateway that did not make the change they miss, within `bound` of its
+    /// acknowledgement: the documented bound of another replica (docs/CONSISTENCY.md). Each
+    /// says how long after the acknowledgement the read began.
+    pub within_bound: Vec<Anomaly>,
+}
+
+/// Like [`check`], but a change acknowledged through one gateway must be seen through the
+/// others only from `bound` after its acknowledgement (the time a replica may take to learn
+/// of a lagging region from the journal); through its own gateway at once. A read that is
+/// stale only within that bound is reported in [`Checked::within_bound`], not as an anomaly.
+pub fn check_bounded<'h>(history: &'h [Op], final_state: Option<&FinalState>, bound: Duration) -> Checked {
     let model = Model::new(history);
-    let mut anomalies = Vec::new();
+    let mut checked = Checked::default();
     for op in history {
         if op.outcome != Outcome::Ok {
             continue;
         }
+        let strict = Reader::strict(op.gateway);
+        let bounded = Reader {
+            gateway: op.gateway,
+            bound,
+        };
+        let mut judge = |key: &str, what: String, verdict: &dyn Fn(Reader) -> Option<Verdict<'h>>| {
+            let Some(found) = verdict(strict) else {
+                return;
+            };
+            let anomaly = found.anomaly(key, &what, false);
+            if verdict(bounded).is_none() {
+                let lag = found
+                    .by()
+                    .map_or(Duration::ZERO, |by| op.invoke.saturating_sub(by.complete));
+                checked.within_bound.push(Anomaly {
+                    detail: format!("{} ({} ms after it was acknowledged)", anomaly.detail, lag.as_millis()),
+                    ..anomaly
+                });
+            } else {
+                checked.anomalies.push(anomaly);
+            }
+        };
         match &op.read {
             Some(Read::Value(value)) => {
-                if let Some(verdict) = model.judge_value(&op.key, value.as_deref(), op.invoke, op.complete) {
-                    anomalies.push(verdict.anomaly(&op.key, &op.describe(), false));
-                }
+                judge(&op.key, op.describe(), &|reader| {
+                    model.judge_value(&op.key, value.as_deref(), (op.invoke, op.complete), reader)
+                });
             }
             Some(Read::Keys(listed)) => {
                 let keys: BTreeSet<&str> = model.keys().chain(listed.iter().map(String::as_str)).collect();
                 for key in keys {
-                    let verdict = if listed.contains(key) {
-                        model.judge_present(key, op.invoke, op.complete)
-                    } else {
-                        model.judge_value(key, None, op.invoke, op.complete)
-                    };
-                    if let Some(verdict) = verdict {
-                        let what = format!(
-                            "{} ({key} {})",
-                            op.describe(),
-                            if listed.contains(key) { "listed" } else { "not listed" }
-                        );
-                        anomalies.push(verdict.anomaly(key, &what, false));
-                    }
+                    let present = listed.contains(key);
+                    let what = format!(
+                        "{} ({key} {})",
+                        op.describe(),
+                        if present { "listed" } else { "not listed" }
+                    );
+                    judge(key, what, &|reader| {
+                        if present {
+                            model.judge_present(key, (op.invoke, op.complete), reader)
+                        } else {
+                            model.judge_value(key, None, (op.invoke, op.complete), reader)
+                        }
+                    });
                 }
             }
             None => {}
         }
     }
     if let Some(state) = final_state {
-        check_final(&model, state, &mut anomalies);
+        check_final(&model, state, &mut checked.anomalies);
     }
-    anomalies
+    checked
+}
+
+/// Which acknowledged changes a read must see: those made through its own gateway once
+/// acknowledged, those made through another `bound` later.
+#[derive(Clone, Copy, Debug)]
+struct Reader {
+    gateway: usize,
+    bound: Duration,
+}
+
+impl Reader {
+    fn strict(gateway: usize) -> Self {
+        Reader {
+            gateway,
+            bound: Duration::ZERO,
+        }
+    }
+
+    /// Whether `op`, acknowledged, must be visible to a read that began at `t`.
+    fn sees(&self, op: &Op, t: Duration) -> bool {
+        let delay = if op.gateway == self.gateway {
+            Duration::ZERO
+        } else {
+            self.bound
+        };
+        op.complete + delay < t
+    }
 }
 
 fn check_final(model: &Model<'_>, state: &FinalState, anomalies: &mut Vec<Anomaly>) {
@@ -166,7 +235,7 @@ fn check_final(model: &Model<'_>, state: &FinalState, anomalies: &mut Vec<Anomal
                 continue;
             }
             let value = reads.get(key).cloned().flatten();
-            if let Some(verdict) = model.judge_value(key, value.as_deref(), state.at, state.at) {
+            if let Some(verdict) = model.judge_value(key, value.as_deref(), (state.at, state.at), Reader::strict(0)) {
                 let shown = value.as_deref().map_or("not found".to_owned(), |v| format!("{v:?}"));
                 let what = format!("final state of {key} through {label} after repair: {shown}");
                 anomalies.push(verdict.anomaly(key, &what, true));
@@ -208,7 +277,15 @@ enum Verdict<'h> {
     Impossible(String),
 }
 
-impl Verdict<'_> {
+impl<'h> Verdict<'h> {
+    /// The acknowledged change the read missed, if the verdict names one.
+    fn by(&self) -> Option<&'h Op> {
+        match self {
+            Verdict::SupersededByWrite(by) | Verdict::SupersededByDelete(by) | Verdict::Missing(by) => Some(by),
+            Verdict::Impossible(_) => None,
+        }
+    }
+
     fn anomaly(&self, key: &str, what: &str, after_repair: bool) -> Anomaly {
         let (kind, why) = match self {
             Verdict::SupersededByWrite(by) => (
@@ -273,16 +350,27 @@ impl<'h> Model<'h> {
 
     /// Of the acknowledged mutations of `key` that completed before `t` and satisfy `filter`,
     /// the one invoked last (the strongest witness that something older is gone).
-    fn last_invoked_before(&self, key: &str, t: Duration, filter: impl Fn(&Op) -> bool) -> Option<&'h Op> {
+    fn last_invoked_before(
+        &self,
+        key: &str,
+        (t, reader): (Duration, Reader),
+        filter: impl Fn(&Op) -> bool,
+    ) -> Option<&'h Op> {
         self.of(key)
             .iter()
             .copied()
-            .filter(|op| op.outcome == Outcome::Ok && op.complete < t && filter(op))
+            .filter(|op| op.outcome == Outcome::Ok && reader.sees(op, t) && filter(op))
             .max_by_key(|op| op.invoke)
     }
 
-    /// `None` if reading `value` (`None` = not found) from `key` in [t, c] is legal.
-    fn judge_value(&self, key: &str, value: Option<&str>, t: Duration, c: Duration) -> Option<Verdict<'h>> {
+    /// `None` if reading `value` (`None` = not found) from `key` in [t, c] is legal for `reader`.
+    fn judge_value(
+        &self,
+        key: &str,
+        value: Option<&str>,
+        (t, c): (Duration, Duration),
+        reader: Reader,
+    ) -> Option<Verdict<'h>> {
         match value {
             Some(value) => {
                 let Some(&writer) = self.writers.get(value) else {
@@ -311,7 +399,7 @@ impl<'h> Model<'h> {
                 // Named after the newest (last invoked) superseding mutation: a key deleted
                 // and written again is stale, one whose last known change is a delete is back
                 // from the dead.
-                let by = self.last_invoked_before(key, t, |op| op.invoke > done)?;
+                let by = self.last_invoked_before(key, (t, reader), |op| op.invoke > done)?;
                 Some(if by.kind == OpKind::Delete {
                     Verdict::SupersededByDelete(by)
                 } else {
@@ -321,7 +409,7 @@ impl<'h> Model<'h> {
             None => {
                 // The latest-invoked acknowledged write before t supersedes the initial state
                 // and every delete that completed before it was invoked.
-                let write = self.last_invoked_before(key, t, |op| op.kind.is_write())?;
+                let write = self.last_invoked_before(key, (t, reader), |op| op.kind.is_write())?;
                 let explained = self.of(key).iter().any(|op| {
                     op.kind == OpKind::Delete
                         && op.invoke < c
@@ -333,8 +421,8 @@ impl<'h> Model<'h> {
     }
 
     /// `None` if a listing in [t, c] may show `key` as present.
-    fn judge_present(&self, key: &str, t: Duration, c: Duration) -> Option<Verdict<'h>> {
-        let delete = self.last_invoked_before(key, t, |op| op.kind == OpKind::Delete);
+    fn judge_present(&self, key: &str, (t, c): (Duration, Duration), reader: Reader) -> Option<Verdict<'h>> {
+        let delete = self.last_invoked_before(key, (t, reader), |op| op.kind == OpKind::Delete);
         let mut written = false;
         for op in self.of(key).iter().filter(|op| op.kind.is_write() && op.invoke < c) {
             written = true;
@@ -737,5 +825,27 @@ mod tests {
         let mut failed_read = get(Some("zzz"), (40, 50));
         failed_read.outcome = Unknown;
         assert_eq!(kinds(&[put("a", (0, 10), Acked), failed_read]), []);
+    }
+
+    #[test]
+    fn a_change_made_through_another_gateway_is_excused_only_within_the_bound() {
+        let on = |gateway, op: Op| Op { gateway, ..op };
+        let history = [
+            on(0, put("v1", (0, 10), Outcome::Ok)),
+            on(0, put("v2", (100, 110), Outcome::Ok)),
+            on(1, get(Some("v1"), (150, 160))),
+            on(0, get(Some("v1"), (170, 180))),
+            on(1, get(Some("v1"), (1200, 1210))),
+        ];
+        let checked = check_bounded(&history, None, ms(1000));
+        assert_eq!(checked.within_bound.len(), 1, "{checked:?}");
+        assert!(checked.within_bound[0].detail.contains("40 ms after"), "{checked:?}");
+        let late: Vec<_> = checked.anomalies.iter().map(|a| a.detail.as_str()).collect();
+        assert_eq!(
+            late.len(),
+            2,
+            "the writer's gateway at once, the other after the bound: {late:?}"
+        );
+        assert_eq!(kinds(&history), [AnomalyKind::StaleRead; 3], "strict: all three");
     }
 }
