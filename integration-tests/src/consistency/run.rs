@@ -434,6 +434,13 @@ pub fn run(config: &RunConfig) -> anyhow::Result<Report> {
     if let Some(path) = &config.history_path {
         write_history(path, &history, &faults, &final_state)?;
         eprintln!("tvcheck: history written to {}", path.display());
+        // The gateways' logs (repair and lag decisions) beside it: FILE.gw1.log, FILE.gw2.log.
+        for (index, gateway) in cluster.gateways.iter().enumerate() {
+            let copy = path.with_extension(format!("gw{}.log", index + 1));
+            if let Err(e) = std::fs::copy(gateway.log_path(), &copy) {
+                eprintln!("tvcheck: gateway log not kept: {e}");
+            }
+        }
     }
     Ok(Report {
         config: config.clone(),
