@@ -48,8 +48,8 @@ pub struct RepairSummary {
     pub unrepairable: AtomicU64,
     /// Journal records replayed and cleared.
     pub records_cleared: AtomicU64,
-    /// Keys left for a later round: the region a record is kept in held an older copy (or
-    /// none) and is not known to be behind itself (see [`Reconciled::Deferred`]).
+    /// Keys left for a later round: a region held nothing where a copy was due and is not
+    /// known to have missed it (see [`Known`]).
     pub deferred: AtomicU64,
 }
 
@@ -58,15 +58,38 @@ pub struct RepairSummary {
 pub enum Reconciled {
     /// Both regions agree on the key (or nothing is left to do).
     Agreed,
-    /// The key needs a copy into a region repair may not write into now: replaying one
-    /// region's records, the other region (the one that kept them) is current for the key
-    /// unless it is behind on it too. When it holds an older copy or none, that is a newer
-    /// delete or write whose own record may not be listed yet (the request writes its record
-    /// while its upstream call runs), not a miss: copying the older version into it would
-    /// resurrect a delete or undo a write. Left for the next round, which sees that record;
-    /// a copy only the missed region holds that no record ever explains (a write that was
-    /// never acknowledged, landed late) is settled by `twinvault repair`'s full pass.
+    /// The key needs a copy into a region that holds nothing for it and is not known to have
+    /// missed that version (see [`Known`]): left for the next round, which may list the
+    /// record that explains it; a copy no record ever explains (a write that was never
+    /// acknowledged and landed late in one region) is settled by `twinvault repair`'s full
+    /// pass.
     Deferred,
+}
+
+/// What repair knows of the changes each region missed, for one key. A region that holds
+/// nothing for a key may hold nothing because a delete reached it alone: one whose journal
+/// record is not listed yet (a request writes its record while its upstream call runs, not
+/// before), or one that needed none (a PUT and a DELETE racing, applied in opposite orders
+/// in the two regions). Copying the other region's version there would bring the deleted
+/// key back. So a journal replay copies a version into an empty region only if that
+/// region's records show it missed that version (or a newer change); a region holding an
+/// older version may always be brought forward.
+#[derive(Clone, Copy, Debug)]
+pub enum Known {
+    /// The full pass: no records, every copy the stamps call for is made.
+    Everything,
+    /// Per region, the newest stamp among the listed records of changes it missed.
+    Missed([Option<VersionStamp>; 2]),
+}
+
+impl Known {
+    /// Whether a copy of the version stamped `stamp` may go into region `i` holding nothing.
+    fn may_fill(&self, i: usize, stamp: VersionStamp) -> bool {
+        match self {
+            Known::Everything => true,
+            Known::Missed(missed) => missed[i].is_some_and(|newest| newest >= stamp),
+        }
+    }
 }
 
 impl RepairSummary {
@@ -192,14 +215,14 @@ impl<'a> Repairer<'a> {
     /// Makes both regions agree on `bucket`/`key`: the newest version wins, a `tombstone`
     /// newer than every version deletes them. Copies are verified through the envelope when
     /// `verify` says a reader found one damaged, or when the two differ under one stamp: a
-    /// damaged copy never wins, and is replaced by the intact one. Copies go only into the
-    /// regions `writable` allows; one needed elsewhere defers the key (see [`Reconciled`]).
+    /// damaged copy never wins, and is replaced by the intact one. A copy into a region that
+    /// holds nothing is made only as far as `known` allows; otherwise the key is deferred.
     pub async fn reconcile(
         &self,
         (bucket, key): (&str, &str),
         tombstone: Option<VersionStamp>,
         verify: bool,
-        writable: [bool; 2],
+        known: Known,
     ) -> Result<Reconciled, UpstreamError> {
         RepairSummary::add(&self.summary.examined, 1);
         let regions = self.regions.all();
@@ -265,13 +288,12 @@ impl<'a> Repairer<'a> {
             }
             return Ok(Reconciled::Agreed); // absent everywhere: agreed
         };
-        let older = |v: &Option<Held>| v.as_ref().is_none_or(|v| v.stamp < winner.stamp);
-        if let Some(i) = (0..2).find(|&i| !writable[i] && !damaged[i] && older(&versions[i])) {
+        if let Some(i) = (0..2).find(|&i| versions[i].is_none() && !known.may_fill(i, winner.stamp)) {
             tracing::debug!(
                 bucket,
                 key,
                 region = regions[i].name(),
-                "the region holding the records has an older copy or none; left for the next round"
+                "the region holds nothing and is not known to have missed this version; left for the next round"
             );
             RepairSummary::add(&self.summary.deferred, 1);
             return Ok(Reconciled::Deferred);
@@ -439,8 +461,8 @@ impl<'a> Repairer<'a> {
     }
 
     /// One batch of up to [`RECORDS_PER_ROUND`] records per region; says whether a batch was full.
-    /// Both journals are listed first: replaying one region's records, repair writes into
-    /// the other region (which kept them, and is current) only for keys it is behind on too.
+    /// Both journals are listed first: what each region is known to have missed decides
+    /// where a copy may go (see [`Known`]).
     async fn replay_round(&self) -> Result<bool, UpstreamError> {
         let regions = self.regions.all();
         let journal = self.regions.journal();
@@ -460,16 +482,22 @@ impl<'a> Repairer<'a> {
                 Err(e) => last_error = Some(e),
             }
         }
-        // The keys each region is behind on (by the records the other region holds). A
-        // journal that could not be listed counts as naming none: nothing is copied into the
-        // region it would have said is behind.
-        let behind_on = |missed: usize| -> BTreeSet<(&str, &str)> {
-            listed[1 - missed]
-                .iter()
-                .flat_map(|p| p.record.keys.iter().map(|k| (p.record.bucket.as_str(), k.as_str())))
-                .collect()
+        // Per region and key, the newest change it is known to have missed (by the records
+        // the other region holds). A journal that could not be listed counts as naming none.
+        let missed_by = |missed: usize| {
+            let mut newest: BTreeMap<(&str, &str), VersionStamp> = BTreeMap::new();
+            for pending in &listed[1 - missed] {
+                let stamp = pending.record.version_stamp();
+                for key in &pending.record.keys {
+                    let slot = newest
+                        .entry((pending.record.bucket.as_str(), key.as_str()))
+                        .or_insert(stamp);
+                    *slot = (*slot).max(stamp);
+                }
+            }
+            newest
         };
-        let behind = [behind_on(0), behind_on(1)];
+        let missed_stamps = [missed_by(0), missed_by(1)];
         for (holder, records) in listed.iter().enumerate() {
             let missed = &regions[1 - holder];
             let mut done: Vec<&PendingRecord> = Vec::new();
@@ -496,9 +524,8 @@ impl<'a> Repairer<'a> {
             }
             let mut repairs = Vec::with_capacity(keys.len());
             for (&target, &(tombstone, verify)) in &keys {
-                let mut writable = [true; 2];
-                writable[holder] = behind[holder].contains(&target);
-                repairs.push(async move { (target, self.reconcile(target, tombstone, verify, writable).await) });
+                let known = Known::Missed([0, 1].map(|i| missed_stamps[i].get(&target).copied()));
+                repairs.push(async move { (target, self.reconcile(target, tombstone, verify, known).await) });
             }
             let results: Vec<_> = futures::StreamExt::collect(futures::StreamExt::buffer_unordered(
                 futures::stream::iter(repairs),

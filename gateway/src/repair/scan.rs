@@ -136,11 +136,14 @@ pub(super) async fn full_pass(
             if batch.is_empty() {
                 break;
             }
-            let mut results = futures::stream::iter(
-                batch
-                    .iter()
-                    .map(|key| async move { (key, repairer.reconcile((bucket, key), None, false, [true; 2]).await) }),
-            )
+            let mut results = futures::stream::iter(batch.iter().map(|key| async move {
+                (
+                    key,
+                    repairer
+                        .reconcile((bucket, key), None, false, super::Known::Everything)
+                        .await,
+                )
+            }))
             .buffer_unordered(CONCURRENCY);
             while let Some((key, result)) = results.next().await {
                 if let Err(e) = result {
