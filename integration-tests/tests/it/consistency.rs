@@ -17,12 +17,11 @@ const SEED: u64 = 17;
 /// Operations the workers complete at least, faults and a debug build included.
 const MIN_OPS: usize = 200;
 
-// Ignored until the long runs are at 0 anomalies in every setting: the latest 600-second run
-// of this setting found 1 anomaly in 75,186 operations before the last fix, and 300-second runs
-// since found none (docs/CONSISTENCY.md, "Long runs"). Run it with
-// `cargo test --workspace --test it -- --ignored consistency` or `scripts/check-consistency.sh`.
+// In the test command since session 9: the 600-second runs of the final build found 0
+// anomalies with policy one, primary reads from b (seed 23) and hedged reads (seed 7);
+// docs/CONSISTENCY.md, "Long runs". Reads through the other gateway within the replica bound
+// (1 s) are counted apart, as the contract allows.
 #[test]
-#[ignore = "not yet 0 anomalies in every long run (issue #17): see docs/CONSISTENCY.md"]
 fn concurrent_clients_under_faults_see_no_stale_reads_lost_writes_or_diverged_regions() {
     let mut config = RunConfig::new(Duration::from_secs(35), SEED);
     config.write_policy = "one".into();
