@@ -168,8 +168,10 @@ mod tests {
     #[test]
     fn own_peak_rss_is_readable() {
         let pid = std::process::id();
-        let peak = rss_kib(pid, "VmHWM:").expect("VmHWM");
+        // The current size first: the peak read after it is at least that (read the other
+        // way round, the process may grow in between, as it did once in CI).
         let now = rss_kib(pid, "VmRSS:").expect("VmRSS");
+        let peak = rss_kib(pid, "VmHWM:").expect("VmHWM");
         assert!(peak >= now && now > 0, "VmHWM {peak} kB, VmRSS {now} kB");
     }
 }
