@@ -26,6 +26,21 @@ fn same_copy(twin: &Twin, key: &str) -> Option<RawObject> {
     same.then_some(a)
 }
 
+/// A write that lands late in region `region`: `copy` stored under `key` as it is.
+async fn land_late(twin: &Twin, region: usize, key: &str, copy: &RawObject) {
+    twin.regions.all()[region]
+        .put_object(
+            BUCKET,
+            key,
+            copy.bytes.len() as u64,
+            &copy.metadata,
+            crate::upstream::PutCondition::Always,
+            crate::testing::frames(&copy.bytes),
+        )
+        .await
+        .expect("a late write lands");
+}
+
 fn stamp_of(raw: &RawObject) -> VersionStamp {
     raw.metadata
         .get(META_STAMP)
@@ -374,17 +389,7 @@ async fn a_record_is_kept_until_settled_so_a_late_write_is_repaired_too() {
 
     // The write b missed lands late after all (b was restarting when it was sent): b holds
     // the old version again. Reads still avoid b for the key, and the next round repairs it.
-    twin.regions.all()[1]
-        .put_object(
-            BUCKET,
-            "index",
-            old_copy.bytes.len() as u64,
-            &old_copy.metadata,
-            crate::upstream::PutCondition::Always,
-            crate::testing::frames(&old_copy.bytes),
-        )
-        .await
-        .expect("late write");
+    land_late(&twin, 1, "index", &old_copy).await;
     assert!(
         twin.get("index").await.expect("get") == new,
         "read the late write from b"
@@ -413,17 +418,7 @@ async fn a_delete_whose_record_is_not_listed_yet_is_never_undone_by_copying_into
     twin.put("k3", &plaintext(100, 80)).await.expect("put to b alone");
     twin.a().set_down(false);
     let landed = twin.b().raw(BUCKET, "k3").expect("b holds it");
-    twin.regions.all()[0]
-        .put_object(
-            BUCKET,
-            "k3",
-            landed.bytes.len() as u64,
-            &landed.metadata,
-            crate::upstream::PutCondition::Always,
-            crate::testing::frames(&landed.bytes),
-        )
-        .await
-        .expect("the late leg lands in a");
+    land_late(&twin, 0, "k3", &landed).await;
     // The delete reaches b; its record is written only later.
     twin.regions.all()[1]
         .delete_object(BUCKET, "k3")
